@@ -1,0 +1,58 @@
+# attention-kit: every command a student, an instructor or CI types. Each bootstraps .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+READY := $(VENV)/.ready
+EX ?=
+SUBMISSIONS ?= examples/submissions
+OUT ?= out
+
+.PHONY: help check exercises test lint format demo autograde bench bench-check clean
+
+help:
+	@echo "Students:     make check [EX=<exercise or topic>]"
+	@echo "Instructors:  make demo | make autograde SUBMISSIONS=<dir> OUT=<dir>"
+	@echo "Kit:          make test | make exercises | make bench | make lint | make format"
+
+$(READY): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip>=23"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	@touch $@
+
+check: $(READY)
+	@$(PY) -m autograder.check $(if $(EX),--ex $(EX))
+
+exercises: $(READY)
+	$(PY) -m autograder.stubs
+
+lint: $(READY)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(READY)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: $(READY)
+	$(PY) -m autograder.stubs --check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+demo: $(READY)
+	$(BIN)/attention-kit autograde --submissions examples/submissions --out build/demo
+
+autograde: $(READY)
+	$(BIN)/attention-kit autograde --submissions $(SUBMISSIONS) --out $(OUT)
+
+bench: $(READY)
+	$(PY) -m bench.check_latency
+	$(PY) -m bench.autograde_throughput
+
+bench-check: $(READY)
+	$(PY) -m bench.check_latency
+
+clean:
+	rm -rf build out .pytest_cache .ruff_cache

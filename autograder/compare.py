@@ -1,0 +1,61 @@
+"""Compare a returned array with the expected one and say, in a line or three, how they differ.
+
+Shared by the public tests, the hidden suites and the feedback. Works on numpy arrays only:
+torch tensors are converted before they reach here (the grader never holds a student's tensor).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+FLOAT32_ATOL = 1e-5  # float32 attention on inputs of order 1
+DOC_ATOL = 1e-4  # the course documents print 4 decimals: half a unit in the last place, plus float32
+
+
+def fmt(a: np.ndarray | float, limit: int = 400) -> str:
+    """A short, stable rendering of an array or number (4 decimals)."""
+    text = np.array2string(
+        np.asarray(a), precision=4, suppress_small=True, separator=", ", threshold=64
+    )
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def mismatch(got: np.ndarray, expected: np.ndarray, *, atol: float, rtol: float = 0.0) -> str | None:
+    """None if `got` matches `expected` (same shape, within atol + rtol*|expected|), else why not."""
+    got, expected = np.asarray(got), np.asarray(expected)
+    if got.shape != expected.shape:
+        return f"shape {tuple(got.shape)}, expected {tuple(expected.shape)}"
+    if got.dtype.kind not in "biuf":
+        return f"dtype {got.dtype}, expected numbers"
+    g, e = got.astype(np.float64), expected.astype(np.float64)
+    bad_nan = np.isnan(g) != np.isnan(e)
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(g - e)
+        # inf == inf counts as equal (a masked score may be -inf)
+        diff = np.where((g == e) | (np.isnan(g) & np.isnan(e)), 0.0, diff)
+        bad = bad_nan | ~(diff <= atol + rtol * np.abs(e))
+    if not bad.any():
+        return None
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    where = f"[{', '.join(map(str, first))}]" if first else "the value"
+    finite = diff[np.isfinite(diff)]
+    max_err = f"{finite.max():.3g}" if finite.size else "nan"
+    count = int(bad.sum())
+    return (
+        f"{count} of {bad.size} entries differ; first at {where}: got {g[first]:.6g}, "
+        f"expected {e[first]:.6g} (max error {max_err}, tolerance {atol:g})"
+    )
+
+
+def describe_type(value: Any) -> str:
+    """`torch.Tensor float32 [2, 3]`, `numpy.ndarray float64 [3]`, `list`, ... for messages."""
+    mod = type(value).__module__.split(".")[0]
+    name = f"{mod}.{type(value).__qualname__}" if mod not in ("builtins",) else type(value).__name__
+    shape = getattr(value, "shape", None)
+    dtype = getattr(value, "dtype", None)
+    if shape is not None and dtype is not None:
+        dims = ", ".join(str(int(s)) for s in shape)
+        return f"{name} {str(dtype).replace('torch.', '')} [{dims}]"
+    return name

@@ -1,0 +1,1 @@
+"""Grading pipeline: collect -> isolate (zygote, sandbox) -> run (worker, suite) -> record -> report."""

@@ -1,0 +1,1 @@
+"""Reference solutions. The regions between the solution markers are what `make exercises` strips."""
