@@ -1,0 +1,71 @@
+"""Grade submissions with the hidden suites: the reference and the checks stay here, each
+submission's code runs in its own sandboxed worker forked from the zygote."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from .. import manifest
+from . import suite
+from .isolate import SandboxChannel, Zygote
+from .model import Graded, Submission
+from .student import Student
+
+
+class Grader:
+    """Loads the suites and the reference once, then grades one submission per call."""
+
+    def __init__(self, run_seed: int, timeout: float = 10.0) -> None:
+        self.run_seed, self.timeout = run_seed, timeout
+        self.checks = suite.discover()
+        problems = suite.validate(self.checks)
+        if problems:
+            raise RuntimeError("hidden suites do not match exercises.toml:\n" + "\n".join(problems))
+        self.exercises = manifest.by_id()
+        self.ref = suite.Reference()
+        self.zygote = Zygote()
+
+    @property
+    def mode(self) -> str:
+        return self.zygote.mode
+
+    def _locate(self, exercise: str) -> tuple[str, str]:
+        return self.exercises[exercise].module, exercise
+
+    def _offlimits(self, exercise: str) -> tuple[str, ...]:
+        return self.exercises[exercise].offlimits
+
+    def grade(self, submission: Submission, lane: int = 0) -> Graded:
+        channel = SandboxChannel(self.zygote, lane, submission.sources)
+        student = Student(channel, self._locate, self._offlimits, timeout=self.timeout)
+        try:
+            return suite.run_submission(
+                submission, student, self.checks, self.ref, self.run_seed, static_scan
+            )
+        finally:
+            channel.stop()
+
+    def close(self) -> None:
+        self.zygote.close()
+
+    def __enter__(self) -> Grader:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+
+def static_scan(submission: Submission, exercise: manifest.Exercise) -> str | None:
+    """Off-limits calls visible in the source (the worker also watches them at run time)."""
+    if not exercise.offlimits:
+        return None
+    from .. import offlimits
+
+    source = submission.sources.get(exercise.module, "")
+    try:
+        found = offlimits.static_violations(source, [exercise.id], exercise.offlimits)
+    except SyntaxError:
+        return None  # the worker reports the syntax error itself
+    if not found:
+        return None
+    return f"off-limits in {exercise.id}: {'; '.join(found[:3])}: this exercise asks you to write it yourself, so it scores 0"

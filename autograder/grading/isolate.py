@@ -1,0 +1,136 @@
+"""The grader's side of isolation: one zygote per batch, one sandboxed worker per submission.
+
+`Zygote` starts `python -m autograder.grading.zygote` (a clean interpreter: it never sees the
+solutions or the hidden suites) and asks it for workers. `SandboxChannel` is what a `Student`
+talks through: it starts a worker on first use, sends the submission's sources, enforces the
+wall-clock timeout, and after a timeout or a crash starts a fresh worker for the next call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from typing import Any
+
+import numpy as np
+
+from . import protocol
+from .student import StudentError
+
+START_TIMEOUT = 120.0  # the zygote imports torch once
+
+
+class Zygote:
+    """A pre-imported interpreter that forks sandboxed workers on request."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "autograder.grading.zygote", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+        theirs.close()
+        self.control = ours
+        self.lock = threading.Lock()
+        self.control.settimeout(START_TIMEOUT)
+        ready = self._recv()
+        self.control.settimeout(30.0)
+        self.mode: str = ready.get("mode", "basic")
+
+    def _recv(self) -> dict[str, Any]:
+        msg = self.control.recv(65536)
+        if not msg:
+            raise RuntimeError("the grading zygote exited; see the messages above")
+        return json.loads(msg)
+
+    def spawn(self, lane: int) -> tuple[int, socket.socket]:
+        """A fresh worker: its pid (for kill) and our end of its socket."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        with self.lock:
+            socket.send_fds(self.control, [json.dumps({"op": "spawn", "lane": lane}).encode()],
+                            [theirs.fileno()])
+            reply = self._recv()
+        theirs.close()
+        return int(reply["pid"]), ours
+
+    def kill(self, pid: int) -> None:
+        """End the worker and everything it started (its PID namespace dies with it)."""
+        with self.lock:
+            self.control.sendall(json.dumps({"op": "kill", "pid": pid}).encode())
+            self._recv()
+
+    def close(self) -> None:
+        try:
+            self.control.close()
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class SandboxChannel:
+    """One submission's worker, restarted after a timeout or a crash."""
+
+    def __init__(self, zygote: Zygote, lane: int, sources: dict[str, str]) -> None:
+        self.zygote, self.lane, self.sources = zygote, lane, sources
+        self.pid: int | None = None
+        self.sock: socket.socket | None = None
+        self.restarts = 0
+
+    def _start(self) -> socket.socket:
+        self.pid, self.sock = self.zygote.spawn(self.lane)
+        self._exchange(protocol.pack({"op": "load", "sources": self.sources}), 30.0)
+        return self.sock
+
+    def request(self, frame: bytes, timeout: float) -> tuple[dict[str, Any], list[np.ndarray]]:
+        if self.sock is None:
+            self._start()
+        return self._exchange(frame, timeout)
+
+    def _exchange(self, frame: bytes, timeout: float) -> tuple[dict[str, Any], list[np.ndarray]]:
+        sock = self.sock
+        assert sock is not None
+        sock.settimeout(timeout)
+
+        def read_exact(n: int) -> bytes:
+            chunks, left = [], n
+            while left:
+                chunk = sock.recv(min(left, 1 << 20))
+                if not chunk:
+                    raise EOFError
+                chunks.append(chunk)
+                left -= len(chunk)
+            return b"".join(chunks)
+
+        try:
+            sock.sendall(frame)
+            return protocol.read_frame(read_exact)
+        except TimeoutError:
+            self.stop()
+            raise StudentError("timeout", f"did not return within {timeout:g} s") from None
+        except (EOFError, ConnectionError, OSError):
+            self.stop()
+            raise StudentError(
+                "crash",
+                "the grading process running your code ended (a crash, os._exit, a signal, "
+                "or the memory or CPU limit)",
+            ) from None
+        except protocol.ProtocolError as e:
+            self.stop()
+            raise StudentError("protocol", f"the grading process sent garbage: {e}") from None
+
+    def stop(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        if self.pid is not None:
+            self.zygote.kill(self.pid)
+            self.pid = None
+            self.restarts += 1

@@ -1,0 +1,171 @@
+"""The grader's handle on one submission: every call runs the student's code elsewhere.
+
+`Student.call` and `Student.module` send inputs to a worker (a sandboxed process, or the same
+process for the kit's own fast tests) and get back plain data: `Value`s and numpy arrays.
+Failures come back as `StudentError`, never as the student's own objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from . import protocol
+from .protocol import Value
+
+CALL_TIMEOUT = 10.0  # seconds of wall clock for one call into student code
+
+
+class StudentError(Exception):
+    """The student's code did not return: it raised, hung, died, or used an off-limits call.
+
+    kind: "exception", "timeout", "crash", "offlimits", "missing" or "protocol".
+    """
+
+    def __init__(self, kind: str, message: str, type_name: str = "", traceback: str = "") -> None:
+        super().__init__(message)
+        self.kind, self.message, self.type_name, self.traceback = kind, message, type_name, traceback
+
+
+@dataclass
+class ModuleRun:
+    """What a student's nn.Module did: outputs per input, and its parameters and buffers."""
+
+    outputs: list[Value]
+    parameters: dict[str, np.ndarray]
+    buffers: dict[str, np.ndarray]
+    submodules: dict[str, str]  # dotted name -> class name ("heads" -> "ModuleList")
+    missing: list[str] = field(default_factory=list)  # state keys the module lacked
+    unexpected: list[str] = field(default_factory=list)  # state keys it did not know
+
+    @property
+    def output(self) -> Value:
+        return self.outputs[0]
+
+
+class Channel(Protocol):
+    def request(self, frame: bytes, timeout: float) -> tuple[dict[str, Any], list[np.ndarray]]:
+        """Send one framed request; return the decoded reply (or raise StudentError)."""
+        ...
+
+
+class Student:
+    """Calls into one submission through a channel; `locate(exercise) -> (module, name)`."""
+
+    def __init__(
+        self,
+        channel: Channel,
+        locate: Callable[[str], tuple[str, str]],
+        offlimits: Callable[[str], tuple[str, ...]] = lambda _: (),
+        timeout: float = CALL_TIMEOUT,
+    ) -> None:
+        self.channel, self.locate, self.offlimits, self.timeout = channel, locate, offlimits, timeout
+        self.output: list[str] = []  # what the student's code printed, per call
+
+    def call(self, exercise: str, *args: Any, **kwargs: Any) -> Value:
+        """Call the exercise's function with `args`; its return value as plain data."""
+        data, arrays = self._send("call", exercise, args, kwargs, {})
+        return _decode(data.get("value"), arrays)
+
+    def module(
+        self,
+        exercise: str,
+        *args: Any,
+        inputs: tuple[Any, ...] = (),
+        seed: int | None = None,
+        state: Mapping[str, Any] | None = None,
+        train: bool = False,
+        forward_seed: int | None = None,
+        **kwargs: Any,
+    ) -> ModuleRun:
+        """Build the exercise's class with `args` (after torch.manual_seed(seed) when given),
+        load `state` (parameters only), switch to train or eval mode, then run forward on each
+        input (after torch.manual_seed(forward_seed) when given)."""
+        w = protocol.writer()
+        extra = {
+            "seed": seed,
+            "train": bool(train),
+            "forward_seed": forward_seed,
+            "inputs": [protocol.encode_arg(x, w) for x in inputs],
+            "state": protocol.encode_arg(dict(state), w) if state is not None else None,
+        }
+        data, arrays = self._send("module", exercise, args, kwargs, extra, w)
+        return ModuleRun(
+            outputs=[_decode(v, arrays) for v in _list(data.get("outputs"))],
+            parameters=_arrays(data.get("parameters"), arrays),
+            buffers=_arrays(data.get("buffers"), arrays),
+            submodules={str(k)[:200]: str(v)[:120] for k, v in _dict(data.get("submodules")).items()},
+            missing=[str(k)[:200] for k in _list(data.get("missing"))],
+            unexpected=[str(k)[:200] for k in _list(data.get("unexpected"))],
+        )
+
+    def _send(
+        self,
+        op: str,
+        exercise: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        extra: dict[str, Any],
+        w: Any = None,
+    ) -> tuple[dict[str, Any], list[np.ndarray]]:
+        w = w or protocol.writer()
+        module, name = self.locate(exercise)
+        request = {
+            "op": op,
+            "module": module,
+            "name": name,
+            "offlimits": list(self.offlimits(exercise)),
+            "args": [protocol.encode_arg(a, w) for a in args],
+            "kwargs": {k: protocol.encode_arg(v, w) for k, v in kwargs.items()},
+            **extra,
+        }
+        data, arrays = self.channel.request(protocol.pack(request, w), self.timeout)
+        printed = data.get("output")
+        if isinstance(printed, str) and printed:
+            self.output.append(printed[:4096])
+        error = data.get("error")
+        if error is not None:
+            raise _error(error)
+        return data, arrays
+
+
+def _error(error: Any) -> StudentError:
+    if not isinstance(error, dict):
+        return StudentError("protocol", "the worker sent a malformed error")
+    kind = error.get("kind")
+    if kind not in ("exception", "offlimits", "missing"):
+        kind = "protocol"
+    return StudentError(
+        kind,
+        str(error.get("message", ""))[:2000],
+        str(error.get("type", ""))[:100],
+        str(error.get("traceback", ""))[:4000],
+    )
+
+
+def _decode(node: Any, arrays: list[np.ndarray]) -> Value:
+    try:
+        return protocol.decode_value(node, arrays)
+    except protocol.ProtocolError as e:
+        raise StudentError("protocol", f"unreadable result: {e}") from None
+
+
+def _list(x: Any) -> list[Any]:
+    return x[: protocol.MAX_ITEMS * 4] if isinstance(x, list) else []
+
+
+def _dict(x: Any) -> dict[str, Any]:
+    return x if isinstance(x, dict) else {}
+
+
+def _arrays(node: Any, arrays: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """name -> array from an encoded dict of tensors; anything that is not an array is dropped."""
+    if node is None:
+        return {}
+    value = _decode(node, arrays)
+    return {
+        k: v.array for k, v in zip(value.keys, value.items) if v.array is not None
+    }

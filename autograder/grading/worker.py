@@ -1,0 +1,246 @@
+"""Runs inside the sandbox: imports the student's modules and answers the grader's requests.
+
+This module must never import the solutions or the hidden suites: it is all that a student's
+code shares a process with. Every reply is plain data (see protocol); every failure of the
+student's code becomes an error reply, so one bad exercise never takes the others down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import linecache
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .. import offlimits
+from . import protocol
+
+PACKAGE = "exercises"
+OUTPUT_CAP = 4096  # characters of printed output returned per request
+
+
+class _Capped(io.TextIOBase):
+    """A text stream that keeps the first OUTPUT_CAP characters and counts the rest."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        s = str(s)
+        if self.size < OUTPUT_CAP:
+            self.parts.append(s[: OUTPUT_CAP - self.size])
+        self.size += len(s)
+        return len(s)
+
+    def text(self) -> str:
+        out = "".join(self.parts)
+        return out + (f"\n[... {self.size - OUTPUT_CAP} more characters cut]" if self.size > OUTPUT_CAP else "")
+
+
+class Missing(Exception):
+    """The module or the name the grader asked for is not there."""
+
+
+class OffLimits(Exception):
+    """The student's code called a function the exercise forbids."""
+
+
+@contextlib.contextmanager
+def enforce(groups: list[str]) -> Iterator[None]:
+    """Run the body, then raise OffLimits if it called anything from the forbidden `groups`."""
+    if not groups:
+        yield
+        return
+    with offlimits.watch(groups) as calls:
+        yield
+    if calls:
+        raise OffLimits("off-limits call: " + ", ".join(sorted(set(calls))[:5]))
+
+
+class Session:
+    """One submission's code, imported lazily module by module."""
+
+    def __init__(self, resolve: Callable[[str, str], Any]) -> None:
+        self.resolve = resolve
+
+    def handle(self, data: dict[str, Any], arrays: list[Any]) -> bytes:
+        """Answer one request frame; never raises for anything the student's code does."""
+        w = protocol.writer()
+        out = _Capped()
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                reply = self._dispatch(data, arrays, w)
+        except Missing as e:
+            reply = {"error": {"kind": "missing", "message": str(e)}}
+        except OffLimits as e:
+            reply = {"error": {"kind": "offlimits", "message": str(e)}}
+        except BaseException as e:  # the student's exception, SystemExit and KeyboardInterrupt too
+            reply = {"error": _describe(e)}
+            w = protocol.writer()
+        reply["output"] = out.text()
+        try:
+            return protocol.pack(reply, w)
+        except (protocol.ProtocolError, TypeError, ValueError) as e:
+            bad = {"error": {"kind": "exception", "type": "ValueError",
+                             "message": f"the result could not be sent back: {e}"}}
+            return protocol.pack(bad)
+
+    def _dispatch(self, data: dict[str, Any], arrays: list[Any], w: Any) -> dict[str, Any]:
+        op = data.get("op")
+        if op == "ping":
+            return {"pong": True}
+        obj = self.resolve(str(data.get("module")), str(data.get("name")))
+        args = [protocol.rebuild(a, arrays) for a in data.get("args", [])]
+        kwargs = {str(k): protocol.rebuild(v, arrays) for k, v in data.get("kwargs", {}).items()}
+        groups = [str(g) for g in data.get("offlimits", [])]
+        if op == "call":
+            with enforce(groups):
+                result = obj(*args, **kwargs)
+            return {"value": protocol.encode_value(result, w)}
+        if op == "module":
+            return self._module(obj, args, kwargs, data, arrays, groups, w)
+        raise ValueError(f"unknown op {op!r}")
+
+    def _module(
+        self, cls: Any, args: list[Any], kwargs: dict[str, Any], data: dict[str, Any],
+        arrays: list[Any], groups: list[str], w: Any,
+    ) -> dict[str, Any]:
+        import torch
+
+        reply: dict[str, Any] = {"missing": [], "unexpected": []}
+        with enforce(groups):
+            if data.get("seed") is not None:
+                torch.manual_seed(int(data["seed"]))
+            model = cls(*args, **kwargs)
+            if not isinstance(model, torch.nn.Module):
+                raise TypeError(f"{type(model).__name__} is not a torch.nn.Module")
+            if data.get("state") is not None:
+                state = protocol.rebuild(data["state"], arrays)
+                result = model.load_state_dict(state, strict=False)
+                reply["missing"] = [k for k in result.missing_keys if k in dict(model.named_parameters())]
+                reply["unexpected"] = list(result.unexpected_keys)
+            model.train(bool(data.get("train")))
+            outputs = []
+            with torch.no_grad():
+                for node in data.get("inputs", []):
+                    if data.get("forward_seed") is not None:
+                        torch.manual_seed(int(data["forward_seed"]))
+                    outputs.append(model(protocol.rebuild(node, arrays)))
+        reply["outputs"] = [protocol.encode_value(o, w) for o in outputs]
+        reply["parameters"] = protocol.encode_value(
+            {k: v.detach() for k, v in list(model.named_parameters())[:48]}, w)
+        reply["buffers"] = protocol.encode_value(
+            {k: v.detach() for k, v in list(model.named_buffers())[:48]}, w)
+        reply["submodules"] = {
+            k: type(m).__name__ for k, m in list(model.named_modules())[:64] if k
+        }
+        return reply
+
+
+def _describe(e: BaseException) -> dict[str, Any]:
+    """The student's exception with only their own frames in the traceback."""
+    if isinstance(e, SystemExit):
+        return {"kind": "exception", "type": "SystemExit",
+                "message": f"your code called sys.exit({e.code!r}) while being graded"}
+    frames = []
+    for f in traceback.extract_tb(e.__traceback__):
+        at = f.filename.rfind(f"/{PACKAGE}/")
+        if at >= 0:  # only the student's own files, named as in their release
+            f.filename = f.filename[at + 1 :]
+            frames.append(f)
+    frames = frames[-4:]
+    lines = "".join(traceback.format_list(frames))
+    message = "".join(traceback.format_exception_only(type(e), e)).strip()
+    return {"kind": "exception", "type": type(e).__name__, "message": message[:1500],
+            "traceback": lines[-3000:]}
+
+
+def import_resolver(package_dir: str) -> Callable[[str, str], Any]:
+    """A resolver for files in `package_dir`/exercises/, imported as the package `exercises`."""
+
+    def resolve(module: str, name: str) -> Any:
+        if not module.isidentifier() or not name.isidentifier():
+            raise Missing(f"bad name {module}.{name}")
+        try:
+            mod = importlib.import_module(f"{PACKAGE}.{module}")
+        except ModuleNotFoundError as e:
+            if e.name in (f"{PACKAGE}.{module}", PACKAGE):
+                raise Missing(f"{PACKAGE}/{module}.py is missing") from None
+            raise Missing(f"{PACKAGE}/{module}.py could not be imported: {_one_line(e)}") from None
+        except BaseException as e:  # SyntaxError, the student's import-time exception, sys.exit
+            raise Missing(f"{PACKAGE}/{module}.py could not be imported: {_one_line(e)}") from None
+        obj = getattr(mod, name, None)
+        if obj is None:
+            raise Missing(f"{PACKAGE}/{module}.py has no {name}")
+        return obj
+
+    return resolve
+
+
+def _one_line(e: BaseException) -> str:
+    if isinstance(e, SyntaxError):
+        return f"SyntaxError: {e.msg} ({e.filename}, line {e.lineno})"
+    if isinstance(e, SystemExit):
+        return f"it called sys.exit({e.code!r}) at import"
+    text = "".join(traceback.format_exception_only(type(e), e)).strip().splitlines()
+    return (text[-1] if text else type(e).__name__)[:300]
+
+
+def install_sources(root: str, sources: dict[str, str]) -> None:
+    """Write the student's modules as root/exercises/*.py and make them importable."""
+    import os
+
+    pkg = os.path.join(root, PACKAGE)
+    os.makedirs(pkg, exist_ok=True)
+    with open(os.path.join(pkg, "__init__.py"), "w") as f:
+        f.write("")
+    for module, text in sources.items():
+        if not module.isidentifier():
+            continue
+        path = os.path.join(pkg, f"{module}.py")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        rel = f"{PACKAGE}/{module}.py"
+        # tracebacks show the student's lines without reading the disk again
+        linecache.cache[path] = (len(text), None, text.splitlines(True), path)
+        linecache.cache[rel] = (len(text), None, text.splitlines(True), rel)
+    for name in [m for m in sys.modules if m == PACKAGE or m.startswith(f"{PACKAGE}.")]:
+        del sys.modules[name]
+    sys.path.insert(0, root)
+    importlib.invalidate_caches()
+
+
+def serve(sock: Any, root: str) -> None:
+    """Answer requests on `sock` until the grader closes it; the first request carries the
+    sources, which are written under `root` (the worker's own writable folder)."""
+    rfile = sock.makefile("rb")
+
+    def read_exact(n: int) -> bytes:
+        data = rfile.read(n)
+        if data is None or len(data) < n:
+            raise EOFError
+        return data
+
+    session: Session | None = None
+    while True:
+        try:
+            data, arrays = protocol.read_frame(read_exact)
+        except (EOFError, OSError):
+            return
+        if data.get("op") == "load":
+            install_sources(root, {str(k): str(v) for k, v in data.get("sources", {}).items()})
+            session = Session(import_resolver(root))
+            sock.sendall(protocol.pack({"loaded": True}))
+            continue
+        if session is None:
+            sock.sendall(protocol.pack({"error": {"kind": "protocol", "message": "no sources"}}))
+            continue
+        sock.sendall(session.handle(data, arrays))

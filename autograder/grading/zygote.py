@@ -1,0 +1,182 @@
+"""A clean process that has imported torch and numpy once and forks one sandboxed worker per
+submission, so no submission pays torch's import.
+
+The grader starts it with `python -m autograder.grading.zygote FD` and talks to it over that
+Unix socket: `spawn` (with the worker's socket end passed as a file descriptor) answers the
+worker's pid; `kill` ends a worker and everything it started, and reaps it. The zygote never
+imports the solutions or the hidden suites, so nothing secret is in the memory a worker inherits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch: no thread pool to break on fork
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+
+def _warm_up() -> None:
+    """Import and run once what student code typically touches, so the chrooted worker never
+    needs a file from disk (it cannot reach any)."""
+    import collections  # noqa: F401
+    import copy  # noqa: F401
+    import dataclasses  # noqa: F401
+    import functools  # noqa: F401
+    import itertools  # noqa: F401
+    import math  # noqa: F401
+    import random  # noqa: F401
+    import typing  # noqa: F401
+
+    import numpy as np
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    torch.set_num_threads(1)
+    x = torch.rand(2, 3, 4)
+    lin = torch.nn.Linear(4, 4)
+    drop = torch.nn.Dropout(0.5).train()
+    heads = torch.nn.ModuleList([lin])
+    scores = torch.einsum("bij,bkj->bik", x, x).masked_fill(torch.triu(torch.ones(3, 3), 1).bool(), -torch.inf)
+    _ = drop(torch.softmax(scores, -1)) @ lin(x)
+    _ = F.softmax(scores, -1), torch.logsumexp(scores, -1), x.view(2, 3, 2, 2).transpose(1, 2)
+    _ = heads.state_dict(), repr(x), x.tolist(), torch.cat([x, x], -1), torch.stack([x, x])
+    _ = F.scaled_dot_product_attention(x, x, x, is_causal=True)
+    a = np.random.rand(3, 4)
+    _ = np.einsum("ij,kj->ik", a, a), np.exp(a).sum(axis=1, keepdims=True), repr(a), a.max(1)
+    import traceback  # noqa: F401
+
+    from .. import offlimits  # noqa: F401
+    from . import protocol, worker  # noqa: F401
+
+
+def main(fd: int) -> None:
+    from . import sandbox
+
+    control = socket.socket(fileno=fd)
+    mode = sandbox.detect_mode()
+    _warm_up()
+    from . import worker
+
+    sandbox.enter_zygote(mode)
+    mountpoint = tempfile.mkdtemp(prefix="attention-kit-sandbox-")
+    limits = sandbox.Limits()
+    _send(control, {"ready": True, "mode": mode})
+    children: set[int] = set()
+    while True:
+        try:
+            msg, fds, _, _ = socket.recv_fds(control, 65536, 1)
+        except OSError:
+            break
+        if not msg:
+            break
+        request = json.loads(msg)
+        if request.get("op") == "spawn" and fds:
+            pid = _spawn(mode, mountpoint, int(request.get("lane", 0)), limits, fds[0], control, worker)
+            os.close(fds[0])
+            children.add(pid)
+            _send(control, {"pid": pid})
+        elif request.get("op") == "kill":
+            pid = int(request.get("pid", 0))
+            if pid in children:
+                _kill(mode, pid)
+                children.discard(pid)
+                if mode == "basic":
+                    shutil.rmtree(os.path.join(mountpoint, f"w{pid}"), ignore_errors=True)
+            _send(control, {"killed": pid})
+        else:
+            for fd_ in fds:
+                os.close(fd_)
+            _send(control, {"error": "unknown request"})
+    for pid in children:
+        _kill(mode, pid)
+    shutil.rmtree(mountpoint, ignore_errors=True)
+
+
+def _spawn(mode: str, mountpoint: str, lane: int, limits: object, fd: int, control: socket.socket,
+           worker: object) -> int:
+    from . import sandbox
+
+    pid = os.fork()
+    if pid:
+        return pid
+    # the intermediate: new namespaces, then the worker as PID 1 of its own PID namespace
+    status = 70
+    try:
+        control.close()
+        sandbox.enter_worker_namespaces(mode)
+        if mode == "basic":
+            _run_worker(mode, mountpoint, lane, limits, fd, worker)  # never returns
+        child = os.fork()
+        if child == 0:
+            _run_worker(mode, mountpoint, lane, limits, fd, worker)
+        os.close(fd)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _, st = os.waitpid(child, 0)
+        status = os.waitstatus_to_exitcode(st) & 0xFF
+    finally:
+        os._exit(status)
+
+
+def _run_worker(mode: str, mountpoint: str, lane: int, limits: object, fd: int, worker: object) -> None:
+    from . import sandbox
+
+    code = 0
+    try:
+        if mode == "basic":
+            mountpoint = os.path.join(mountpoint, f"w{os.getpid()}")
+            os.mkdir(mountpoint, 0o700)
+        os.closerange(3, fd)  # nothing of the zygote's stays open but the grader's socket
+        os.closerange(fd + 1, 1 << 16)
+        root = sandbox.confine(mode, mountpoint, lane, limits)  # type: ignore[arg-type]
+        sock = socket.socket(fileno=fd)
+        os.environ.clear()
+        os.environ.update({"HOME": root, "TMPDIR": root, "OMP_NUM_THREADS": "1"})
+        _quiet_std_fds(root)
+        worker.serve(sock, root)  # type: ignore[attr-defined]
+    except BaseException:
+        code = 71
+    finally:
+        os._exit(code)
+
+
+def _quiet_std_fds(root: str) -> None:
+    """Raw writes to fd 1 and 2 go to a capped file in the worker's own folder, stdin is empty."""
+    out = os.open(os.path.join(root, ".output"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.close(out)
+    null = os.open(os.devnull, os.O_RDONLY) if os.path.exists(os.devnull) else None
+    if null is not None:
+        os.dup2(null, 0)
+        os.close(null)
+    else:
+        os.close(0)
+    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+
+
+def _kill(mode: str, pid: int) -> None:
+    try:
+        if mode == "basic":
+            os.killpg(pid, signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _send(control: socket.socket, data: dict) -> None:
+    control.sendall(json.dumps(data).encode())
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))
