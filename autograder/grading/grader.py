@@ -68,4 +68,5 @@ def static_scan(submission: Submission, exercise: manifest.Exercise) -> str | No
         return None  # the worker reports the syntax error itself
     if not found:
         return None
-    return f"off-limits in {exercise.id}: {'; '.join(found[:3])}: this exercise asks you to write it yourself, so it scores 0"
+    where = "; ".join(found[:3])
+    return f"off-limits in {exercise.id}: {where}: write it yourself; this exercise scores 0"

@@ -54,8 +54,11 @@ class Zygote:
         """A fresh worker: its pid (for kill) and our end of its socket."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         with self.lock:
-            socket.send_fds(self.control, [json.dumps({"op": "spawn", "lane": lane}).encode()],
-                            [theirs.fileno()])
+            socket.send_fds(
+                self.control,
+                [json.dumps({"op": "spawn", "lane": lane}).encode()],
+                [theirs.fileno()],
+            )
             reply = self._recv()
         theirs.close()
         return int(reply["pid"]), ours

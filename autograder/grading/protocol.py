@@ -18,9 +18,15 @@ import numpy as np
 MAX_FRAME = 64 * 1024 * 1024
 MAX_ITEMS = 64  # entries of a returned tuple, list or dict
 DTYPES = {  # wire dtype -> numpy dtype; anything else is refused
-    "f4": np.float32, "f8": np.float64, "f2": np.float16,
-    "i1": np.int8, "i2": np.int16, "i4": np.int32, "i8": np.int64,
-    "u1": np.uint8, "b1": np.bool_,
+    "f4": np.float32,
+    "f8": np.float64,
+    "f2": np.float16,
+    "i1": np.int8,
+    "i2": np.int16,
+    "i4": np.int32,
+    "i8": np.int64,
+    "u1": np.uint8,
+    "b1": np.bool_,
 }
 _HEAD = struct.Struct("<II")
 
@@ -95,11 +101,19 @@ def encode_value(obj: Any, w: _Writer, depth: int = 0) -> dict[str, Any]:
         if t.dtype in (torch.bfloat16,):
             t = t.float()
         arr = torch.Tensor.numpy(torch.Tensor.contiguous(t)).copy()
-        return {"t": "torch", "a": w.array(arr), "dtype": dtype,
-                "sub": type(obj) is not torch.Tensor}
+        return {
+            "t": "torch",
+            "a": w.array(arr),
+            "dtype": dtype,
+            "sub": type(obj) is not torch.Tensor,
+        }
     if isinstance(obj, np.ndarray) and obj.dtype.kind in "biuf":
-        return {"t": "numpy", "a": w.array(np.array(obj)), "dtype": str(obj.dtype),
-                "sub": type(obj) is not np.ndarray}
+        return {
+            "t": "numpy",
+            "a": w.array(np.array(obj)),
+            "dtype": str(obj.dtype),
+            "sub": type(obj) is not np.ndarray,
+        }
     if isinstance(obj, np.generic) and obj.dtype.kind in "biuf":
         return {"t": "numpy", "a": w.array(np.array(obj)), "dtype": str(obj.dtype), "sub": False}
     if obj is None:
@@ -115,7 +129,11 @@ def encode_value(obj: Any, w: _Writer, depth: int = 0) -> dict[str, Any]:
         return {"t": type(obj).__name__, "items": items}
     if type(obj) is dict and depth < 3:
         keys = [k for k in obj if type(k) is str][:MAX_ITEMS]
-        return {"t": "dict", "keys": keys, "items": [encode_value(obj[k], w, depth + 1) for k in keys]}
+        return {
+            "t": "dict",
+            "keys": keys,
+            "items": [encode_value(obj[k], w, depth + 1) for k in keys],
+        }
     return {"t": "other", "type": _type_name(obj)}
 
 
@@ -186,8 +204,12 @@ def decode_value(node: Any, arrays: list[np.ndarray], depth: int = 0) -> Value:
         idx = node.get("a")
         if type(idx) is not int or not 0 <= idx < len(arrays):
             raise ProtocolError("value points at no array")
-        return Value(kind, array=arrays[idx], dtype=str(node.get("dtype", ""))[:40],
-                     subclass=node.get("sub") is True)
+        return Value(
+            kind,
+            array=arrays[idx],
+            dtype=str(node.get("dtype", ""))[:40],
+            subclass=node.get("sub") is True,
+        )
     if kind in ("tuple", "list", "dict"):
         items = node.get("items")
         if not isinstance(items, list) or len(items) > MAX_ITEMS:
@@ -195,8 +217,12 @@ def decode_value(node: Any, arrays: list[np.ndarray], depth: int = 0) -> Value:
         keys = node.get("keys", []) if kind == "dict" else []
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
             raise ProtocolError("bad dict keys")
-        return Value(kind, items=tuple(decode_value(x, arrays, depth + 1) for x in items),
-                     keys=tuple(k[:200] for k in keys), type_name=kind)
+        return Value(
+            kind,
+            items=tuple(decode_value(x, arrays, depth + 1) for x in items),
+            keys=tuple(k[:200] for k in keys),
+            type_name=kind,
+        )
     if kind in ("int", "float", "bool"):
         v = node.get("v")
         ok = {"int": type(v) is int, "float": type(v) in (float, int), "bool": type(v) is bool}
@@ -232,5 +258,5 @@ def to_python(value: Value) -> Any:
         seq = [to_python(v) for v in value.items]
         return tuple(seq) if value.kind == "tuple" else seq
     if value.kind == "dict":
-        return {k: to_python(v) for k, v in zip(value.keys, value.items)}
+        return {k: to_python(v) for k, v in zip(value.keys, value.items, strict=True)}
     return value.scalar

@@ -51,6 +51,12 @@ def _check(ret: int, what: str) -> None:
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
+def die_with_parent() -> None:
+    """SIGKILL this process when its parent dies (Linux; a no-op elsewhere)."""
+    if LIBC is not None:
+        _check(LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
+
+
 def unshare(flags: int) -> None:
     assert LIBC is not None
     _check(LIBC.unshare(flags), "unshare")
@@ -112,12 +118,13 @@ def confine(mode: str, mountpoint: str, lane: int, limits: Limits) -> str:
         root = mountpoint
     else:
         assert LIBC is not None
-        _check(LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
         _check(LIBC.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "mount private")
         uid = SANDBOX_UID_BASE + lane if mode == "root" else 0
         opts = f"size={limits.tmpfs_bytes},nr_inodes=2048,mode=0700,uid={uid},gid={uid}"
         _check(
-            LIBC.mount(b"tmpfs", mountpoint.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, opts.encode()),
+            LIBC.mount(
+                b"tmpfs", mountpoint.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, opts.encode()
+            ),
             "mount tmpfs",
         )
         os.chroot(mountpoint)
@@ -130,6 +137,7 @@ def confine(mode: str, mountpoint: str, lane: int, limits: Limits) -> str:
         else:
             _drop_capabilities()
         _check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+        die_with_parent()  # after the uid change, which clears it
     _set_limits(limits, mapped, own)
     return root
 
@@ -145,8 +153,11 @@ def _drop_capabilities() -> None:
         _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 
     class Data(ctypes.Structure):
-        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                    ("inheritable", ctypes.c_uint32)]
+        _fields_ = [
+            ("effective", ctypes.c_uint32),
+            ("permitted", ctypes.c_uint32),
+            ("inheritable", ctypes.c_uint32),
+        ]
 
     header = Header(0x20080522, 0)
     data = (Data * 2)()
@@ -155,7 +166,7 @@ def _drop_capabilities() -> None:
 
 def _set_limits(limits: Limits, mapped: int, own_processes: int) -> None:
     def cap(kind: int, value: int) -> None:
-        soft, hard = resource.getrlimit(kind)
+        _, hard = resource.getrlimit(kind)
         value = value if hard == resource.RLIM_INFINITY else min(value, hard)
         resource.setrlimit(kind, (value, value))
 
@@ -181,6 +192,8 @@ def _mapped_bytes() -> int:
 def _own_process_count() -> int:
     try:
         uid = os.getuid()
-        return sum(1 for p in os.listdir("/proc") if p.isdigit() and os.stat(f"/proc/{p}").st_uid == uid)
+        return sum(
+            1 for p in os.listdir("/proc") if p.isdigit() and os.stat(f"/proc/{p}").st_uid == uid
+        )
     except OSError:
         return 256

@@ -27,7 +27,12 @@ class StudentError(Exception):
 
     def __init__(self, kind: str, message: str, type_name: str = "", traceback: str = "") -> None:
         super().__init__(message)
-        self.kind, self.message, self.type_name, self.traceback = kind, message, type_name, traceback
+        self.kind, self.message, self.type_name, self.traceback = (
+            kind,
+            message,
+            type_name,
+            traceback,
+        )
 
 
 @dataclass
@@ -62,7 +67,12 @@ class Student:
         offlimits: Callable[[str], tuple[str, ...]] = lambda _: (),
         timeout: float = CALL_TIMEOUT,
     ) -> None:
-        self.channel, self.locate, self.offlimits, self.timeout = channel, locate, offlimits, timeout
+        self.channel, self.locate, self.offlimits, self.timeout = (
+            channel,
+            locate,
+            offlimits,
+            timeout,
+        )
         self.output: list[str] = []  # what the student's code printed, per call
 
     def call(self, exercise: str, *args: Any, **kwargs: Any) -> Value:
@@ -97,7 +107,9 @@ class Student:
             outputs=[_decode(v, arrays) for v in _list(data.get("outputs"))],
             parameters=_arrays(data.get("parameters"), arrays),
             buffers=_arrays(data.get("buffers"), arrays),
-            submodules={str(k)[:200]: str(v)[:120] for k, v in _dict(data.get("submodules")).items()},
+            submodules={
+                str(k)[:200]: str(v)[:120] for k, v in _dict(data.get("submodules")).items()
+            },
             missing=[str(k)[:200] for k in _list(data.get("missing"))],
             unexpected=[str(k)[:200] for k in _list(data.get("unexpected"))],
         )
@@ -125,7 +137,7 @@ class Student:
         data, arrays = self.channel.request(protocol.pack(request, w), self.timeout)
         printed = data.get("output")
         if isinstance(printed, str) and printed:
-            self.output.append(printed[:4096])
+            self.output.append(printed[:4200])
         error = data.get("error")
         if error is not None:
             raise _error(error)
@@ -166,6 +178,4 @@ def _arrays(node: Any, arrays: list[np.ndarray]) -> dict[str, np.ndarray]:
     if node is None:
         return {}
     value = _decode(node, arrays)
-    return {
-        k: v.array for k, v in zip(value.keys, value.items) if v.array is not None
-    }
+    return {k: v.array for k, v in zip(value.keys, value.items, strict=True) if v.array is not None}

@@ -62,9 +62,13 @@ class Inputs:
         self.gen = torch.Generator().manual_seed(self.seed_value)
         self.rng = np.random.default_rng(self.seed_value)
 
-    def tensor(self, *shape: int, dtype: torch.dtype = torch.float32, scale: float = 1.0) -> torch.Tensor:
+    def tensor(
+        self, *shape: int, dtype: torch.dtype = torch.float32, scale: float = 1.0
+    ) -> torch.Tensor:
         """Uniform in [-scale, scale)."""
-        return ((torch.rand(shape, generator=self.gen, dtype=torch.float64) * 2 - 1) * scale).to(dtype)
+        return ((torch.rand(shape, generator=self.gen, dtype=torch.float64) * 2 - 1) * scale).to(
+            dtype
+        )
 
     def positive(self, *shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Uniform in [0.1, 1.1): sums that are safely away from 0."""
@@ -135,7 +139,9 @@ def expect_close(
 
 def expect_dtype(got: Value, dtype: str, *, what: str) -> None:
     if got.dtype != dtype:
-        raise AssertionError(f"{what}: dtype {got.dtype}, expected {dtype} (keep the input's dtype)")
+        raise AssertionError(
+            f"{what}: dtype {got.dtype}, expected {dtype} (keep the input's dtype)"
+        )
 
 
 def expect_parameters(run: ModuleRun, shapes: dict[str, tuple[int, ...]], *, what: str) -> None:
@@ -164,7 +170,8 @@ def discover(modules: Iterable[str] | None = None) -> list[Check]:
     for module in modules or manifest.modules():
         mod = importlib.import_module(f"{HIDDEN_PACKAGE}.test_{module}")
         checks.extend(
-            fn.__check__ for _, fn in inspect.getmembers(mod, inspect.isfunction)
+            fn.__check__
+            for _, fn in inspect.getmembers(mod, inspect.isfunction)
             if hasattr(fn, "__check__")
         )
     order = {e.id: i for i, e in enumerate(manifest.load())}
@@ -183,7 +190,9 @@ def validate(checks: list[Check]) -> list[str]:
         have[c.exercise] = have.get(c.exercise, 0.0) + c.points
     for ex, points in want.items():
         if abs(have.get(ex, 0.0) - points) > 1e-9:
-            problems.append(f"{ex}: checks add up to {have.get(ex, 0.0):g}, manifest says {points:g}")
+            problems.append(
+                f"{ex}: checks add up to {have.get(ex, 0.0):g}, manifest says {points:g}"
+            )
     return problems
 
 
@@ -223,7 +232,9 @@ def grade_exercise(
             forfeit = forfeit or e.kind == "offlimits"
         except Exception as e:  # a bug in the suite, never the student's fault: say so loudly
             results.append(
-                CheckResult(c.exercise, c.name, c.points, 0.0, "grader error (not your fault)", c.hidden)
+                CheckResult(
+                    c.exercise, c.name, c.points, 0.0, "grader error (not your fault)", c.hidden
+                )
             )
             errors.append(f"grader error in {c.name}: {type(e).__name__}: {e}")
     if forfeit and zero_all:
@@ -261,7 +272,9 @@ def run_submission(
         mine = by_exercise.get(exercise.id, [])
         if exercise.module not in submission.sources:
             why = f"exercises/{exercise.module}.py is missing"
-            graded.checks += [CheckResult(c.exercise, c.name, c.points, 0.0, why, c.hidden) for c in mine]
+            graded.checks += [
+                CheckResult(c.exercise, c.name, c.points, 0.0, why, c.hidden) for c in mine
+            ]
             continue
         results, errors = grade_exercise(
             exercise, mine, student, ref, run_seed, static_scan(submission, exercise)

@@ -42,7 +42,11 @@ class _Capped(io.TextIOBase):
 
     def text(self) -> str:
         out = "".join(self.parts)
-        return out + (f"\n[... {self.size - OUTPUT_CAP} more characters cut]" if self.size > OUTPUT_CAP else "")
+        return out + (
+            f"\n[... {self.size - OUTPUT_CAP} more characters cut]"
+            if self.size > OUTPUT_CAP
+            else ""
+        )
 
 
 class Missing(Exception):
@@ -89,8 +93,13 @@ class Session:
         try:
             return protocol.pack(reply, w)
         except (protocol.ProtocolError, TypeError, ValueError) as e:
-            bad = {"error": {"kind": "exception", "type": "ValueError",
-                             "message": f"the result could not be sent back: {e}"}}
+            bad = {
+                "error": {
+                    "kind": "exception",
+                    "type": "ValueError",
+                    "message": f"the result could not be sent back: {e}",
+                }
+            }
             return protocol.pack(bad)
 
     def _dispatch(self, data: dict[str, Any], arrays: list[Any], w: Any) -> dict[str, Any]:
@@ -110,8 +119,14 @@ class Session:
         raise ValueError(f"unknown op {op!r}")
 
     def _module(
-        self, cls: Any, args: list[Any], kwargs: dict[str, Any], data: dict[str, Any],
-        arrays: list[Any], groups: list[str], w: Any,
+        self,
+        cls: Any,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        data: dict[str, Any],
+        arrays: list[Any],
+        groups: list[str],
+        w: Any,
     ) -> dict[str, Any]:
         import torch
 
@@ -125,7 +140,9 @@ class Session:
             if data.get("state") is not None:
                 state = protocol.rebuild(data["state"], arrays)
                 result = model.load_state_dict(state, strict=False)
-                reply["missing"] = [k for k in result.missing_keys if k in dict(model.named_parameters())]
+                reply["missing"] = [
+                    k for k in result.missing_keys if k in dict(model.named_parameters())
+                ]
                 reply["unexpected"] = list(result.unexpected_keys)
             model.train(bool(data.get("train")))
             outputs = []
@@ -136,9 +153,11 @@ class Session:
                     outputs.append(model(protocol.rebuild(node, arrays)))
         reply["outputs"] = [protocol.encode_value(o, w) for o in outputs]
         reply["parameters"] = protocol.encode_value(
-            {k: v.detach() for k, v in list(model.named_parameters())[:48]}, w)
+            {k: v.detach() for k, v in list(model.named_parameters())[:48]}, w
+        )
         reply["buffers"] = protocol.encode_value(
-            {k: v.detach() for k, v in list(model.named_buffers())[:48]}, w)
+            {k: v.detach() for k, v in list(model.named_buffers())[:48]}, w
+        )
         reply["submodules"] = {
             k: type(m).__name__ for k, m in list(model.named_modules())[:64] if k
         }
@@ -148,8 +167,11 @@ class Session:
 def _describe(e: BaseException) -> dict[str, Any]:
     """The student's exception with only their own frames in the traceback."""
     if isinstance(e, SystemExit):
-        return {"kind": "exception", "type": "SystemExit",
-                "message": f"your code called sys.exit({e.code!r}) while being graded"}
+        return {
+            "kind": "exception",
+            "type": "SystemExit",
+            "message": f"your code called sys.exit({e.code!r}) while being graded",
+        }
     frames = []
     for f in traceback.extract_tb(e.__traceback__):
         at = f.filename.rfind(f"/{PACKAGE}/")
@@ -159,8 +181,12 @@ def _describe(e: BaseException) -> dict[str, Any]:
     frames = frames[-4:]
     lines = "".join(traceback.format_list(frames))
     message = "".join(traceback.format_exception_only(type(e), e)).strip()
-    return {"kind": "exception", "type": type(e).__name__, "message": message[:1500],
-            "traceback": lines[-3000:]}
+    return {
+        "kind": "exception",
+        "type": type(e).__name__,
+        "message": message[:1500],
+        "traceback": lines[-3000:],
+    }
 
 
 def import_resolver(package_dir: str) -> Callable[[str, str], Any]:

@@ -42,7 +42,9 @@ def _warm_up() -> None:
     lin = torch.nn.Linear(4, 4)
     drop = torch.nn.Dropout(0.5).train()
     heads = torch.nn.ModuleList([lin])
-    scores = torch.einsum("bij,bkj->bik", x, x).masked_fill(torch.triu(torch.ones(3, 3), 1).bool(), -torch.inf)
+    scores = torch.einsum("bij,bkj->bik", x, x).masked_fill(
+        torch.triu(torch.ones(3, 3), 1).bool(), -torch.inf
+    )
     _ = drop(torch.softmax(scores, -1)) @ lin(x)
     _ = F.softmax(scores, -1), torch.logsumexp(scores, -1), x.view(2, 3, 2, 2).transpose(1, 2)
     _ = heads.state_dict(), repr(x), x.tolist(), torch.cat([x, x], -1), torch.stack([x, x])
@@ -59,6 +61,7 @@ def main(fd: int) -> None:
     from . import sandbox
 
     control = socket.socket(fileno=fd)
+    sandbox.die_with_parent()  # a grader killed with -9 takes the zygote and its workers along
     mode = sandbox.detect_mode()
     _warm_up()
     from . import worker
@@ -67,7 +70,7 @@ def main(fd: int) -> None:
     mountpoint = tempfile.mkdtemp(prefix="attention-kit-sandbox-")
     limits = sandbox.Limits()
     _send(control, {"ready": True, "mode": mode})
-    children: set[int] = set()
+    children: dict[int, int] = {}  # intermediate pid -> worker pid
     while True:
         try:
             msg, fds, _, _ = socket.recv_fds(control, 65536, 1)
@@ -77,15 +80,16 @@ def main(fd: int) -> None:
             break
         request = json.loads(msg)
         if request.get("op") == "spawn" and fds:
-            pid = _spawn(mode, mountpoint, int(request.get("lane", 0)), limits, fds[0], control, worker)
+            pid, worker_pid = _spawn(
+                mode, mountpoint, int(request.get("lane", 0)), limits, fds[0], control, worker
+            )
             os.close(fds[0])
-            children.add(pid)
+            children[pid] = worker_pid
             _send(control, {"pid": pid})
         elif request.get("op") == "kill":
             pid = int(request.get("pid", 0))
             if pid in children:
-                _kill(mode, pid)
-                children.discard(pid)
+                _kill(mode, pid, children.pop(pid))
                 if mode == "basic":
                     shutil.rmtree(os.path.join(mountpoint, f"w{pid}"), ignore_errors=True)
             _send(control, {"killed": pid})
@@ -93,37 +97,57 @@ def main(fd: int) -> None:
             for fd_ in fds:
                 os.close(fd_)
             _send(control, {"error": "unknown request"})
-    for pid in children:
-        _kill(mode, pid)
+    for pid, worker_pid in children.items():
+        _kill(mode, pid, worker_pid)
     shutil.rmtree(mountpoint, ignore_errors=True)
 
 
-def _spawn(mode: str, mountpoint: str, lane: int, limits: object, fd: int, control: socket.socket,
-           worker: object) -> int:
+def _spawn(
+    mode: str,
+    mountpoint: str,
+    lane: int,
+    limits: object,
+    fd: int,
+    control: socket.socket,
+    worker: object,
+) -> tuple[int, int]:
+    """Fork the intermediate (which forks the worker); returns (intermediate pid, worker pid)."""
     from . import sandbox
 
+    read_end, write_end = os.pipe()
     pid = os.fork()
     if pid:
-        return pid
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as r:
+            worker_pid = int(r.read() or pid)
+        return pid, worker_pid
     # the intermediate: new namespaces, then the worker as PID 1 of its own PID namespace
     status = 70
     try:
+        sandbox.die_with_parent()
         control.close()
+        os.close(read_end)
         sandbox.enter_worker_namespaces(mode)
         if mode == "basic":
+            os.write(write_end, str(os.getpid()).encode())
+            os.close(write_end)
             _run_worker(mode, mountpoint, lane, limits, fd, worker)  # never returns
         child = os.fork()
         if child == 0:
+            os.close(write_end)
             _run_worker(mode, mountpoint, lane, limits, fd, worker)
+        os.write(write_end, str(child).encode())
+        os.close(write_end)
         os.close(fd)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        _, st = os.waitpid(child, 0)
+        _, st = os.waitpid(child, 0)  # returns once every process of the namespace is gone
         status = os.waitstatus_to_exitcode(st) & 0xFF
     finally:
         os._exit(status)
 
 
-def _run_worker(mode: str, mountpoint: str, lane: int, limits: object, fd: int, worker: object) -> None:
+def _run_worker(
+    mode: str, mountpoint: str, lane: int, limits: object, fd: int, worker: object
+) -> None:
     from . import sandbox
 
     code = 0
@@ -157,15 +181,17 @@ def _quiet_std_fds(root: str) -> None:
         os.close(null)
     else:
         os.close(0)
-    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+    sys.stdout = open(1, "w", closefd=False)
+    sys.stderr = open(2, "w", closefd=False)
 
 
-def _kill(mode: str, pid: int) -> None:
+def _kill(mode: str, pid: int, worker_pid: int) -> None:
+    """Kill the worker, then reap the intermediate: in a PID namespace the worker is its PID 1,
+    and the intermediate's wait returns only once every process of the namespace is gone."""
     try:
         if mode == "basic":
-            os.killpg(pid, signal.SIGKILL)
-        os.kill(pid, signal.SIGKILL)
+            os.killpg(worker_pid, signal.SIGKILL)
+        os.kill(worker_pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
     try:

@@ -1,0 +1,62 @@
+# Generated from solutions/multihead_attention.py by `make exercises`: edit the TODOs, not this line.
+"""Multi-head attention: several causal heads side by side (book section 3.6)."""
+
+import torch
+from torch import Tensor, nn
+
+from .causal_attention import CausalAttention
+
+
+class MultiHeadAttentionWrapper(nn.Module):
+    """num_heads independent CausalAttention heads in an nn.ModuleList named `heads`.
+
+    forward(x) concatenates the heads' outputs on the last dimension: [batch, n, d_out * num_heads].
+    Off-limits: F.scaled_dot_product_attention and nn.MultiheadAttention.
+    """
+
+    def __init__(
+        self,
+        d_in: int,
+        d_out: int,
+        context_length: int,
+        dropout: float,
+        num_heads: int,
+        qkv_bias: bool = False,
+    ) -> None:
+        super().__init__()
+        # TODO(MultiHeadAttentionWrapper): build num_heads CausalAttention heads and concatenate their outputs.
+        raise NotImplementedError("MultiHeadAttentionWrapper: not started")
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x [batch, n, d_in] -> [batch, n, d_out * num_heads]."""
+        # TODO(MultiHeadAttentionWrapper): build num_heads CausalAttention heads and concatenate their outputs.
+        raise NotImplementedError("MultiHeadAttentionWrapper: not started")
+
+
+class MultiHeadAttention(nn.Module):
+    """Causal multi-head attention with one set of projections split into heads.
+
+    Create, in this order: nn.Linear W_query, W_key, W_value [d_in -> d_out] (bias=qkv_bias),
+    out_proj nn.Linear(d_out, d_out), nn.Dropout(dropout) and a buffer `mask`
+    [context_length, context_length]. Each head works on head_dim = d_out // num_heads features;
+    raise ValueError when d_out is not divisible by num_heads. Output: [batch, n, d_out].
+    Off-limits: F.scaled_dot_product_attention and nn.MultiheadAttention.
+    """
+
+    def __init__(
+        self,
+        d_in: int,
+        d_out: int,
+        context_length: int,
+        dropout: float,
+        num_heads: int,
+        qkv_bias: bool = False,
+    ) -> None:
+        super().__init__()
+        # TODO(MultiHeadAttention): project once, split into heads, attend causally per head, merge heads and apply out_proj.
+        raise NotImplementedError("MultiHeadAttention: not started")
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x [batch, n, d_in] -> [batch, n, d_out]."""
+        # TODO(MultiHeadAttention): project once, split into heads, attend causally per head, merge heads and apply out_proj.
+        raise NotImplementedError("MultiHeadAttention: not started")

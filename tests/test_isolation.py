@@ -1,0 +1,295 @@
+"""The sandbox around student code: what a worker can and cannot do (Linux namespaces mode).
+
+Every hostile snippet here is bounded on its own (loop counts, sizes, sleeps), so that even a
+broken sandbox could not harm the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import textwrap
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+
+from autograder import ROOT
+from autograder.grading.isolate import SandboxChannel, Zygote
+from autograder.grading.sandbox import SANDBOX_UID_BASE
+from autograder.grading.student import Student, StudentError
+
+
+@pytest.fixture(scope="module")
+def zygote() -> Iterator[Zygote]:
+    z = Zygote()
+    yield z
+    z.close()
+
+
+def student_for(zygote: Zygote, body: str, timeout: float = 5.0) -> tuple[Student, SandboxChannel]:
+    """A submission whose simple_attention module is `body`; every exercise name maps into it."""
+    channel = SandboxChannel(zygote, lane=3, sources={"simple_attention": textwrap.dedent(body)})
+    return Student(channel, lambda name: ("simple_attention", name), timeout=timeout), channel
+
+
+needs_namespaces = pytest.mark.skipif(
+    not (os.geteuid() == 0 and os.path.exists("/proc/self/ns/pid")),
+    reason="namespace isolation is tested where the grader runs as root on Linux",
+)
+
+
+def sandbox_processes() -> list[int]:
+    """Processes running as one of the sandbox uids."""
+    pids = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                if os.stat(f"/proc/{p}").st_uid >= SANDBOX_UID_BASE:
+                    pids.append(int(p))
+            except FileNotFoundError:
+                pass
+    return pids
+
+
+def test_values_come_back_as_plain_numbers(zygote: Zygote) -> None:
+    """Does a tensor come back as a numpy array with its dtype, and a tuple as items?"""
+    student, channel = student_for(
+        zygote,
+        """
+        import torch
+        def f(x):
+            return x * 2, torch.ones(2, dtype=torch.float64)
+    """,
+    )
+    try:
+        value = student.call("f", torch.tensor([1.0, 2.0]))
+    finally:
+        channel.stop()
+    assert value.kind == "tuple"
+    first, second = value.items
+    assert first.kind == "torch" and first.dtype == "float32"
+    np.testing.assert_array_equal(first.array, [2.0, 4.0])
+    assert second.dtype == "float64"
+
+
+def test_objects_that_lie_about_equality_arrive_as_other(zygote: Zygote) -> None:
+    """Does an object whose __eq__ is always True come back as nothing but its type name?"""
+    student, channel = student_for(
+        zygote,
+        """
+        class Liar:
+            def __eq__(self, other):
+                return True
+        def f(x):
+            return Liar()
+    """,
+    )
+    try:
+        value = student.call("f", torch.zeros(1))
+    finally:
+        channel.stop()
+    assert value.kind == "other" and value.array is None
+    assert "Liar" in value.type_name
+
+
+@needs_namespaces
+def test_worker_cannot_read_the_solutions_or_reach_the_network(zygote: Zygote) -> None:
+    """Are the solutions, the hidden suites and a loopback port all out of the worker's reach?"""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    secrets = [
+        str(ROOT / "solutions" / "simple_attention.py"),
+        str(ROOT / "autograder" / "hidden" / "__init__.py"),
+        "/etc/passwd",
+    ]
+    student, channel = student_for(
+        zygote,
+        f"""
+        import os, socket
+        def read(x):
+            found = 0.0
+            for path in {secrets!r}:
+                try:
+                    open(path).read()
+                    found += 1
+                except OSError:
+                    pass
+            return found
+        def connect(x):
+            s = socket.socket()
+            s.settimeout(1.0)
+            try:
+                s.connect(("127.0.0.1", {port}))
+                return 1.0
+            except OSError:
+                return 0.0
+        def import_solutions(x):
+            import solutions.simple_attention
+            return 1.0
+    """,
+    )
+    try:
+        assert student.call("read", 0.0).scalar == 0.0
+        assert student.call("connect", 0.0).scalar == 0.0
+        with pytest.raises(StudentError) as err:
+            student.call("import_solutions", 0.0)
+        assert "ModuleNotFoundError" in err.value.message
+    finally:
+        channel.stop()
+        server.close()
+
+
+def test_exit_and_crash_cost_one_call_only(zygote: Zygote) -> None:
+    """Do sys.exit and os._exit fail only their own call, with the next call served fresh?"""
+    student, channel = student_for(
+        zygote,
+        """
+        import os, sys
+        def leave(x):
+            sys.exit(0)
+        def die(x):
+            os._exit(3)
+        def ok(x):
+            return x + 1
+    """,
+    )
+    try:
+        with pytest.raises(StudentError) as left:
+            student.call("leave", 1.0)
+        assert "sys.exit" in left.value.message
+        with pytest.raises(StudentError) as died:
+            student.call("die", 1.0)
+        assert died.value.kind == "crash"
+        assert student.call("ok", 1.0).scalar == 2.0
+    finally:
+        channel.stop()
+
+
+def test_a_hang_times_out_and_the_worker_is_replaced(zygote: Zygote) -> None:
+    """Does an endless loop cost a timeout, after which a new worker answers?"""
+    student, channel = student_for(
+        zygote,
+        """
+        import time
+        def hang(x):
+            end = time.time() + 30  # bounded even if nothing stops it
+            while time.time() < end:
+                pass
+        def ok(x):
+            return x
+    """,
+        timeout=1.0,
+    )
+    try:
+        with pytest.raises(StudentError) as err:
+            student.call("hang", 1.0)
+        assert err.value.kind == "timeout"
+        assert student.call("ok", 5.0).scalar == 5.0
+    finally:
+        channel.stop()
+
+
+def test_memory_bomb_hits_the_limit(zygote: Zygote) -> None:
+    """Is a 16 GB allocation refused inside the worker rather than granted?"""
+    student, channel = student_for(
+        zygote,
+        """
+        def bomb(x):
+            blob = bytearray(16 * 1024**3)
+            return float(len(blob))
+    """,
+    )
+    try:
+        with pytest.raises(StudentError) as err:
+            student.call("bomb", 1.0)
+        assert err.value.kind in ("exception", "crash")
+        assert err.value.kind == "crash" or "MemoryError" in err.value.message
+    finally:
+        channel.stop()
+
+
+@needs_namespaces
+def test_no_process_outlives_the_worker(zygote: Zygote) -> None:
+    """Does a double-forked, detached child die with the worker that started it?"""
+    student, channel = student_for(
+        zygote,
+        """
+        import os, time
+        def spawn(x):
+            if os.fork() == 0:
+                os.setsid()
+                if os.fork() == 0:
+                    time.sleep(60)  # bounded: it would end by itself
+                os._exit(0)
+            time.sleep(0.2)
+            return 1.0
+    """,
+    )
+    try:
+        assert student.call("spawn", 1.0).scalar == 1.0
+        assert sandbox_processes(), "the worker and its daemon run as a sandbox uid"
+    finally:
+        channel.stop()
+    assert sandbox_processes() == []
+
+
+@needs_namespaces
+def test_process_and_disk_limits_hold(zygote: Zygote) -> None:
+    """Are forks capped, and is writing past the file size cap refused?"""
+    student, channel = student_for(
+        zygote,
+        """
+        import os
+        def forks(x):
+            made = 0
+            for _ in range(200):  # bounded attempt at a fork bomb
+                try:
+                    if os.fork() == 0:
+                        import time
+                        time.sleep(5)
+                        os._exit(0)
+                    made += 1
+                except OSError:
+                    break
+            return float(made)
+        def fill(x):
+            written = 0
+            try:
+                with open("/big", "wb") as f:
+                    for _ in range(64):  # 64 MiB at most
+                        f.write(b"x" * 1024 * 1024)
+                        written += 1
+            except OSError:
+                pass
+            return float(written)
+    """,
+    )
+    try:
+        assert student.call("forks", 1.0).scalar < 32
+        assert student.call("fill", 1.0).scalar <= 8
+    finally:
+        channel.stop()
+
+
+def test_printing_is_captured_and_capped(zygote: Zygote) -> None:
+    """Is a flood of printed output cut to a few KB instead of reaching the grader's terminal?"""
+    student, channel = student_for(
+        zygote,
+        """
+        def loud(x):
+            for _ in range(10000):
+                print("===== 21 passed =====")
+            return x
+    """,
+    )
+    try:
+        student.call("loud", 1.0)
+    finally:
+        channel.stop()
+    printed = "".join(student.output)
+    assert "21 passed" in printed
+    assert len(printed) < 5000 and "more characters cut" in printed
