@@ -1,0 +1,523 @@
+"""collect: every layout a class hands in, and one clear line for every way it can go wrong.
+
+All submissions are built in tmp_path by the tests themselves; every batch also holds a clean
+submission (`bob`) to show that one student's problem never stops the others being collected.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import struct
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from autograder import manifest
+from autograder.grading import collect as collect_mod
+from autograder.grading.collect import MAX_SOURCE_BYTES, SAFE_ID, collect
+from autograder.grading.model import Submission
+
+MODULES = manifest.modules()
+
+
+def sources(prefix: str = "exercises/") -> dict[str, bytes]:
+    """A complete hand-in: one small module file per manifest module."""
+    return {f"{prefix}{m}.py": f"# {m}\nVALUE = {i}\n".encode() for i, m in enumerate(MODULES)}
+
+
+def write_folder(folder: Path, files: dict[str, bytes]) -> Path:
+    for rel, data in files.items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def write_zip(path: Path, files: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return path
+
+
+def batch(tmp_path: Path) -> Path:
+    """A submissions folder that already holds a clean submission, bob/."""
+    subs = tmp_path / "submissions"
+    write_folder(subs / "bob", sources())
+    return subs
+
+
+def by_student(subs: list[Submission]) -> dict[str, Submission]:
+    return {s.student: s for s in subs}
+
+
+def assert_clean(sub: Submission) -> None:
+    assert sub.errors == []
+    assert sorted(sub.sources) == sorted(MODULES)
+
+
+def one_line(sub: Submission) -> str:
+    """The single error of `sub`, checked to be one line."""
+    assert len(sub.errors) == 1, sub.errors
+    assert "\n" not in sub.errors[0]
+    return sub.errors[0]
+
+
+def tree(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+# ---- layouts ---------------------------------------------------------------------------------
+
+
+def test_every_layout_is_read(tmp_path: Path) -> None:
+    """Are folders and zips read in the release layout, flat, and under one wrapping folder?"""
+    subs = batch(tmp_path)
+    write_folder(subs / "alice", sources(""))
+    write_zip(subs / "carol.zip", sources())
+    write_zip(subs / "dave.zip", sources("dave-hw3/exercises/"))
+    write_zip(subs / "erin.zip", sources("my files/"))
+    write_folder(subs / "fay", sources("attention-kit/exercises/"))
+    got = collect(subs)
+    assert [s.student for s in got] == ["alice", "bob", "carol", "dave", "erin", "fay"]
+    for sub in got:
+        assert_clean(sub)
+        assert sub.sources["causal_attention"] == "# causal_attention\nVALUE = 3\n"
+
+
+def test_same_files_same_digest(tmp_path: Path) -> None:
+    """Does the digest depend on the content only, and change when a file or an error changes?"""
+    subs = batch(tmp_path)
+    write_zip(subs / "carol.zip", sources("carol/"))
+    first = by_student(collect(subs))
+    assert first["bob"].digest == first["carol"].digest
+    assert len(first["bob"].digest) == 64
+
+    (subs / "bob" / "exercises" / "numpy_attention.py").write_text("# changed\n")
+    assert by_student(collect(subs))["bob"].digest != first["bob"].digest
+
+    (subs / "bob" / "exercises" / "numpy_attention.py").unlink()
+    missing = by_student(collect(subs))["bob"]
+    (subs / "bob" / "exercises" / "numpy_attention.py").write_text("# changed\n")
+    fixed = by_student(collect(subs))["bob"]
+    assert missing.digest != fixed.digest
+
+
+def test_bom_is_dropped(tmp_path: Path) -> None:
+    """Is a file saved 'UTF-8 with BOM' (Windows Notepad) read as plain source?"""
+    subs = batch(tmp_path)
+    files = sources()
+    files["exercises/simple_attention.py"] = b"\xef\xbb\xbfx = 1\n"
+    write_folder(subs / "alice", files)
+    alice = by_student(collect(subs))["alice"]
+    assert alice.errors == []
+    assert alice.sources["simple_attention"] == "x = 1\n"
+
+
+def test_missing_submissions_folder(tmp_path: Path) -> None:
+    """Does a wrong --submissions path stop the run with the path in the message?"""
+    with pytest.raises(NotADirectoryError, match="nowhere"):
+        collect(tmp_path / "nowhere")
+
+
+# ---- missing and misnamed modules ------------------------------------------------------------
+
+
+def test_missing_module_names_its_exercises(tmp_path: Path) -> None:
+    """Does a missing module get one line naming the exercises that will score 0?"""
+    subs = batch(tmp_path)
+    files = sources()
+    del files["exercises/causal_attention.py"]
+    write_folder(subs / "alice", files)
+    got = by_student(collect(subs))
+    assert one_line(got["alice"]) == (
+        "exercises/causal_attention.py is missing: causal_mask, mask_and_renormalize, "
+        "causal_attention_weights, CausalAttention score 0"
+    )
+    assert sorted(got["alice"].sources) == sorted(set(MODULES) - {"causal_attention"})
+    assert_clean(got["bob"])
+
+
+@pytest.mark.parametrize(
+    "wrong_name",
+    [
+        "simple_attention (1).py",  # a browser's second download
+        "Simple_Attention.py",  # case
+        "simple-attention.py",  # hyphen
+        "simple_atention.py",  # typo
+        "simple_attention.ipynb",  # the notebook instead of the module
+    ],
+)
+def test_misnamed_module_says_expected_name(tmp_path: Path, wrong_name: str) -> None:
+    """Does a misnamed module get one line with the name it should have?"""
+    subs = batch(tmp_path)
+    files = sources()
+    files[f"exercises/{wrong_name}"] = files.pop("exercises/simple_attention.py")
+    write_folder(subs / "alice", files)
+    got = by_student(collect(subs))
+    line = one_line(got["alice"])
+    assert line.startswith(
+        f"exercises/simple_attention.py is missing (found exercises/{wrong_name}: "
+        "it should be exercises/simple_attention.py): attention_scores, "
+    )
+    assert line.endswith("all_context_vectors score 0")
+    assert_clean(got["bob"])
+
+
+def test_copy_next_to_module_is_flagged(tmp_path: Path) -> None:
+    """Is a stray copy next to the real module reported as not graded, the module still read?"""
+    subs = batch(tmp_path)
+    files = sources()
+    files["exercises/simple_attention (1).py"] = b"# newer work?\n"
+    write_folder(subs / "alice", files)
+    alice = by_student(collect(subs))["alice"]
+    assert one_line(alice) == (
+        "exercises/simple_attention (1).py not graded: "
+        "only exercises/simple_attention.py is read for simple_attention"
+    )
+    assert sorted(alice.sources) == sorted(MODULES)
+
+
+def test_unrelated_files_are_ignored(tmp_path: Path) -> None:
+    """Are a README, the kit's tests and notes ignored without any error?"""
+    subs = batch(tmp_path)
+    files = sources()
+    files |= {"README.md": b"# hw", "tests/test_simple_attention.py": b"", "notes.txt": b"x"}
+    write_folder(subs / "alice", files)
+    assert_clean(by_student(collect(subs))["alice"])
+
+
+# ---- bad content -----------------------------------------------------------------------------
+
+
+def test_non_utf8_module_gives_offset(tmp_path: Path) -> None:
+    """Does a Latin-1 file get one line with the bad byte and its offset?"""
+    subs = batch(tmp_path)
+    files = sources()
+    files["exercises/numpy_attention.py"] = "# café\n".encode("latin-1")
+    write_folder(subs / "alice", files)
+    got = by_student(collect(subs))
+    assert one_line(got["alice"]) == (
+        "exercises/numpy_attention.py is not UTF-8 text (byte 0xe9 at offset 5): "
+        "save it as UTF-8; its exercises score 0"
+    )
+    assert "numpy_attention" not in got["alice"].sources
+    assert_clean(got["bob"])
+
+
+def test_oversized_module_is_not_read(tmp_path: Path) -> None:
+    """Is a module over the size cap refused with one line, the other modules read?"""
+    subs = batch(tmp_path)
+    files = sources()
+    files["exercises/simple_attention.py"] = b"#" * (MAX_SOURCE_BYTES + 1)
+    write_folder(subs / "alice", files)
+    write_zip(subs / "carol.zip", files)
+    got = by_student(collect(subs))
+    for student in ("alice", "carol"):
+        assert one_line(got[student]) == (
+            "exercises/simple_attention.py is over 256 KB: not read, its exercises score 0"
+        )
+        assert len(got[student].sources) == len(MODULES) - 1
+    assert_clean(got["bob"])
+
+
+def test_fifo_is_not_read(tmp_path: Path) -> None:
+    """Does a named pipe where a module should be give an error instead of hanging the batch?"""
+    subs = batch(tmp_path)
+    files = sources()
+    del files["exercises/simple_attention.py"]
+    write_folder(subs / "alice", files)
+    os.mkfifo(subs / "alice" / "exercises" / "simple_attention.py")
+    got = by_student(collect(subs))
+    assert one_line(got["alice"]) == (
+        "exercises/simple_attention.py could not be read (not a regular file): "
+        "its exercises score 0"
+    )
+    assert_clean(got["bob"])
+
+
+def test_empty_submissions(tmp_path: Path) -> None:
+    """Do an empty folder and an empty zip each get one line, junk files not counting?"""
+    subs = batch(tmp_path)
+    write_folder(subs / "alice", {".DS_Store": b"\0\0", "__pycache__/x.pyc": b"\0"})
+    write_zip(subs / "carol.zip", {})
+    got = by_student(collect(subs))
+    assert one_line(got["alice"]) == "alice/ is empty: no files were found"
+    assert one_line(got["carol"]) == "carol.zip is empty: no files were found"
+    assert_clean(got["bob"])
+
+
+def test_hidden_and_os_junk_ignored(tmp_path: Path) -> None:
+    """Are .DS_Store, __MACOSX, __pycache__ and dot-folders ignored in folders and zips?"""
+    subs = batch(tmp_path)
+    junk = {
+        ".DS_Store": b"\0",
+        "__MACOSX/exercises/._simple_attention.py": b"\0\x05\x16\x07",
+        "exercises/__pycache__/simple_attention.cpython-311.pyc": b"\0",
+        ".git/config": b"[core]",
+        "exercises/.ipynb_checkpoints/simple_attention-checkpoint.py": b"",
+    }
+    write_folder(subs / "alice", sources() | junk)
+    write_zip(subs / "carol.zip", sources() | junk)
+    write_folder(subs / ".hidden_student", sources())
+    got = collect(subs)
+    assert [s.student for s in got] == ["alice", "bob", "carol"]
+    for sub in got:
+        assert_clean(sub)
+
+
+def test_loose_file_at_top(tmp_path: Path) -> None:
+    """Is a loose carol.py at the top reported for carol, and a roster ignored?"""
+    subs = batch(tmp_path)
+    (subs / "carol.py").write_text("x = 1\n")
+    (subs / "roster.csv").write_text("alice,bob\n")
+    got = by_student(collect(subs))
+    assert sorted(got) == ["bob", "carol"]
+    assert one_line(got["carol"]) == (
+        "carol.py is not a submission: hand in a folder carol/ or a carol.zip "
+        "holding exercises/<module>.py"
+    )
+    assert got["carol"].sources == {}
+
+
+# ---- zips ------------------------------------------------------------------------------------
+
+
+def test_corrupt_zip(tmp_path: Path) -> None:
+    """Does a zip that is not a zip get one line, the batch going on?"""
+    subs = batch(tmp_path)
+    (subs / "alice.zip").write_bytes(b"PK\x03\x04 this is not really a zip")
+    got = by_student(collect(subs))
+    assert one_line(got["alice"]) == (
+        "alice.zip is not a readable zip (File is not a zip file): nothing was graded"
+    )
+    assert_clean(got["bob"])
+
+
+def test_zip_with_unsafe_paths(tmp_path: Path) -> None:
+    """Does a zip with a `..` or absolute entry get a clear error and no file written?"""
+    subs = batch(tmp_path)
+    files = sources() | {"../evil.py": b"import os", "/tmp/abs_evil.py": b"import os"}
+    write_zip(subs / "alice.zip", files)
+    before = tree(tmp_path)
+    got = by_student(collect(subs))
+    assert tree(tmp_path) == before
+    assert one_line(got["alice"]) == (
+        "alice.zip: 2 entries with an absolute or '..' path not read: "
+        "'../evil.py', '/tmp/abs_evil.py'"
+    )
+    assert sorted(got["alice"].sources) == sorted(MODULES)
+    assert all("import os" not in s for s in got["alice"].sources.values())
+    assert_clean(got["bob"])
+
+
+def test_zip_symlink_member_is_not_followed(tmp_path: Path) -> None:
+    """Is a symlink stored in a zip reported and never read as the module?"""
+    subs = batch(tmp_path)
+    files = sources()
+    del files["exercises/simple_attention.py"]
+    with zipfile.ZipFile(subs / "alice.zip", "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+        link = zipfile.ZipInfo("exercises/simple_attention.py")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        zf.writestr(link, "/etc/passwd")
+    got = by_student(collect(subs))
+    assert got["alice"].errors[0] == "alice.zip: 1 symlink not read: exercises/simple_attention.py"
+    assert got["alice"].errors[1].startswith("exercises/simple_attention.py is missing: ")
+    assert "simple_attention" not in got["alice"].sources
+    assert_clean(got["bob"])
+
+
+def test_zip_bomb_declared_size(tmp_path: Path) -> None:
+    """Is a zip that declares more than the uncompressed cap refused before any member is read?"""
+    subs = batch(tmp_path)
+    zeros = b"\0" * (1024 * 1024)  # compresses to about 1 KB
+    write_zip(subs / "alice.zip", sources() | {f"pad{i}.bin": zeros for i in range(6)})
+    assert (subs / "alice.zip").stat().st_size < 100_000
+    got = by_student(collect(subs))
+    assert one_line(got["alice"]) == "alice.zip unpacks to 6.0 MB (limit 5 MB): not read"
+    assert got["alice"].sources == {}
+    assert_clean(got["bob"])
+
+
+def test_zip_bomb_lying_sizes(tmp_path: Path) -> None:
+    """Does a member whose header understates its size give an error, not a big read?"""
+    subs = batch(tmp_path)
+    path = write_zip(
+        subs / "alice.zip", sources() | {"exercises/simple_attention.py": big_source()}
+    )
+    lie_about_size(path, "exercises/simple_attention.py", declared=100)
+    with zipfile.ZipFile(path) as zf:
+        assert zf.getinfo("exercises/simple_attention.py").file_size == 100
+    got = by_student(collect(subs))
+    line = one_line(got["alice"])
+    assert line.startswith("exercises/simple_attention.py could not be read (Bad CRC-32")
+    assert line.endswith("its exercises score 0")
+    assert_clean(got["bob"])
+
+
+def big_source() -> bytes:
+    return b"#" * (2 * MAX_SOURCE_BYTES)
+
+
+def lie_about_size(path: Path, member: str, declared: int) -> None:
+    """Rewrite the uncompressed size of `member` in both its local and central headers."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        local = zf.getinfo(member).header_offset
+    struct.pack_into("<I", data, local + 22, declared)  # local header: uncompressed size
+    central = data.find(b"PK\x01\x02")
+    while central != -1:
+        name_len = struct.unpack_from("<H", data, central + 28)[0]
+        if data[central + 46 : central + 46 + name_len] == member.encode():
+            struct.pack_into("<I", data, central + 24, declared)  # central: uncompressed size
+        central = data.find(b"PK\x01\x02", central + 4)
+    path.write_bytes(bytes(data))
+
+
+def test_zip_too_big_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Is a zip file larger than the cap refused without opening it?"""
+    monkeypatch.setattr(collect_mod, "MAX_ZIP_BYTES", 2**20)
+    subs = batch(tmp_path)
+    (subs / "alice.zip").write_bytes(os.urandom(2**20 + 1))
+    got = by_student(collect(subs))
+    assert one_line(got["alice"]) == "alice.zip is over 1 MB: not read"
+    assert_clean(got["bob"])
+
+
+def test_zip_with_too_many_members(tmp_path: Path) -> None:
+    """Is a zip with more entries than the cap refused with one line?"""
+    subs = batch(tmp_path)
+    many = {f"junk/{i}.txt": b"" for i in range(collect_mod.MAX_ZIP_MEMBERS + 1)}
+    write_zip(subs / "alice.zip", sources() | many)
+    got = by_student(collect(subs))
+    assert one_line(got["alice"]) == "alice.zip holds 506 entries (limit 500): not read"
+    assert_clean(got["bob"])
+
+
+def test_nested_zip_is_not_opened(tmp_path: Path) -> None:
+    """Is a zip inside a submission reported, not extracted?"""
+    subs = batch(tmp_path)
+    inner = write_zip(tmp_path / "inner.zip", sources())
+    write_zip(subs / "alice.zip", {"homework.zip": inner.read_bytes()})
+    write_folder(subs / "carol", {"exercises.zip": inner.read_bytes()})
+    got = by_student(collect(subs))
+    for student, name in (("alice", "homework.zip"), ("carol", "exercises.zip")):
+        errors = got[student].errors
+        assert errors[0] == (
+            f"nested archive {name} was not opened: put the .py files themselves in the submission"
+        )
+        assert len(errors) == 1 + len(MODULES)  # and every module is missing
+        assert got[student].sources == {}
+    assert_clean(got["bob"])
+
+
+def test_windows_backslash_paths(tmp_path: Path) -> None:
+    """Are zip entries written with backslashes (old Windows tools) read as folders?"""
+    subs = batch(tmp_path)
+    write_zip(subs / "alice.zip", {k.replace("/", "\\"): v for k, v in sources().items()})
+    assert_clean(by_student(collect(subs))["alice"])
+
+
+# ---- symlinks ------------------------------------------------------------------------------
+
+
+def test_symlink_outside_submission_is_refused(tmp_path: Path) -> None:
+    """Is a module symlinked to a file outside the submission refused, one inside it read?"""
+    subs = batch(tmp_path)
+    secret = tmp_path / "instructor_solution.py"
+    secret.write_text("SECRET = 1\n")
+    files = sources()
+    del files["exercises/simple_attention.py"]
+    write_folder(subs / "alice", files)
+    (subs / "alice" / "exercises" / "simple_attention.py").symlink_to(secret)
+    write_folder(subs / "carol", files | {"work/simple.py": b"INSIDE = 1\n"})
+    (subs / "carol" / "exercises" / "simple_attention.py").symlink_to("../work/simple.py")
+    got = by_student(collect(subs))
+    assert got["alice"].errors[0] == (
+        "1 symlink pointing outside the submission not read: exercises/simple_attention.py"
+    )
+    assert got["alice"].errors[1].startswith("exercises/simple_attention.py is missing: ")
+    assert all("SECRET" not in s for s in got["alice"].sources.values())
+    assert got["carol"].sources["simple_attention"] == "INSIDE = 1\n"
+    assert_clean(got["bob"])
+
+
+def test_symlinked_folder_outside_is_refused(tmp_path: Path) -> None:
+    """Is an exercises/ folder symlinked to elsewhere refused rather than walked?"""
+    subs = batch(tmp_path)
+    elsewhere = write_folder(tmp_path / "elsewhere", sources(""))
+    (subs / "alice").mkdir()
+    (subs / "alice" / "exercises").symlink_to(elsewhere, target_is_directory=True)
+    got = by_student(collect(subs))
+    assert got["alice"].errors == ["1 symlink pointing outside the submission not read: exercises"]
+    assert got["alice"].sources == {}
+    assert_clean(got["bob"])
+
+
+def test_top_level_symlink_is_refused(tmp_path: Path) -> None:
+    """Is a submission entry that is itself a symlink refused?"""
+    subs = batch(tmp_path)
+    (subs / "alice").symlink_to(subs / "bob", target_is_directory=True)
+    got = by_student(collect(subs))
+    assert one_line(got["alice"]) == (
+        "alice is a symlink; submissions are read only from real files: not read"
+    )
+    assert got["alice"].sources == {}
+    assert_clean(got["bob"])
+
+
+# ---- student ids -----------------------------------------------------------------------------
+
+
+def test_duplicate_ids_grade_neither(tmp_path: Path) -> None:
+    """Do alice/ and alice.zip (or Alice.zip) give one entry with an error and nothing graded?"""
+    subs = batch(tmp_path)
+    write_folder(subs / "alice", sources())
+    write_zip(subs / "alice.zip", sources())
+    write_zip(subs / "Carol.zip", sources())
+    write_folder(subs / "carol", sources())
+    first = collect(subs)
+    assert [s.student for s in first] == ["Carol", "alice", "bob"]
+    got = by_student(first)
+    assert one_line(got["alice"]) == (
+        "2 submissions for alice (alice/ and alice.zip): none was graded; keep only one"
+    )
+    assert one_line(got["Carol"]) == (
+        "2 submissions for Carol (Carol.zip and carol/): none was graded; keep only one"
+    )
+    assert got["alice"].sources == {} and got["Carol"].sources == {}
+    assert [(s.student, s.errors, s.digest) for s in collect(subs)] == [
+        (s.student, s.errors, s.digest) for s in first
+    ]
+    assert_clean(got["bob"])
+
+
+@pytest.mark.parametrize("name", ["bad name!", "José", "a;rm -rf", "x" * 101])
+def test_unsafe_id_is_sanitized(tmp_path: Path, name: str) -> None:
+    """Does a folder name outside the safe charset get a sanitized id and one line saying so?"""
+    subs = batch(tmp_path)
+    write_zip(subs / f"{name}.zip", sources())
+    got = [s for s in collect(subs) if s.student != "bob"]
+    assert len(got) == 1
+    sub = got[0]
+    assert SAFE_ID.fullmatch(sub.student) and len(sub.student) <= 100
+    line = one_line(sub)
+    assert line.startswith(f"student id {name[:60]!r} may only use letters, digits and . _ - @")
+    assert line.endswith(f"graded as {sub.student!r}")
+    assert sorted(sub.sources) == sorted(MODULES)
+
+
+def test_safe_ids_are_kept(tmp_path: Path) -> None:
+    """Are e-mail-like and dotted ids kept exactly as given?"""
+    subs = batch(tmp_path)
+    write_folder(subs / "ann.lee@uni.edu", sources())
+    write_zip(subs / "s-12_3.zip", sources())
+    got = by_student(collect(subs))
+    assert sorted(got) == ["ann.lee@uni.edu", "bob", "s-12_3"]
+    for sub in got.values():
+        assert_clean(sub)
