@@ -1,0 +1,238 @@
+"""Record: the gradebook, one SQLite file (OUT/gradebook.sqlite) that every export is made from.
+
+Each student's grading is saved in one transaction that replaces the previous one, so a run
+killed at any moment leaves whole students only, and a re-run grades only what changed: a
+submission is current when its content digest, the run seed and the kit version all match.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from types import TracebackType
+
+from .model import CheckResult, Graded
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS students (id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS submissions (
+    id INTEGER PRIMARY KEY,
+    student TEXT NOT NULL UNIQUE REFERENCES students(id),
+    digest TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    kit_version TEXT NOT NULL,
+    started REAL NOT NULL,      -- unix time the grading started
+    finished REAL NOT NULL,
+    graded_at TEXT NOT NULL,    -- ISO 8601, UTC, when this row was saved
+    errors TEXT NOT NULL,       -- JSON list of one-line problems
+    output TEXT NOT NULL        -- what the student's code printed, already cut
+);
+CREATE TABLE IF NOT EXISTS results (
+    submission INTEGER NOT NULL REFERENCES submissions(id) ON DELETE CASCADE,
+    exercise TEXT NOT NULL,
+    name TEXT NOT NULL,
+    points REAL NOT NULL,
+    max_points REAL NOT NULL,
+    message TEXT NOT NULL,
+    hidden INTEGER NOT NULL,
+    seed INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_by_submission ON results (submission);
+"""
+
+
+class GradebookError(Exception):
+    """A gradebook this kit cannot use (another schema version, not a SQLite file)."""
+
+
+def kit_version() -> str:
+    try:
+        return metadata.version("attention-kit")
+    except metadata.PackageNotFoundError:  # pragma: no cover - run from a bare checkout
+        return "0+unknown"
+
+
+class Gradebook:
+    """The gradebook at `path` (created with its schema if absent)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            # autocommit mode: transactions are opened explicitly in _transaction
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+        except sqlite3.Error as e:
+            raise GradebookError(f"{self.path} could not be opened: {e}") from None
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")  # readers never see a half transaction
+            self._db.execute("PRAGMA synchronous=FULL")  # a commit is on disk when save returns
+            self._db.execute("PRAGMA foreign_keys=ON")
+            with self._transaction():
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._check_schema()
+        except (sqlite3.Error, GradebookError) as e:
+            self._db.close()
+            if isinstance(e, GradebookError):
+                raise
+            raise GradebookError(f"{self.path} is not a usable gradebook: {e}") from None
+
+    # ---- meta ----------------------------------------------------------------------------
+
+    def _get(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def _set(self, key: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def _check_schema(self) -> None:
+        found = self._get("schema_version")
+        if found is None:
+            self._set("schema_version", str(SCHEMA_VERSION))
+        elif found != str(SCHEMA_VERSION):
+            raise GradebookError(
+                f"{self.path} has schema version {found}, this kit writes {SCHEMA_VERSION}: "
+                "grade into a new --out folder"
+            )
+        self._set("kit_version", kit_version())
+
+    def seed(self, default: int) -> int:
+        """The run's secret seed: `default` stored on first use, the stored one ever after."""
+        with self._transaction():
+            found = self._get("seed")
+            if found is None:
+                self._set("seed", str(int(default)))
+                return int(default)
+            return int(found)
+
+    def set_seed(self, seed: int) -> None:
+        """Force the seed (every submission graded with another one is then out of date)."""
+        with self._transaction():
+            self._set("seed", str(int(seed)))
+
+    # ---- submissions -----------------------------------------------------------------------
+
+    def is_current(self, student: str, digest: str) -> bool:
+        """Was `student` graded with exactly this content, the current seed and this kit?"""
+        row = self._db.execute(
+            "SELECT 1 FROM submissions s JOIN meta m ON m.key = 'seed' "
+            "WHERE s.student = ? AND s.digest = ? AND s.seed = CAST(m.value AS INTEGER) "
+            "AND s.kit_version = ?",
+            (student, digest, kit_version()),
+        ).fetchone()
+        return row is not None
+
+    def save(self, graded: Graded) -> None:
+        """Replace `graded.student`'s previous grading with this one, all or nothing."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO students (id) VALUES (?) ON CONFLICT DO NOTHING", (graded.student,)
+            )
+            self._db.execute(
+                "DELETE FROM results WHERE submission IN "
+                "(SELECT id FROM submissions WHERE student = ?)",
+                (graded.student,),
+            )
+            self._db.execute("DELETE FROM submissions WHERE student = ?", (graded.student,))
+            cur = self._db.execute(
+                "INSERT INTO submissions (student, digest, seed, kit_version, started, finished, "
+                "graded_at, errors, output) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    graded.student,
+                    graded.digest,
+                    graded.seed,
+                    kit_version(),
+                    graded.started,
+                    graded.finished,
+                    datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    json.dumps(graded.errors),
+                    graded.output,
+                ),
+            )
+            self._db.executemany(
+                "INSERT INTO results (submission, exercise, name, points, max_points, message, "
+                "hidden, seed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        cur.lastrowid,
+                        c.exercise,
+                        c.name,
+                        c.points,
+                        c.max_points,
+                        c.message,
+                        int(c.hidden),
+                        graded.seed,
+                    )
+                    for c in graded.checks
+                ],
+            )
+
+    def latest(self) -> list[Graded]:
+        """Every student's current grading, sorted by student id."""
+        subs = self._db.execute(
+            "SELECT id, student, digest, seed, started, finished, errors, output "
+            "FROM submissions ORDER BY student"
+        ).fetchall()
+        checks: dict[int, list[CheckResult]] = {}
+        for sub_id, exercise, name, points, max_points, message, hidden in self._db.execute(
+            "SELECT submission, exercise, name, points, max_points, message, hidden "
+            "FROM results ORDER BY submission, rowid"
+        ):
+            checks.setdefault(sub_id, []).append(
+                CheckResult(exercise, name, max_points, points, message, bool(hidden))
+            )
+        return [
+            Graded(
+                student,
+                digest,
+                seed,
+                checks.get(sub_id, []),
+                json.loads(errors),
+                output,
+                started,
+                finished,
+            )
+            for sub_id, student, digest, seed, started, finished, errors, output in subs
+        ]
+
+    def graded_at(self) -> dict[str, str]:
+        """When each student's current grading was saved (ISO 8601, UTC)."""
+        return dict(self._db.execute("SELECT student, graded_at FROM submissions"))
+
+    # ---- plumbing --------------------------------------------------------------------------
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Gradebook:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
