@@ -64,9 +64,10 @@ class Gradebook:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             # autocommit mode: transactions are opened explicitly in _transaction
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
-        except sqlite3.Error as e:
+        except (OSError, sqlite3.Error) as e:
             raise GradebookError(f"{self.path} could not be opened: {e}") from None
         try:
             self._db.execute("PRAGMA journal_mode=WAL")  # readers never see a half transaction
