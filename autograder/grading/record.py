@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import datetime, timezone
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from types import TracebackType
@@ -51,6 +52,7 @@ class GradebookError(Exception):
     """A gradebook this kit cannot use (another schema version, not a SQLite file)."""
 
 
+@cache
 def kit_version() -> str:
     try:
         return metadata.version("attention-kit")
