@@ -345,6 +345,10 @@ def _mode_classes() -> tuple[type, type]:
                     self.rec.depth -= 1
 
         class DispatchWatch(TorchDispatchMode):
+            @classmethod
+            def _should_skip_dynamo(cls) -> bool:
+                return False  # nothing here is compiled; wrapping would import torch._dynamo (1 s)
+
             def __init__(self, rec: _Recorder) -> None:
                 super().__init__()
                 self.rec = rec

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import subprocess
 import sys
 import textwrap
 import types
@@ -416,3 +417,18 @@ def test_groups_are_described() -> None:
     """Does every group have a description a student can read?"""
     assert set(offlimits.GROUPS) == {"softmax", "fused_attention"}
     assert all("(" in text for text in offlimits.GROUPS.values())
+
+
+def test_watch_stays_light() -> None:
+    """Does a first watch avoid importing torch._dynamo (a second of start-up) and sympy?"""
+    code = (
+        "import sys, torch\n"
+        "from autograder import offlimits\n"
+        "with offlimits.watch(['softmax', 'fused_attention']) as calls:\n"
+        "    x = torch.randn(2, 3); (x.exp() / x.exp().sum(-1, keepdim=True)).softmax(-1)\n"
+        "print(calls, 'torch._dynamo' in sys.modules, 'sympy' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.split() == ["['Tensor.softmax']", "False", "False"], out.stdout + out.stderr
