@@ -1,0 +1,361 @@
+"""`make check`: run the public tests on your exercises and show where each one stands.
+
+One line per exercise in teaching order (✓ done, ✗ failing, · not started or waiting on an
+earlier one), a progress bar, then what went wrong in the first failing exercise and a hint.
+Exit status 0 once every selected exercise passes, 1 until then, 2 for an unknown EX.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import io
+import linecache
+import os
+import re
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import pytest
+
+from . import manifest
+
+PUBLIC = Path(__file__).resolve().parent / "public"
+NOT_STARTED = re.compile(r"^(\w+): not started")
+BAR_WIDTH = 30
+# pytest plugins `make check` does without: less start-up, and nothing of theirs to print
+UNUSED_PLUGINS = (
+    "cacheprovider",
+    "stepwise",
+    "pastebin",
+    "junitxml",
+    "doctest",
+    "legacypath",
+    "tmpdir",
+    "setuponly",
+    "setupplan",
+    "faulthandler",
+    "unraisableexception",
+    "threadexception",
+    "logging",
+    "warnings",  # a warning from your code is not a failure here
+    "monkeypatch",
+    "recwarn",
+    "unittest",
+    "subtests",
+    "debugging",
+)
+
+
+@dataclass
+class Problem:
+    """Why one test did not pass, in the student's terms."""
+
+    kind: str  # "not started", "waiting", "broken" (the module does not import), "failing"
+    message: str
+    test: str = ""
+    question: str = ""
+    waiting_on: str = ""
+    where: str = ""  # path:line in the student's file, when known
+
+
+@dataclass
+class Status:
+    exercise: manifest.Exercise
+    passed: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        """ "done", "not started", "broken", "failing", "waiting" or "no tests"."""
+        kinds = {p.kind for p in self.problems}
+        for kind in ("not started", "broken", "failing", "waiting"):
+            if kind in kinds:
+                return kind
+        return "done" if self.passed else "no tests"
+
+    def first(self, kind: str) -> Problem:
+        return next(p for p in self.problems if p.kind == kind)
+
+
+class Collector:
+    """A pytest plugin: keeps the selected exercises' tests and records each outcome."""
+
+    def __init__(self, chosen: list[manifest.Exercise], package: Path) -> None:
+        self.status = {e.id: Status(e) for e in chosen}
+        self.package = package
+        self.known = {e.id for e in manifest.load()}
+        self.collect_errors: list[str] = []
+
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        keep, drop = [], []
+        for item in items:
+            mark = item.get_closest_marker("exercise")
+            (keep if mark and mark.args[0] in self.status else drop).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.collect_errors.append(f"{report.nodeid}: {report.longreprtext}")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> pytest.TestReport | None:
+        """Record the outcome; for a failure, build the report from our message (no traceback)."""
+        mark = item.get_closest_marker("exercise")
+        status = self.status.get(mark.args[0]) if mark else None
+        excinfo = call.excinfo
+        if status is None:
+            return None
+        if excinfo is None:
+            status.passed += call.when == "call"
+            return None
+        if isinstance(excinfo.value, pytest.skip.Exception):
+            return None
+        problem = self._problem(item, status.exercise.id, call)
+        status.problems.append(problem)
+        return pytest.TestReport(
+            item.nodeid,
+            item.location,
+            dict.fromkeys(item.keywords, 1),
+            "failed",
+            f"{problem.kind}: {problem.message}",
+            call.when,
+            duration=call.duration,
+            start=call.start,
+            stop=call.stop,
+        )
+
+    def _problem(self, item: pytest.Item, exercise: str, call: pytest.CallInfo[None]) -> Problem:
+        assert call.excinfo is not None
+        exc = call.excinfo.value
+        function = getattr(item, "function", None)
+        question = ((function.__doc__ if function else None) or "").strip().splitlines()
+        base = {"test": item.name, "question": question[0] if question else item.name}
+        if isinstance(exc, NotImplementedError):
+            m = NOT_STARTED.match(str(exc))
+            if m and m.group(1) == exercise:
+                return Problem("not started", str(exc), **base)
+            if m and m.group(1) in self.known:
+                return Problem("waiting", str(exc), waiting_on=m.group(1), **base)
+        if isinstance(exc, SyntaxError):
+            return Problem("broken", _syntax_error(exc), where=_location(exc), **base)
+        where = self._student_frame(call.excinfo.tb)
+        if call.when == "setup":  # the module fixture: importing the student's file failed
+            text = f"importing it raised {type(exc).__name__}: {exc}"
+            return Problem("broken", _with_line(text, where), where=where, **base)
+        if isinstance(exc, AssertionError) and str(exc):
+            return Problem("failing", str(exc), where=where, **base)
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return Problem("failing", _with_line(text, where), where=where, **base)
+
+    def _student_frame(self, tb: TracebackType | None) -> str:
+        """path:line of the innermost frame inside the student's package, or ""."""
+        where = ""
+        for frame, line in traceback.walk_tb(tb):
+            path = Path(frame.f_code.co_filename)
+            if path.is_relative_to(self.package):
+                where = f"{_shown(path)}:{line}"
+        return where
+
+
+def _shown(path: Path | str) -> str:
+    """A path relative to the current folder when it lies inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _location(exc: SyntaxError) -> str:
+    return f"{_shown(exc.filename or '?')}:{exc.lineno}"
+
+
+def _syntax_error(exc: SyntaxError) -> str:
+    lines = [f"{_shown(exc.filename or '?')}, line {exc.lineno}: Python cannot read this file."]
+    if exc.text:
+        text = exc.text.rstrip("\n")
+        stripped = text.lstrip()
+        lines.append(f"    {stripped}")
+        if exc.offset:
+            lines.append("    " + " " * max(exc.offset - 1 - (len(text) - len(stripped)), 0) + "^")
+    lines.append(f"{type(exc).__name__}: {exc.msg}")
+    lines.append("Every exercise in this file waits for that fix.")
+    return "\n".join(lines)
+
+
+def _with_line(text: str, where: str) -> str:
+    if not where:
+        return text
+    path, _, line = where.rpartition(":")
+    source = linecache.getline(str(Path(path).resolve()), int(line)).strip()
+    return f"{text}\n  at {where}" + (f": {source}" if source else "")
+
+
+# ---- the report ------------------------------------------------------------------------------
+
+
+def _marks() -> dict[str, str]:
+    """✓ ✗ · where the terminal can print them, ASCII where it cannot."""
+    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+    try:
+        "✓✗·".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return {"done": "+", "failing": "x", "idle": "."}
+    return {"done": "✓", "failing": "✗", "idle": "·"}
+
+
+def _points(value: float) -> str:
+    return f"{value:g}"
+
+
+def _line(status: Status, marks: dict[str, str], width: int) -> str:
+    e, state = status.exercise, status.state
+    earned = e.points if state == "done" else 0.0
+    mark = {"done": marks["done"], "failing": marks["failing"], "broken": marks["failing"]}.get(
+        state, marks["idle"]
+    )
+    note = {
+        "not started": "not started",
+        "waiting": f"waiting on {status.first('waiting').waiting_on}" if state == "waiting" else "",
+        "broken": f"{status.first('broken').where or e.module + '.py'} does not import"
+        if state == "broken"
+        else "",
+        "no tests": "no tests ran",
+    }.get(state, "")
+    score = f"{_points(earned)}/{_points(e.points)}"
+    return f"  {mark} {e.id:<{width}} {score:>6}" + (f"   {note}" if note else "")
+
+
+def progress_bar(done: int, total: int, width: int = BAR_WIDTH) -> str:
+    """[#####>-----]: done out of total, rustlings style."""
+    filled = width * done // total if total else width
+    if done >= total:
+        return "[" + "#" * width + "]"
+    return "[" + "#" * filled + ">" + "-" * (width - filled - 1) + "]"
+
+
+def report(statuses: list[Status], selector: str | None, target: str) -> str:
+    marks = _marks()
+    width = max(len(s.exercise.id) for s in statuses)
+    out = [_line(s, marks, width) for s in statuses]
+    done = [s for s in statuses if s.state == "done"]
+    points = sum(s.exercise.points for s in done)
+    total = sum(s.exercise.points for s in statuses)
+    scope = f" in {selector}" if selector else ""
+    out += [
+        "",
+        f"Progress: {progress_bar(len(done), len(statuses))} {len(done)}/{len(statuses)} "
+        f"exercises{scope}, {_points(points)}/{_points(total)} points",
+    ]
+    failing = next((s for s in statuses if s.state in ("failing", "broken")), None)
+    if failing is not None:
+        out += ["", *_explain(failing, marks)]
+    elif len(done) < len(statuses):
+        nxt = next(s for s in statuses if s.state != "done")
+        out += ["", *_next_up(nxt, target)]
+    else:
+        out += ["", "Every exercise passes. Well done."]
+    return "\n".join(out)
+
+
+def _explain(status: Status, marks: dict[str, str]) -> list[str]:
+    e = status.exercise
+    problem = status.first(status.state)
+    out = [f"{marks['failing']} {e.id}: {problem.question}"]
+    out += ["  " + line for line in problem.message.splitlines()]
+    if e.hints:
+        out += ["", f"Hint: {e.hints[0]}"]
+    out += [f"Check it again with: make check EX={e.id}"]
+    return out
+
+
+def _next_up(status: Status, target: str) -> list[str]:
+    e = status.exercise
+    if status.state == "waiting":
+        other = status.first("waiting").waiting_on
+        return [f"Next: {e.id} is written but calls {other}, which is not started yet."]
+    return [
+        f"Next: {e.id} in {target}/{e.module}.py ({e.title}).",
+        f"  TODO: {e.todo}.",
+        f"  Then run: make check EX={e.id}",
+    ]
+
+
+# ---- running ---------------------------------------------------------------------------------
+
+
+def run(chosen: list[manifest.Exercise], target: str) -> tuple[list[Status], str, int]:
+    """Run the public tests of `chosen` on the package `target`: statuses, output, exit code."""
+    package = importlib.import_module(target)  # found from here, before pytest touches sys.path
+    collector = Collector(chosen, Path(package.__file__ or "").resolve().parent)
+    os.environ.setdefault("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    args = [
+        str(PUBLIC),
+        f"--target={target}",
+        "-c",
+        str(PUBLIC / "pytest.ini"),
+        f"--rootdir={PUBLIC}",
+        "--assert=plain",
+        "-q",
+        "--tb=short",
+        *(arg for name in UNUSED_PLUGINS for arg in ("-p", f"no:{name}")),
+    ]
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+        code = pytest.main(args, plugins=[collector])
+    statuses = [collector.status[e.id] for e in chosen]
+    return statuses, buffer.getvalue() + "\n".join(collector.collect_errors), int(code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="make check", description="Run the public tests on your exercises."
+    )
+    parser.add_argument("--ex", metavar="EXERCISE_OR_TOPIC", help="one exercise or one topic")
+    parser.add_argument("--target", default="exercises", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    try:
+        chosen = manifest.select(args.ex)
+    except ValueError:
+        print(_unknown(args.ex), file=sys.stderr)
+        return 2
+    try:
+        statuses, output, code = run(chosen, args.target)
+    except KeyboardInterrupt:
+        return 130
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        print(output.rstrip(), file=sys.stderr)
+        print(
+            f"\nmake check: the public tests could not run (pytest exit {code}).", file=sys.stderr
+        )
+        return 3
+    print(report(statuses, args.ex, args.target))
+    return 0 if all(s.state == "done" for s in statuses) else 1
+
+
+def _unknown(name: str | None) -> str:
+    exercises = manifest.load()
+    ids = [e.id for e in exercises]
+    rows = [ids[i : i + 4] for i in range(0, len(ids), 4)]
+    return "\n".join(
+        [
+            f"make check: there is no exercise or topic called {name!r}.",
+            f"Topics:    {', '.join(manifest.modules())}",
+            "Exercises: " + ",\n           ".join(", ".join(r) for r in rows),
+            "For example: make check EX=softmax_stable",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The public tests: what `make check` runs on your exercises, with their fixtures and helpers."""

@@ -1,0 +1,221 @@
+"""multihead_attention: stacked heads, then one projection split into heads (section 3.6)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from torch import nn
+
+from autograder.compare import FLOAT32_ATOL
+from autograder.public import oracle
+from autograder.public.expect import (
+    as_numbers,
+    expect_close,
+    expect_own_code,
+    expect_that,
+    fixture,
+    show,
+)
+from autograder.public.scenarios import RANDOM_SEEDS, batch, f64, manual_seed, randn
+
+CHAPTER = fixture("chapter_seeded")
+BOOK = dict(d_in=3, d_out=2, context_length=6, dropout=0.0, num_heads=2)  # torch.manual_seed(123)
+
+
+def _book_module(module, cls: str):
+    manual_seed(123)
+    return getattr(module, cls)(**BOOK)
+
+
+def _ignores_the_future(mha, what: str, t: int) -> None:
+    x = randn(t, 2, 6, 3)
+    changed = x.clone()
+    changed[:, t + 1 :] = randn(t + 50, 2, 5 - t, 3) * 10
+    before = as_numbers(mha(x), kind="torch", what=f"{what}(x)")
+    expect_close(
+        mha(changed)[:, : t + 1],
+        before[:, : t + 1],
+        what=f"outputs 0..{t} of {what} after changing tokens {t + 1}..5",
+        inputs=show(x=x[0]),
+        atol=FLOAT32_ATOL,
+    )
+
+
+# ---- MultiHeadAttentionWrapper -----------------------------------------------------------------
+
+
+@pytest.mark.exercise("MultiHeadAttentionWrapper")
+def test_wrapper_book_seed_123(multihead_attention):
+    """After torch.manual_seed(123), does the two-head wrapper give the book's [2, 6, 4] output?"""
+    given = CHAPTER["MultiHeadAttentionWrapper"]
+    x = batch()
+    expect_close(
+        _book_module(multihead_attention, "MultiHeadAttentionWrapper")(x),
+        given.value,
+        what="torch.manual_seed(123); MultiHeadAttentionWrapper(d_in=3, d_out=2, "
+        "context_length=6, dropout=0.0, num_heads=2)(batch)",
+        inputs=show(batch=x[0]) + " (twice)",
+        source=given.source,
+        atol=FLOAT32_ATOL,
+    )
+
+
+@pytest.mark.exercise("MultiHeadAttentionWrapper")
+def test_wrapper_heads(multihead_attention):
+    """Are the heads an nn.ModuleList `heads`, and is the output their concatenation?"""
+    manual_seed(0)
+    mha = multihead_attention.MultiHeadAttentionWrapper(4, 2, 5, 0.0, num_heads=3)
+    heads = getattr(mha, "heads", None)
+    expect_that(
+        isinstance(heads, nn.ModuleList) and len(heads) == 3,
+        what="MultiHeadAttentionWrapper(4, 2, 5, 0.0, num_heads=3).heads",
+        expected="an nn.ModuleList of 3 heads (a plain list hides their parameters)",
+        got=type(heads).__name__ + (f" of {len(heads)}" if heads is not None else ""),
+    )
+    x = randn(1, 2, 5, 4)
+    expected = np.concatenate(
+        [
+            oracle.attention(
+                f64(x), *(f64(getattr(h, n).weight).T for n in ("W_query", "W_key", "W_value")),
+                causal=True,
+            )
+            for h in heads
+        ],
+        axis=-1,
+    )  # (2, 5, 6)  # fmt: skip
+    expect_close(
+        mha(x),
+        expected,
+        what="MultiHeadAttentionWrapper(4, 2, 5, 0.0, num_heads=3)(x), against its own heads",
+        inputs=show(x=x[0]) + " and a second batch row",
+        atol=FLOAT32_ATOL,
+    )
+
+
+@pytest.mark.exercise("MultiHeadAttentionWrapper")
+@pytest.mark.parametrize("t", [1, 3])
+def test_wrapper_ignores_the_future(multihead_attention, t):
+    """Changing token t+1 (and later): do the wrapper's outputs 0..t stay the same?"""
+    mha = _book_module(multihead_attention, "MultiHeadAttentionWrapper")
+    _ignores_the_future(mha, "MultiHeadAttentionWrapper", t)
+
+
+@pytest.mark.exercise("MultiHeadAttentionWrapper")
+def test_wrapper_writes_its_own(multihead_attention):
+    """Does the wrapper avoid fused attention (scaled_dot_product_attention, MultiheadAttention)?"""
+    mha = _book_module(multihead_attention, "MultiHeadAttentionWrapper")
+    expect_own_code(multihead_attention, "MultiHeadAttentionWrapper", lambda: mha(batch()))
+
+
+# ---- MultiHeadAttention ------------------------------------------------------------------------
+
+
+@pytest.mark.exercise("MultiHeadAttention")
+def test_multihead_book_seed_123(multihead_attention):
+    """After torch.manual_seed(123), does MultiHeadAttention give the book's [2, 6, 2] output?"""
+    given = CHAPTER["MultiHeadAttention"]
+    x = batch()
+    expect_close(
+        _book_module(multihead_attention, "MultiHeadAttention")(x),
+        given.value,
+        what="torch.manual_seed(123); MultiHeadAttention(d_in=3, d_out=2, context_length=6, "
+        "dropout=0.0, num_heads=2)(batch)",
+        inputs=show(batch=x[0]) + " (twice)",
+        source=given.source,
+        atol=FLOAT32_ATOL,
+    )
+
+
+@pytest.mark.exercise("MultiHeadAttention")
+def test_multihead_rejects_uneven_heads(multihead_attention):
+    """Is d_out = 3 with num_heads = 2 refused with a ValueError (or AssertionError)?"""
+    try:
+        multihead_attention.MultiHeadAttention(3, 3, 6, 0.0, num_heads=2)
+    except (ValueError, AssertionError):
+        return
+    raise AssertionError(
+        "MultiHeadAttention(d_in=3, d_out=3, context_length=6, dropout=0.0, num_heads=2)\n"
+        "  expected: ValueError, since 3 features cannot be split evenly into 2 heads\n"
+        "  got:      a module, no error"
+    )
+
+
+@pytest.mark.exercise("MultiHeadAttention")
+def test_multihead_layers_and_mask(multihead_attention):
+    """Does it hold W_query, W_key, W_value, out_proj (nn.Linear) and a `mask` buffer?"""
+    mha = multihead_attention.MultiHeadAttention(4, 6, 5, 0.0, num_heads=3)
+    names = ("W_query", "W_key", "W_value", "out_proj")
+    layers = {n: getattr(mha, n, None) for n in names}
+    expect_that(
+        all(isinstance(layer, nn.Linear) for layer in layers.values()),
+        what="MultiHeadAttention(4, 6, 5, 0.0, num_heads=3): W_query, W_key, W_value, out_proj",
+        expected="four nn.Linear layers",
+        got=", ".join(f"{n}: {type(layer).__name__}" for n, layer in layers.items()),
+    )
+    buffers = dict(mha.named_buffers())
+    expect_that(
+        "mask" in buffers,
+        what="the buffers of MultiHeadAttention(4, 6, context_length=5, 0.0, num_heads=3)",
+        expected="a buffer named `mask` (self.register_buffer('mask', ...))",
+        got=", ".join(buffers) or "no buffers",
+    )
+    expect_close(
+        buffers["mask"].bool(),
+        oracle.future(5),
+        what="the `mask` buffer of MultiHeadAttention(..., context_length=5, ...), as bool",
+        atol=0.0,
+    )
+
+
+@pytest.mark.exercise("MultiHeadAttention")
+@pytest.mark.parametrize("seed", RANDOM_SEEDS)
+def test_multihead_formula(multihead_attention, seed):
+    """Three heads of 2 features on 5 tokens: is the output right, from its own layers?"""
+    manual_seed(seed)
+    mha = multihead_attention.MultiHeadAttention(4, 6, 8, 0.0, num_heads=3, qkv_bias=False)
+    x = randn(seed, 2, 5, 4)
+    expected = oracle.multi_head(
+        f64(x),
+        f64(mha.W_query.weight),
+        f64(mha.W_key.weight),
+        f64(mha.W_value.weight),
+        f64(mha.out_proj.weight),
+        f64(mha.out_proj.bias),
+        num_heads=3,
+    )
+    expect_close(
+        mha(x),
+        expected,
+        what="MultiHeadAttention(4, 6, context_length=8, 0.0, num_heads=3)(x), 5 tokens",
+        inputs=show(x=x[0]) + " and a second batch row",
+        atol=FLOAT32_ATOL,
+    )
+
+
+@pytest.mark.exercise("MultiHeadAttention")
+def test_multihead_shorter_input(multihead_attention):
+    """With context_length 6, do 3 tokens work and give the first 3 rows of the 6-token output?"""
+    mha = _book_module(multihead_attention, "MultiHeadAttention")
+    x = batch()
+    expect_close(
+        mha(x[:, :3]),
+        np.array(CHAPTER["MultiHeadAttention"].value)[:, :3],
+        what="MultiHeadAttention(3, 2, context_length=6, 0.0, num_heads=2)(batch[:, :3])",
+        inputs=show(x=x[0, :3]),
+        atol=FLOAT32_ATOL,
+    )
+
+
+@pytest.mark.exercise("MultiHeadAttention")
+@pytest.mark.parametrize("t", [0, 2, 4])
+def test_multihead_ignores_the_future(multihead_attention, t):
+    """Changing token t+1 (and later): do outputs 0..t stay the same?"""
+    mha = _book_module(multihead_attention, "MultiHeadAttention")
+    _ignores_the_future(mha, "MultiHeadAttention", t)
+
+
+@pytest.mark.exercise("MultiHeadAttention")
+def test_multihead_writes_its_own(multihead_attention):
+    """Does MultiHeadAttention compute attention itself, not with a fused attention function?"""
+    mha = _book_module(multihead_attention, "MultiHeadAttention")
+    expect_own_code(multihead_attention, "MultiHeadAttention", lambda: mha(batch()))
