@@ -8,12 +8,12 @@ EX ?=
 SUBMISSIONS ?= examples/submissions
 OUT ?= out
 
-.PHONY: help check exercises test lint format demo autograde bench bench-check clean
+.PHONY: help check exercises class test lint format demo autograde bench bench-check clean
 
 help:
 	@echo "Students:     make check [EX=<exercise or topic>]"
 	@echo "Instructors:  make demo | make autograde SUBMISSIONS=<dir> OUT=<dir>"
-	@echo "Kit:          make test | make exercises | make bench | make lint | make format"
+	@echo "Kit:          make test | make exercises | make class | make bench | make lint | make format"
 
 $(READY): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ check: $(READY)
 exercises: $(READY)
 	$(PY) -m autograder.stubs
 
+class: $(READY)
+	$(PY) -m examples.build_class
+
 lint: $(READY)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -37,6 +40,7 @@ format: $(READY)
 
 test: $(READY)
 	$(PY) -m autograder.stubs --check
+	$(PY) -m examples.build_class --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
