@@ -180,6 +180,38 @@ def test_causal_attention_dropout_off_in_eval(causal_attention):
 
 
 @pytest.mark.exercise("CausalAttention")
+def test_causal_attention_drops_weights_not_features(causal_attention):
+    """In train mode, does dropout hit the attention weights (not the output features)?
+
+    With every value vector equal to [1, 1, ...], an output row is (Σ kept weights) times
+    [1, 1, ...]: dropping weights keeps the features of a row equal, dropping features does not.
+    """
+    manual_seed(5)
+    module = causal_attention.CausalAttention(3, 6, context_length=6, dropout=0.5, qkv_bias=True)
+    with torch.no_grad():
+        module.W_value.weight.zero_()
+        module.W_value.bias.fill_(1.0)
+    x = batch()
+    trained = as_numbers(module.train()(x), kind="torch", what="CausalAttention(...).train()(x)")
+    evaluated = as_numbers(module.eval()(x), kind="torch", what="CausalAttention(...).eval()(x)")
+    spread = trained.max(axis=-1) - trained.min(axis=-1)  # (b, n): 0 where a row is constant
+    expect_that(
+        bool(np.all(spread <= FLOAT32_ATOL)),
+        what="CausalAttention(3, 6, 6, dropout=0.5) in train mode, every value vector all ones",
+        inputs=show(batch=x[0]) + " (twice)",
+        expected="each output row constant across its 6 features (dropout on the weights)",
+        got=f"rows such as {np.round(trained[np.unravel_index(spread.argmax(), spread.shape)], 4)}"
+        " (dropout applied after the weighted sum?)",
+    )
+    expect_that(
+        not np.allclose(trained, evaluated),
+        what="CausalAttention(3, 6, 6, dropout=0.5): train mode against eval mode",
+        expected="different outputs: dropout is active in train mode",
+        got="the same outputs (is self.dropout applied in forward?)",
+    )
+
+
+@pytest.mark.exercise("CausalAttention")
 def test_causal_attention_layers_and_mask(causal_attention):
     """Are W_query, W_key, W_value nn.Linear layers, and is `mask` a buffer hiding the future?"""
     module = causal_attention.CausalAttention(4, 3, context_length=5, dropout=0.0)

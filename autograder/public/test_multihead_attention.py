@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from torch import nn
 
 from autograder.compare import FLOAT32_ATOL
@@ -88,6 +89,20 @@ def test_wrapper_heads(multihead_attention):
         expected,
         what="MultiHeadAttentionWrapper(4, 2, 5, 0.0, num_heads=3)(x), against its own heads",
         inputs=show(x=x[0]) + " and a second batch row",
+        atol=FLOAT32_ATOL,
+    )
+
+
+@pytest.mark.exercise("MultiHeadAttentionWrapper")
+def test_wrapper_shorter_input(multihead_attention):
+    """With context_length 6, do 3 tokens work and give the first 3 rows of the 6-token output?"""
+    mha = _book_module(multihead_attention, "MultiHeadAttentionWrapper")
+    x = batch()
+    expect_close(
+        mha(x[:, :3]),
+        np.array(CHAPTER["MultiHeadAttentionWrapper"].value)[:, :3],
+        what="MultiHeadAttentionWrapper(3, 2, context_length=6, 0.0, num_heads=2)(batch[:, :3])",
+        inputs=show(x=x[0, :3]),
         atol=FLOAT32_ATOL,
     )
 
@@ -189,6 +204,42 @@ def test_multihead_formula(multihead_attention, seed):
         what="MultiHeadAttention(4, 6, context_length=8, 0.0, num_heads=3)(x), 5 tokens",
         inputs=show(x=x[0]) + " and a second batch row",
         atol=FLOAT32_ATOL,
+    )
+
+
+@pytest.mark.exercise("MultiHeadAttention")
+def test_multihead_drops_weights_not_features(multihead_attention):
+    """In train mode, does dropout hit each head's attention weights, not the merged features?
+
+    With every value vector all ones and out_proj the identity, the features of one head in one
+    row are (Σ kept weights of that head) each: equal when the weights are dropped.
+    """
+    manual_seed(5)
+    mha = multihead_attention.MultiHeadAttention(3, 8, 6, 0.5, num_heads=2, qkv_bias=True)
+    with torch.no_grad():
+        mha.W_value.weight.zero_()
+        mha.W_value.bias.fill_(1.0)
+        mha.out_proj.weight.copy_(torch.eye(8))
+        mha.out_proj.bias.zero_()
+    x = batch()
+    trained = as_numbers(mha.train()(x), kind="torch", what="MultiHeadAttention(...).train()(x)")
+    evaluated = as_numbers(mha.eval()(x), kind="torch", what="MultiHeadAttention(...).eval()(x)")
+    per_head = trained.reshape(*trained.shape[:-1], 2, 4)  # (b, n, heads, head_dim)
+    spread = per_head.max(axis=-1) - per_head.min(axis=-1)  # (b, n, heads)
+    expect_that(
+        bool(np.all(spread <= FLOAT32_ATOL)),
+        what="MultiHeadAttention(3, 8, 6, dropout=0.5, num_heads=2) in train mode, values all "
+        "ones, out_proj the identity",
+        inputs=show(batch=x[0]) + " (twice)",
+        expected="within each head, the 4 features of a row equal (dropout on the weights)",
+        got=f"a row {np.round(trained[np.unravel_index(spread.argmax(), spread.shape)[:2]], 4)}"
+        " (dropout applied after the weighted sum?)",
+    )
+    expect_that(
+        not np.allclose(trained, evaluated),
+        what="MultiHeadAttention(3, 8, 6, dropout=0.5, num_heads=2): train against eval mode",
+        expected="different outputs: dropout is active in train mode",
+        got="the same outputs (is self.dropout applied in forward?)",
     )
 
 
