@@ -151,7 +151,8 @@ class Collector:
             return Problem("broken", _syntax_error(exc), where=_location(exc), **base)
         where = self._student_frame(call.excinfo.tb)
         if call.when == "setup":  # the module fixture: importing the student's file failed
-            text = f"importing it raised {type(exc).__name__}: {exc}"
+            module = _shown(self.package / f"{manifest.by_id()[exercise].module}.py")
+            text = f"importing {module} raised {type(exc).__name__}: {exc}"
             return Problem("broken", _with_line(text, where), where=where, **base)
         if isinstance(exc, AssertionError) and str(exc):
             return Problem("failing", str(exc), where=where, **base)
@@ -206,7 +207,7 @@ def _with_line(text: str, where: str) -> str:
 
 def _marks() -> dict[str, str]:
     """✓ ✗ · where the terminal can print them, ASCII where it cannot."""
-    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"  # a StringIO has none
     try:
         "✓✗·".encode(encoding)
     except (UnicodeEncodeError, LookupError):
@@ -271,10 +272,13 @@ def report(statuses: list[Status], selector: str | None, target: str) -> str:
 def _explain(status: Status, marks: dict[str, str]) -> list[str]:
     e = status.exercise
     problem = status.first(status.state)
-    out = [f"{marks['failing']} {e.id}: {problem.question}"]
-    out += ["  " + line for line in problem.message.splitlines()]
-    if e.hints:
-        out += ["", f"Hint: {e.hints[0]}"]
+    if problem.kind == "broken":  # no test could run: the file itself is the problem
+        out = [f"{marks['failing']} {e.id}: its file cannot be imported"]
+        out += ["  " + line for line in problem.message.splitlines()] + [""]
+    else:
+        out = [f"{marks['failing']} {e.id}: {problem.question}"]
+        out += ["  " + line for line in problem.message.splitlines()]
+        out += ["", f"Hint: {e.hints[0]}"] if e.hints else [""]
     out += [f"Check it again with: make check EX={e.id}"]
     return out
 

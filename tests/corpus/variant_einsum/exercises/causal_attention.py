@@ -29,7 +29,6 @@ class CausalAttention(nn.Module):
         self.register_buffer("mask", causal_mask(context_length))
 
     def forward(self, x: Tensor) -> Tensor:
-        n = x.shape[1]
         q, k, v = self.W_query(x), self.W_key(x), self.W_value(x)
         scores = torch.einsum("bid,bjd->bij", q, k)
         weights = causal_attention_weights(scores, k.shape[-1])

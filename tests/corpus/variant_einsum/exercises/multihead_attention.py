@@ -10,7 +10,10 @@ class MultiHeadAttentionWrapper(nn.Module):
     def __init__(self, d_in, d_out, context_length, dropout, num_heads, qkv_bias=False):
         super().__init__()
         self.heads = nn.ModuleList(
-            [CausalAttention(d_in, d_out, context_length, dropout, qkv_bias) for _ in range(num_heads)]
+            [
+                CausalAttention(d_in, d_out, context_length, dropout, qkv_bias)
+                for _ in range(num_heads)
+            ]
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -28,10 +31,12 @@ class MultiHeadAttention(nn.Module):
         self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
         self.out_proj = nn.Linear(d_out, d_out)
         self.dropout = nn.Dropout(dropout)
-        self.register_buffer("mask", torch.triu(torch.ones(context_length, context_length), 1).bool())
+        self.register_buffer(
+            "mask", torch.triu(torch.ones(context_length, context_length), 1).bool()
+        )
 
     def forward(self, x: Tensor) -> Tensor:
-        b, n, _ = x.shape
+        n = x.shape[1]
         h, hd = self.num_heads, self.head_dim
         q = self.W_query(x).unflatten(-1, (h, hd))  # (b, n, h, hd)
         k = self.W_key(x).unflatten(-1, (h, hd))

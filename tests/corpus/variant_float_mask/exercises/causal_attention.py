@@ -30,10 +30,12 @@ class CausalAttention(nn.Module):
         self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)
         self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
         self.dropout = nn.Dropout(dropout)
-        self.register_buffer("mask", torch.triu(torch.ones(context_length, context_length), diagonal=1))
+        self.register_buffer(
+            "mask", torch.triu(torch.ones(context_length, context_length), diagonal=1)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
-        b, num_tokens, d_in = x.shape
+        num_tokens = x.shape[1]
         keys = self.W_key(x)
         queries = self.W_query(x)
         values = self.W_value(x)

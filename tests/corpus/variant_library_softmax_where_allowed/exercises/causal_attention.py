@@ -1,7 +1,7 @@
 """Causal attention with nn.Softmax and F.softmax (allowed: only fused attention is off-limits)."""
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812 - the usual alias
 from torch import Tensor, nn
 
 

@@ -1,7 +1,7 @@
 """The library softmax where the exercises allow it."""
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812 - the usual alias
 from torch import Tensor, nn
 
 
@@ -28,7 +28,9 @@ class SelfAttention_v1(nn.Module):
 
     def forward(self, x):
         keys = x @ self.W_key
-        return self.softmax((x @ self.W_query) @ keys.T / keys.shape[-1] ** 0.5) @ (x @ self.W_value)
+        return self.softmax((x @ self.W_query) @ keys.T / keys.shape[-1] ** 0.5) @ (
+            x @ self.W_value
+        )
 
 
 class SelfAttention_v2(nn.Module):

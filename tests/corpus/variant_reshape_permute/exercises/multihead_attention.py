@@ -30,7 +30,9 @@ class MultiHeadAttention(nn.Module):
         self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
         self.out_proj = nn.Linear(d_out, d_out)
         self.dropout = nn.Dropout(dropout)
-        self.register_buffer("mask", torch.ones(context_length, context_length).triu(diagonal=1).bool())
+        self.register_buffer(
+            "mask", torch.ones(context_length, context_length).triu(diagonal=1).bool()
+        )
 
     def _heads(self, t: Tensor) -> Tensor:
         b, n, _ = t.shape

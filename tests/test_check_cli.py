@@ -1,0 +1,262 @@
+"""`make check` end to end: `python -m autograder.check` in a real subprocess on a temp workspace.
+
+A workspace is a folder holding `exercises/` (copied from solutions/ or from the stubs, then
+edited); the check runs there, so `exercises` resolves to the copy.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder import ROOT, check, manifest
+
+pytestmark = pytest.mark.slow
+EXERCISES = manifest.load()
+MARK_DONE, MARK_FAILING, MARK_IDLE = "✓", "✗", "·"
+
+
+def workspace(tmp: Path, base: str, edits: dict[str, tuple[str, str]] | None = None) -> Path:
+    """tmp/exercises copied from `base` ("solutions" or "exercises"), each edit a replacement."""
+    target = tmp / "exercises"
+    target.mkdir(parents=True)
+    for path in (ROOT / base).glob("*.py"):
+        shutil.copy(path, target / path.name)
+    for module, (old, new) in (edits or {}).items():
+        path = target / f"{module}.py"
+        text = path.read_text()
+        assert old in text, f"{old!r} not in {module}"
+        path.write_text(text.replace(old, new, 1))
+    return tmp
+
+
+def run_check(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "utf-8"}
+    return subprocess.run(
+        [sys.executable, "-m", "autograder.check", *args],
+        cwd=ws,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def lines_by_exercise(stdout: str) -> dict[str, str]:
+    """The per-exercise lines of the report, by exercise id."""
+    out = {}
+    for line in stdout.splitlines():
+        parts = line.split()
+        if line.startswith("  ") and parts[0] in (MARK_DONE, MARK_FAILING, MARK_IDLE):
+            out[parts[1]] = line
+    return out
+
+
+# ---- a mixed workspace: one of every kind of trouble ---------------------------------------
+
+SUM_ALL = "return e / e.sum()"
+MIXED = {
+    # softmax_naive: sums over the whole tensor (wrong for 2-D input) -> failing
+    "simple_attention": (
+        "    e = torch.exp(x)\n    return e / e.sum(dim=-1, keepdim=True)",
+        f"    e = torch.exp(x)\n    print('debugging softmax_naive')\n    {SUM_ALL}",
+    ),
+    # CausalAttention: forgets to transpose the keys -> a RuntimeError inside forward
+    "causal_attention": (
+        "scores = queries @ keys.transpose(-2, -1)  # (b, n, n)",
+        "scores = queries @ keys  # (b, n, n)",
+    ),
+    # numpy_attention: a missing colon -> the file does not parse
+    "numpy_attention": (
+        "def softmax_rows(scores: np.ndarray) -> np.ndarray:",
+        "def softmax_rows(scores: np.ndarray) -> np.ndarray",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    ws = workspace(tmp_path_factory.mktemp("mixed"), "solutions", MIXED)
+    # all_attention_weights back to its stub, while all_context_vectors (which calls it) is done
+    path = ws / "exercises" / "simple_attention.py"
+    text = path.read_text()
+    done = "    return torch.softmax(all_attention_scores(inputs), dim=-1)\n"
+    assert done in text
+    path.write_text(text.replace(done, stub_body("all_attention_weights")))
+    return ws
+
+
+def stub_body(exercise: str) -> str:
+    return f'    raise NotImplementedError("{exercise}: not started")\n'
+
+
+@pytest.fixture(scope="module")
+def mixed_run(mixed: Path) -> subprocess.CompletedProcess[str]:
+    return run_check(mixed)
+
+
+def test_all_pass(tmp_path: Path) -> None:
+    """With the reference in exercises/, is every exercise done and the exit status 0?"""
+    proc = run_check(workspace(tmp_path, "solutions"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = lines_by_exercise(proc.stdout)
+    assert list(lines) == [e.id for e in EXERCISES]
+    assert all(line.split()[0] == MARK_DONE for line in lines.values())
+    assert f"Progress: {check.progress_bar(21, 21)} 21/21 exercises, 100/100 points" in proc.stdout
+    assert proc.stderr == ""
+
+
+def test_fresh_stubs_are_not_started(tmp_path: Path) -> None:
+    """On the untouched stubs, are all 21 exercises "not started", with no traceback?"""
+    proc = run_check(workspace(tmp_path, "exercises"))
+    assert proc.returncode == 1
+    lines = lines_by_exercise(proc.stdout)
+    assert list(lines) == [e.id for e in EXERCISES]
+    assert all(line.split()[0] == MARK_IDLE and "not started" in line for line in lines.values())
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert "0/21 exercises, 0/100 points" in proc.stdout
+    assert "Next: attention_scores in exercises/simple_attention.py" in proc.stdout
+
+
+def test_broken_function_is_explained(mixed_run: subprocess.CompletedProcess[str]) -> None:
+    """Is the first failing exercise explained: question, input, expected, got, hint, command?"""
+    out = mixed_run.stdout
+    assert mixed_run.returncode == 1
+    assert lines_by_exercise(out)["softmax_naive"].split()[:3] == [
+        MARK_FAILING,
+        "softmax_naive",
+        "0/3",
+    ]
+    detail = out.split("Progress:")[1]
+    assert f"{MARK_FAILING} softmax_naive: " in detail
+    for needle in (
+        "input:",
+        "expected:",
+        "got:      torch.Tensor float32 [3, 4]",
+        "first at [0, 0]",
+    ):
+        assert needle in detail
+    assert f"Hint: {manifest.by_id()['softmax_naive'].hints[0]}" in detail
+    assert "make check EX=softmax_naive" in detail
+    assert "CausalAttention:" not in detail  # only the first failing exercise is explained
+
+
+def test_other_exercises_unaffected(mixed_run: subprocess.CompletedProcess[str]) -> None:
+    """Do the untouched exercises still show as done, and the student's prints stay out?"""
+    lines = lines_by_exercise(mixed_run.stdout)
+    for exercise in (
+        "attention_scores",
+        "softmax_stable",
+        "SelfAttention_v2",
+        "MultiHeadAttention",
+    ):
+        assert lines[exercise].split()[0] == MARK_DONE, lines[exercise]
+    assert "debugging softmax_naive" not in mixed_run.stdout + mixed_run.stderr
+
+
+def test_waiting_on_an_unstarted_exercise(mixed_run: subprocess.CompletedProcess[str]) -> None:
+    """Does a finished exercise that calls an unstarted one say what it is waiting on?"""
+    lines = lines_by_exercise(mixed_run.stdout)
+    assert lines["all_attention_weights"].split()[0] == MARK_IDLE
+    assert lines["all_attention_weights"].endswith("not started")
+    assert lines["all_context_vectors"].split()[0] == MARK_IDLE
+    assert lines["all_context_vectors"].endswith("waiting on all_attention_weights")
+
+
+def test_syntax_error_names_file_and_line(
+    mixed: Path, mixed_run: subprocess.CompletedProcess[str]
+) -> None:
+    """Does a file that does not parse show its path and line, for each of its exercises?"""
+    line = _line_of(mixed / "exercises" / "numpy_attention.py", "def softmax_rows(")
+    lines = lines_by_exercise(mixed_run.stdout)
+    for exercise in ("softmax_rows", "self_attention_numpy"):
+        assert lines[exercise].split()[0] == MARK_FAILING
+        assert lines[exercise].endswith(f"exercises/numpy_attention.py:{line} does not import")
+    proc = run_check(mixed, "--ex", "numpy_attention")
+    assert (
+        f"exercises/numpy_attention.py, line {line}: Python cannot read this file." in proc.stdout
+    )
+    assert "SyntaxError: expected ':'" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_runtime_error_points_at_the_line(mixed: Path) -> None:
+    """With EX=CausalAttention, is the student's exception shown with its file, line and code?"""
+    proc = run_check(mixed, "--ex", "CausalAttention")
+    assert proc.returncode == 1
+    assert list(lines_by_exercise(proc.stdout)) == ["CausalAttention"]
+    line = _line_of(mixed / "exercises" / "causal_attention.py", "scores = queries @ keys  #")
+    assert "RuntimeError: " in proc.stdout
+    assert f"at exercises/causal_attention.py:{line}: scores = queries @ keys" in proc.stdout
+    assert "0/1 exercises in CausalAttention, 0/10 points" in proc.stdout
+
+
+def test_select_a_topic(tmp_path: Path) -> None:
+    """Does EX=<module> check just that module's exercises, in teaching order?"""
+    proc = run_check(workspace(tmp_path, "exercises"), "--ex", "causal_attention")
+    assert list(lines_by_exercise(proc.stdout)) == [
+        "causal_mask",
+        "mask_and_renormalize",
+        "causal_attention_weights",
+        "CausalAttention",
+    ]
+    assert proc.returncode == 1
+
+
+def test_selection_passes_when_it_is_done(mixed: Path) -> None:
+    """Is the exit status 0 when every selected exercise passes, even if others fail?"""
+    proc = run_check(mixed, "--ex", "softmax_stable")
+    assert proc.returncode == 0, proc.stdout
+    assert list(lines_by_exercise(proc.stdout)) == ["softmax_stable"]
+
+
+def test_unknown_exercise(tmp_path: Path) -> None:
+    """Does an unknown EX exit with 2 and list the topics and exercises to choose from?"""
+    proc = run_check(workspace(tmp_path, "exercises"), "--ex", "softmax_fancy")
+    assert proc.returncode == 2
+    assert "no exercise or topic called 'softmax_fancy'" in proc.stderr
+    for name in [*manifest.modules(), *(e.id for e in EXERCISES)]:
+        assert name in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_off_limits_and_wrong_type(tmp_path: Path) -> None:
+    """Are a library softmax in softmax_stable and a list from context_vector explained?"""
+    ws = workspace(
+        tmp_path,
+        "solutions",
+        {
+            "simple_attention": (
+                "    return attn_weights @ inputs  # (d,)",
+                "    return (attn_weights @ inputs).tolist()",
+            )
+        },
+    )
+    path = ws / "exercises" / "simple_attention.py"
+    text = path.read_text()
+    stable = "    shifted = x - x.amax(dim=dim, keepdim=True)"
+    path.write_text(text.replace(stable, "    return torch.softmax(x, dim=dim)\n" + stable))
+    proc = run_check(ws, "--ex", "softmax_stable")
+    line = _line_of(path, "return torch.softmax(x, dim=dim)")
+    assert "softmax_stable must not use a library softmax" in proc.stdout
+    assert f"exercises/simple_attention.py line {line}: torch.softmax" in proc.stdout
+    assert "called while softmax_stable ran: torch.softmax" in proc.stdout
+    proc = run_check(ws, "--ex", "context_vector")
+    assert "expected a torch.Tensor, got list" in proc.stdout
+
+
+def _line_of(path: Path, needle: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
+
+
+def test_progress_bar() -> None:
+    """Does the bar show done/total like rustlings, full only when everything is done?"""
+    assert check.progress_bar(0, 21, width=10) == "[>---------]"
+    assert check.progress_bar(7, 21, width=10) == "[###>------]"
+    assert check.progress_bar(20, 21, width=10) == "[#########>]"
+    assert check.progress_bar(21, 21, width=10) == "[##########]"
