@@ -1,0 +1,1 @@
+"""Benchmarks: `make check` latency and autograde throughput, each against torch's import time."""
