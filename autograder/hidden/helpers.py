@@ -1,0 +1,239 @@
+"""What the hidden suites share: the documents' inputs, reference runs of a module, and asserts
+that say what was checked without showing a hidden value."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..compare import mismatch
+from ..grading.protocol import Value
+from ..grading.student import ModuleRun, Student, StudentError
+from ..grading.suite import ATOL, as_array, expect_close, expect_dtype
+from ..public import scenarios
+from ..public.expect import fixture
+
+# float32 at |x| ~ 1000 has a spacing of 6e-5: a shift by logsumexp instead of the max is exact
+# only to that, so large-logit softmax checks allow this much
+LARGE_LOGIT_ATOL = 2e-4
+FLOATS = ("float32", "float64")  # results may be either: compared at the coarser one's tolerance
+PARAMETER_ATOL = 0.0  # seeded parameters come from the same generator: bit for bit
+
+# ---- the documents' inputs (the public fixtures, typed from ../shared/seeds/) --------------------
+
+JOURNEY = scenarios.journey()  # "Your journey starts with one step" [6, 3], docs 002 and 003
+WARS = scenarios.wars()  # "wars not make one great" [5, 3], doc 001
+BOOK_WEIGHTS = scenarios.wars_weights()  # W_query, W_key, W_value [3, 2], doc 001 In[4] (seed 123)
+# doc 000 In[2]: X, 3 tokens of 5 integer features (its weights were unseeded: ours are random)
+DOC000_X = np.array(fixture("doc000_numpy_shapes")["X"].value)
+
+
+# ---- describing inputs in messages (shapes and dtypes, never values) ----------------------------
+
+
+def spec(x: Tensor | np.ndarray) -> str:
+    """`[2, 5, 4] float64` for a tensor or an array."""
+    dtype = str(x.dtype).removeprefix("torch.")
+    return f"[{', '.join(str(int(s)) for s in x.shape)}] {dtype}"
+
+
+# ---- values -----------------------------------------------------------------------------------
+
+
+def expect_tensor(
+    got: Value,
+    expected: Tensor | np.ndarray,
+    *,
+    what: str,
+    reveal: bool = False,
+    atol: float | None = None,
+) -> None:
+    """The right kind and shape, a dtype of the same family, then the values.
+
+    A float32 result for float64 inputs passes at float32's tolerance: the documents' own loops
+    (`torch.empty(n)`, `torch.zeros(d)`) compute in float32 whatever comes in.
+    """
+    if isinstance(expected, Tensor):
+        arr = as_array(got, kind="torch", what=what)
+        want = str(expected.dtype).removeprefix("torch.")
+        if arr.shape == tuple(expected.shape) and not (got.dtype in FLOATS and want in FLOATS):
+            expect_dtype(got, want, what=what)
+        if atol is None and "float32" in (got.dtype, want):
+            atol = ATOL
+    if not (isinstance(expected, Tensor) and expected.dtype == torch.bool):
+        _expect_finite(got, expected, what=what)
+    expect_close(got, expected, what=what, atol=atol, reveal=reveal)
+
+
+def _expect_finite(got: Value, expected: Tensor | np.ndarray, *, what: str) -> None:
+    """nan or inf where the reference has none: say so, it is the usual overflow symptom."""
+    exp = expected.detach().numpy() if isinstance(expected, Tensor) else np.asarray(expected)
+    arr = got.array
+    if arr is None or arr.shape != exp.shape or arr.dtype.kind != "f":
+        return
+    bad = ~np.isfinite(arr) & np.isfinite(exp)
+    if bad.any():
+        where = ", ".join(str(int(i)) for i in np.argwhere(bad)[0])
+        raise AssertionError(
+            f"{what}: {int(bad.sum())} of {bad.size} entries are nan or inf (first at [{where}]); "
+            "an exp that overflows or a 0/0 does this"
+        )
+
+
+def expect_items(got: Value, count: int, *, what: str) -> tuple[Value, ...]:
+    """The entries of a returned tuple (or list) of `count` values."""
+    if got.kind not in ("tuple", "list") or len(got.items) != count:
+        raise AssertionError(f"{what}: expected a tuple of {count}, got {got.describe()}")
+    return got.items
+
+
+def expect_raises(error: StudentError, types: Sequence[str], *, what: str) -> None:
+    """The student's code raised one of `types`; other failures (off-limits, missing, a timeout)
+    go on to the runner unchanged."""
+    if error.kind != "exception":
+        raise error
+    if error.type_name not in types:
+        raise AssertionError(
+            f"{what}: raised {error.type_name}, expected {' or '.join(types)}: {error.message}"
+        )
+
+
+# ---- modules ----------------------------------------------------------------------------------
+
+
+def build(cls: type[nn.Module], *args: Any, seed: int, **kwargs: Any) -> nn.Module:
+    """The reference module, built right after torch.manual_seed(seed)."""
+    torch.manual_seed(seed)
+    return cls(*args, **kwargs)
+
+
+def state_of(model: nn.Module) -> dict[str, Tensor]:
+    """Its parameters (no buffers), as the student's module will load them."""
+    return {k: v.detach().clone() for k, v in model.named_parameters()}
+
+
+def forward(
+    model: nn.Module,
+    inputs: Sequence[Tensor],
+    *,
+    train: bool = False,
+    forward_seed: int | None = None,
+) -> list[Tensor]:
+    """As the worker runs it: set the mode, then per input seed (if given) and forward."""
+    model.train(train)
+    outputs = []
+    with torch.no_grad():
+        for x in inputs:
+            if forward_seed is not None:
+                torch.manual_seed(forward_seed)
+            outputs.append(model(x))
+    return outputs
+
+
+def expect_outputs(
+    run: ModuleRun,
+    expected: Sequence[Tensor],
+    labels: Sequence[str],
+    *,
+    what: str,
+    reveal: bool = False,
+) -> None:
+    """One output per input, each as expected; `labels` say which input it was."""
+    if len(run.outputs) != len(expected):
+        raise AssertionError(f"{what}: {len(run.outputs)} outputs for {len(expected)} inputs")
+    for got, want, label in zip(run.outputs, expected, labels, strict=True):
+        expect_tensor(got, want, what=f"{what}, {label}", reveal=reveal)
+
+
+def expect_loaded(run: ModuleRun, *, what: str) -> None:
+    """The reference's parameters fitted the student's module exactly: none left out or over."""
+    if run.missing:
+        raise AssertionError(
+            f"{what}: the reference's parameters did not set {', '.join(run.missing[:6])}; "
+            "your module has parameters the exercise does not ask for (check bias=qkv_bias)"
+        )
+    if run.unexpected:
+        raise AssertionError(
+            f"{what}: your module has no {', '.join(run.unexpected[:6])} for the reference's "
+            "parameters; use the names, layers and containers the docstring gives"
+        )
+
+
+def expect_submodules(run: ModuleRun, classes: Mapping[str, str], *, what: str) -> None:
+    """These submodules exist with these class names."""
+    for name, cls in classes.items():
+        got = run.submodules.get(name)
+        if got != cls:
+            found = f"a {got}" if got else "nothing"
+            raise AssertionError(f"{what}: expected {name} to be a {cls}, found {found}")
+
+
+def expect_same_parameters(run: ModuleRun, reference: nn.Module, *, what: str, hint: str) -> None:
+    """The student's freshly built parameters equal the reference's built with the same seed."""
+    for name, param in reference.named_parameters():
+        got = run.parameters.get(name)
+        if got is None:
+            raise AssertionError(f"{what}: no parameter {name}")
+        problem = mismatch(got, param.detach().numpy(), atol=PARAMETER_ATOL)
+        if problem is not None:
+            raise AssertionError(
+                f"{what}: {name} is not the reference's ({problem.split(';')[0]}); {hint}"
+            )
+
+
+def expect_causal_buffer(run: ModuleRun, name: str, size: int, *, what: str) -> None:
+    """A buffer `name` [size, size] that is nonzero exactly above the diagonal."""
+    buf = run.buffers.get(name)
+    if buf is None:
+        found = ", ".join(sorted(run.buffers)) or "none"
+        raise AssertionError(
+            f"{what}: no buffer named {name} (buffers: {found}); use register_buffer('mask', ...)"
+        )
+    if buf.shape != (size, size):
+        raise AssertionError(
+            f"{what}: buffer {name} has shape {list(buf.shape)}, expected [{size}, {size}] "
+            "(context_length x context_length)"
+        )
+    want = np.triu(np.ones((size, size), dtype=bool), k=1)
+    got = buf.astype(bool)
+    if not np.array_equal(got, want):
+        first = ", ".join(str(int(i)) for i in np.argwhere(got != want)[0])
+        state = "set" if got[tuple(np.argwhere(got != want)[0])] else "not set"
+        raise AssertionError(
+            f"{what}: buffer {name} should be nonzero exactly above the diagonal; [{first}] is "
+            f"{state} (torch.triu(..., diagonal=1))"
+        )
+
+
+def expect_like_reference(
+    student: Student,
+    exercise: str,
+    reference: type[nn.Module],
+    args: tuple[Any, ...],
+    xs: Sequence[Tensor],
+    *,
+    seed: int,
+    name: str,
+    train: bool = False,
+    forward_seed: int | None = None,
+) -> None:
+    """`exercise(*args)` with the reference's parameters (built after seed) loaded computes the
+    reference's outputs on `xs`, in eval mode or in train mode with the same forward seed."""
+    model = build(reference, *args, seed=seed)
+    run = student.module(
+        exercise,
+        *args,
+        inputs=tuple(xs),
+        state=state_of(model),
+        train=train,
+        forward_seed=forward_seed,
+    )
+    mode = "train mode, the reference's dropout seed" if train else "eval mode"
+    what = f"{name} with the reference's parameters, {mode}"
+    expect_loaded(run, what=what)
+    expected = forward(model, xs, train=train, forward_seed=forward_seed)
+    expect_outputs(run, expected, [f"random batch {spec(x)}" for x in xs], what=what)

@@ -1,0 +1,196 @@
+"""Hidden checks for causal_attention: the mask, masking finished weights, -inf masking, and the
+CausalAttention module.
+
+CausalAttention is graded on what it computes with the reference's parameters loaded: in eval
+mode at full length, on sequences shorter than context_length, with qkv_bias, and in train mode
+with the reference's dropout draws (same forward seed). Its parameter names and its mask buffer
+are checked on their own, and the book's seed-123 numbers are a separate, smaller check.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..grading.student import Student
+from ..grading.suite import Inputs, Reference, check, expect_parameters
+from .helpers import (
+    JOURNEY,
+    build,
+    expect_causal_buffer,
+    expect_like_reference,
+    expect_outputs,
+    expect_same_parameters,
+    expect_tensor,
+    forward,
+    spec,
+)
+
+F64 = torch.float64
+
+# ---- causal_mask ---------------------------------------------------------------------------
+
+
+@check("causal_mask", 1)
+def test_causal_mask_six_tokens(student: Student, ref: Reference) -> None:
+    """Is the mask for the six journey tokens True exactly above the diagonal?"""
+    got = student.call("causal_mask", 6)
+    expect_tensor(got, ref.causal_mask(6), what="causal_mask(6)", reveal=True)
+
+
+@check("causal_mask", 2)
+def test_causal_mask_other_sizes(student: Student, ref: Reference) -> None:
+    """Is it right for a single token and for a longer sequence?"""
+    for n in (1, 9):
+        got = student.call("causal_mask", n)
+        expect_tensor(got, ref.causal_mask(n), what=f"causal_mask({n})", reveal=True)
+
+
+# ---- mask_and_renormalize ------------------------------------------------------------------
+
+
+@check("mask_and_renormalize", 1.5)
+def test_mask_and_renormalize_document(student: Student, ref: Reference) -> None:
+    """Are the journey weights masked and renormalised as in the book (section 3.5.1)?"""
+    weights = ref.all_attention_weights(JOURNEY)
+    got = student.call("mask_and_renormalize", weights)
+    what = "mask_and_renormalize on the [6, 6] journey attention weights"
+    expect_tensor(got, ref.mask_and_renormalize(weights), what=what, reveal=True)
+
+
+@check("mask_and_renormalize", 2)
+def test_mask_and_renormalize_random(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """For other sizes and batched [..., n, n] weights, does every row sum to 1 over the past?"""
+    for weights in (inputs.positive(5, 5), inputs.positive(2, 3, 4, 4), inputs.positive(1, 1)):
+        got = student.call("mask_and_renormalize", weights)
+        what = f"random positive weights {spec(weights)}"
+        expect_tensor(got, ref.mask_and_renormalize(weights), what=what)
+
+
+@check("mask_and_renormalize", 1.5)
+def test_mask_and_renormalize_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Are float64 weights masked and renormalised right?"""
+    weights = inputs.positive(4, 4, dtype=F64)
+    got = student.call("mask_and_renormalize", weights)
+    what = f"random positive weights {spec(weights)}"
+    expect_tensor(got, ref.mask_and_renormalize(weights), what=what)
+
+
+# ---- causal_attention_weights --------------------------------------------------------------
+
+
+@check("causal_attention_weights", 1)
+def test_causal_attention_weights_document(student: Student, ref: Reference) -> None:
+    """Are the journey scores (inputs @ inputs.T, d_k=3) turned into causal weights right?"""
+    scores = ref.all_attention_scores(JOURNEY)
+    got = student.call("causal_attention_weights", scores, 3)
+    what = "causal_attention_weights on the [6, 6] journey scores, d_k=3"
+    expect_tensor(got, ref.causal_attention_weights(scores, 3), what=what, reveal=True)
+
+
+@check("causal_attention_weights", 2.5)
+def test_causal_attention_weights_random(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """For other sizes, d_k and batched scores: exactly 0 above the diagonal, rows summing to 1?"""
+    cases = ((inputs.tensor(5, 5, scale=3.0), 4), (inputs.tensor(2, 3, 6, 6, scale=3.0), 8))
+    cases += ((inputs.tensor(1, 1), 2),)
+    for scores, d_k in cases:
+        got = student.call("causal_attention_weights", scores, d_k)
+        what = f"random scores {spec(scores)}, d_k={d_k}"
+        expect_tensor(got, ref.causal_attention_weights(scores, d_k), what=what)
+
+
+@check("causal_attention_weights", 1.5)
+def test_causal_attention_weights_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Are float64 scores turned into the right causal weights?"""
+    scores = inputs.tensor(4, 4, dtype=F64, scale=3.0)
+    got = student.call("causal_attention_weights", scores, 5)
+    what = f"random scores {spec(scores)}, d_k=5"
+    expect_tensor(got, ref.causal_attention_weights(scores, 5), what=what)
+
+
+# ---- CausalAttention -----------------------------------------------------------------------
+
+D_IN, D_OUT, CONTEXT = 4, 3, 6
+
+
+def _name(dropout: float, qkv_bias: bool = False) -> str:
+    bias = ", qkv_bias=True" if qkv_bias else ""
+    return f"CausalAttention({D_IN}, {D_OUT}, context_length={CONTEXT}, dropout={dropout}{bias})"
+
+
+def _expect_loaded_run(
+    student: Student,
+    ref: Reference,
+    inputs: Inputs,
+    xs: tuple[torch.Tensor, ...],
+    *,
+    qkv_bias: bool = False,
+    train: bool = False,
+) -> None:
+    """With the reference's parameters loaded, the reference's outputs (dropout=0.5)."""
+    args = (D_IN, D_OUT, CONTEXT, 0.5, qkv_bias)
+    seed, forward_seed = inputs.seed(), inputs.seed() if train else None
+    name = _name(0.5, qkv_bias)
+    expect_like_reference(
+        student,
+        "CausalAttention",
+        ref.CausalAttention,
+        args,
+        xs,
+        seed=seed,
+        name=name,
+        train=train,
+        forward_seed=forward_seed,
+    )
+
+
+@check("CausalAttention", 1)
+def test_causal_attention_parameters(student: Student, inputs: Inputs) -> None:
+    """Are its parameters W_query, W_key, W_value nn.Linear weights [d_out, d_in], no bias?"""
+    run = student.module("CausalAttention", D_IN, D_OUT, CONTEXT, 0.0, seed=inputs.seed())
+    shapes = {f"{name}.weight": (D_OUT, D_IN) for name in ("W_query", "W_key", "W_value")}
+    expect_parameters(run, shapes, what=_name(0.0))
+
+
+@check("CausalAttention", 1)
+def test_causal_attention_mask_buffer(student: Student, inputs: Inputs) -> None:
+    """Is there a buffer `mask` [context_length, context_length], set only above the diagonal?"""
+    run = student.module("CausalAttention", D_IN, D_OUT, CONTEXT, 0.0, seed=inputs.seed())
+    expect_causal_buffer(run, "mask", CONTEXT, what=_name(0.0))
+
+
+@check("CausalAttention", 3)
+def test_causal_attention_eval(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """In eval mode (dropout off) on a full-length batch, are the context vectors right?"""
+    _expect_loaded_run(student, ref, inputs, (inputs.tensor(2, CONTEXT, D_IN),))
+
+
+@check("CausalAttention", 1.5)
+def test_causal_attention_shorter(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Is the mask cut to the sequence length, for n < context_length and for one token?"""
+    xs = (inputs.tensor(2, 4, D_IN), inputs.tensor(1, 1, D_IN))
+    _expect_loaded_run(student, ref, inputs, xs)
+
+
+@check("CausalAttention", 1)
+def test_causal_attention_qkv_bias(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """With qkv_bias=True and the reference's weights and biases, are the outputs right?"""
+    _expect_loaded_run(student, ref, inputs, (inputs.tensor(2, CONTEXT, D_IN),), qkv_bias=True)
+
+
+@check("CausalAttention", 1.5)
+def test_causal_attention_train_dropout(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """In train mode, is dropout applied to the attention weights, as the reference draws it?"""
+    _expect_loaded_run(student, ref, inputs, (inputs.tensor(2, CONTEXT, D_IN),), train=True)
+
+
+@check("CausalAttention", 1)
+def test_causal_attention_seed_123(student: Student, ref: Reference) -> None:
+    """Does torch.manual_seed(123) reproduce the book's CausalAttention output (section 3.5.3)?"""
+    batch = torch.stack((JOURNEY, JOURNEY))
+    model = build(ref.CausalAttention, 3, 2, 6, 0.0, seed=123)
+    run = student.module("CausalAttention", 3, 2, 6, 0.0, inputs=(batch,), seed=123)
+    what = "CausalAttention(3, 2, context_length=6, dropout=0.0) after torch.manual_seed(123)"
+    hint = "create nn.Linear W_query, W_key, W_value in that order, bias=qkv_bias"
+    expect_same_parameters(run, model, what=what, hint=hint)
+    labels = ["the journey batch [2, 6, 3] (book section 3.5.3)"]
+    expect_outputs(run, forward(model, (batch,)), labels, what=what, reveal=True)

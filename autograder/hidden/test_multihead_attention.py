@@ -1,0 +1,230 @@
+"""Hidden checks for multihead_attention: the wrapper of CausalAttention heads and the module
+that splits one projection into heads.
+
+Both are graded on what they compute with the reference's parameters loaded (eval mode at full
+length, shorter sequences, qkv_bias, train-mode dropout with the reference's seed), on their
+structure (heads in a ModuleList, parameter names, the mask buffer), and, separately and for
+fewer points, on the book's seed-123 numbers.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..grading.student import Student, StudentError
+from ..grading.suite import Inputs, Reference, check, expect_parameters
+from .helpers import (
+    JOURNEY,
+    build,
+    expect_causal_buffer,
+    expect_like_reference,
+    expect_outputs,
+    expect_raises,
+    expect_same_parameters,
+    expect_submodules,
+    forward,
+)
+
+BOOK_BATCH = torch.stack((JOURNEY, JOURNEY))  # book section 3.5.3: batch = torch.stack(...)
+BOOK = "the journey batch [2, 6, 3]"
+LAYERS = ("W_query", "W_key", "W_value")
+
+# ---- MultiHeadAttentionWrapper -------------------------------------------------------------
+
+W_IN, W_OUT, W_CONTEXT, W_HEADS = 4, 3, 6, 3
+
+
+def _wrapper(dropout: float, qkv_bias: bool = False) -> str:
+    bias = ", qkv_bias=True" if qkv_bias else ""
+    return (
+        f"MultiHeadAttentionWrapper({W_IN}, {W_OUT}, context_length={W_CONTEXT}, "
+        f"dropout={dropout}, num_heads={W_HEADS}{bias})"
+    )
+
+
+def _wrapper_like_reference(
+    student: Student,
+    ref: Reference,
+    inputs: Inputs,
+    xs: tuple[torch.Tensor, ...],
+    *,
+    qkv_bias: bool = False,
+    train: bool = False,
+) -> None:
+    args = (W_IN, W_OUT, W_CONTEXT, 0.5, W_HEADS, qkv_bias)
+    seed, forward_seed = inputs.seed(), inputs.seed() if train else None
+    expect_like_reference(
+        student,
+        "MultiHeadAttentionWrapper",
+        ref.MultiHeadAttentionWrapper,
+        args,
+        xs,
+        seed=seed,
+        name=_wrapper(0.5, qkv_bias),
+        train=train,
+        forward_seed=forward_seed,
+    )
+
+
+@check("MultiHeadAttentionWrapper", 1.5)
+def test_wrapper_structure(student: Student, inputs: Inputs) -> None:
+    """Are the heads CausalAttention modules in an nn.ModuleList named `heads`?"""
+    run = student.module(
+        "MultiHeadAttentionWrapper", W_IN, W_OUT, W_CONTEXT, 0.0, W_HEADS, seed=inputs.seed()
+    )
+    what = _wrapper(0.0)
+    heads = {f"heads.{i}": "CausalAttention" for i in range(W_HEADS)}
+    expect_submodules(run, {"heads": "ModuleList", **heads}, what=what)
+    shapes = {
+        f"heads.{i}.{layer}.weight": (W_OUT, W_IN) for i in range(W_HEADS) for layer in LAYERS
+    }
+    expect_parameters(run, shapes, what=what)
+
+
+@check("MultiHeadAttentionWrapper", 2.5)
+def test_wrapper_eval(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """In eval mode on a full-length batch, are the heads' outputs side by side on the last dim?"""
+    _wrapper_like_reference(student, ref, inputs, (inputs.tensor(2, W_CONTEXT, W_IN),))
+
+
+@check("MultiHeadAttentionWrapper", 1)
+def test_wrapper_shorter(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Does it work for n < context_length and for a single token?"""
+    xs = (inputs.tensor(2, 4, W_IN), inputs.tensor(1, 1, W_IN))
+    _wrapper_like_reference(student, ref, inputs, xs)
+
+
+@check("MultiHeadAttentionWrapper", 0.5)
+def test_wrapper_qkv_bias(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Is qkv_bias passed on to every head?"""
+    xs = (inputs.tensor(2, W_CONTEXT, W_IN),)
+    _wrapper_like_reference(student, ref, inputs, xs, qkv_bias=True)
+
+
+@check("MultiHeadAttentionWrapper", 1)
+def test_wrapper_train_dropout(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """In train mode, do the heads run in order with dropout on their weights, as the reference?"""
+    xs = (inputs.tensor(2, W_CONTEXT, W_IN),)
+    _wrapper_like_reference(student, ref, inputs, xs, train=True)
+
+
+@check("MultiHeadAttentionWrapper", 1.5)
+def test_wrapper_seed_123(student: Student, ref: Reference) -> None:
+    """Does torch.manual_seed(123) reproduce the book's wrapper output (section 3.6.1)?"""
+    args = (3, 2, 6, 0.0, 2)
+    model = build(ref.MultiHeadAttentionWrapper, *args, seed=123)
+    run = student.module("MultiHeadAttentionWrapper", *args, inputs=(BOOK_BATCH,), seed=123)
+    what = "MultiHeadAttentionWrapper(3, 2, 6, 0.0, num_heads=2) after torch.manual_seed(123)"
+    hint = "build the heads one after another, each a CausalAttention(d_in, d_out, ...)"
+    expect_same_parameters(run, model, what=what, hint=hint)
+    labels = [f"{BOOK} (book section 3.6.1)"]
+    expect_outputs(run, forward(model, (BOOK_BATCH,)), labels, what=what, reveal=True)
+
+
+# ---- MultiHeadAttention --------------------------------------------------------------------
+
+M_IN, M_OUT, M_CONTEXT, M_HEADS = 4, 6, 5, 3  # head_dim 2
+
+
+def _mha(dropout: float, qkv_bias: bool = False) -> str:
+    bias = ", qkv_bias=True" if qkv_bias else ""
+    return (
+        f"MultiHeadAttention({M_IN}, {M_OUT}, context_length={M_CONTEXT}, dropout={dropout}, "
+        f"num_heads={M_HEADS}{bias})"
+    )
+
+
+def _mha_like_reference(
+    student: Student,
+    ref: Reference,
+    inputs: Inputs,
+    xs: tuple[torch.Tensor, ...],
+    *,
+    qkv_bias: bool = False,
+    train: bool = False,
+) -> None:
+    args = (M_IN, M_OUT, M_CONTEXT, 0.5, M_HEADS, qkv_bias)
+    seed, forward_seed = inputs.seed(), inputs.seed() if train else None
+    expect_like_reference(
+        student,
+        "MultiHeadAttention",
+        ref.MultiHeadAttention,
+        args,
+        xs,
+        seed=seed,
+        name=_mha(0.5, qkv_bias),
+        train=train,
+        forward_seed=forward_seed,
+    )
+
+
+@check("MultiHeadAttention", 1)
+def test_mha_parameters(student: Student, inputs: Inputs) -> None:
+    """Are its parameters W_query, W_key, W_value [d_out, d_in] and out_proj (with a bias)?"""
+    run = student.module(
+        "MultiHeadAttention", M_IN, M_OUT, M_CONTEXT, 0.0, M_HEADS, seed=inputs.seed()
+    )
+    shapes = {f"{layer}.weight": (M_OUT, M_IN) for layer in LAYERS}
+    shapes |= {"out_proj.weight": (M_OUT, M_OUT), "out_proj.bias": (M_OUT,)}
+    expect_parameters(run, shapes, what=_mha(0.0))
+
+
+@check("MultiHeadAttention", 0.5)
+def test_mha_mask_buffer(student: Student, inputs: Inputs) -> None:
+    """Is there a buffer `mask` [context_length, context_length], set only above the diagonal?"""
+    run = student.module(
+        "MultiHeadAttention", M_IN, M_OUT, M_CONTEXT, 0.0, M_HEADS, seed=inputs.seed()
+    )
+    expect_causal_buffer(run, "mask", M_CONTEXT, what=_mha(0.0))
+
+
+@check("MultiHeadAttention", 1)
+def test_mha_not_divisible(student: Student) -> None:
+    """Is d_out not divisible by num_heads refused with a ValueError (or an assert)?"""
+    what = "MultiHeadAttention(4, d_out=5, context_length=6, dropout=0.0, num_heads=2)"
+    try:
+        student.module("MultiHeadAttention", 4, 5, 6, 0.0, 2)
+    except StudentError as e:
+        expect_raises(e, ("ValueError", "AssertionError"), what=what)
+        return
+    raise AssertionError(
+        f"{what} was built without an error; raise ValueError when d_out % num_heads != 0"
+    )
+
+
+@check("MultiHeadAttention", 2.5)
+def test_mha_eval(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """In eval mode on full-length batches, are the outputs right?"""
+    _mha_like_reference(student, ref, inputs, (inputs.tensor(3, M_CONTEXT, M_IN),))
+
+
+@check("MultiHeadAttention", 1.5)
+def test_mha_shorter(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Is the mask cut to the sequence length, for n < context_length and for one token?"""
+    xs = (inputs.tensor(2, 3, M_IN), inputs.tensor(1, 1, M_IN))
+    _mha_like_reference(student, ref, inputs, xs)
+
+
+@check("MultiHeadAttention", 1)
+def test_mha_qkv_bias(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """With qkv_bias=True and the reference's weights and biases, are the outputs right?"""
+    _mha_like_reference(student, ref, inputs, (inputs.tensor(2, M_CONTEXT, M_IN),), qkv_bias=True)
+
+
+@check("MultiHeadAttention", 1)
+def test_mha_train_dropout(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """In train mode, is dropout applied to the attention weights, as the reference draws it?"""
+    _mha_like_reference(student, ref, inputs, (inputs.tensor(2, M_CONTEXT, M_IN),), train=True)
+
+
+@check("MultiHeadAttention", 1.5)
+def test_mha_seed_123(student: Student, ref: Reference) -> None:
+    """Does torch.manual_seed(123) reproduce the book's MultiHeadAttention output (3.6.2)?"""
+    args = (3, 2, 6, 0.0, 2)
+    model = build(ref.MultiHeadAttention, *args, seed=123)
+    run = student.module("MultiHeadAttention", *args, inputs=(BOOK_BATCH,), seed=123)
+    what = "MultiHeadAttention(3, 2, 6, 0.0, num_heads=2) after torch.manual_seed(123)"
+    hint = "create nn.Linear W_query, W_key, W_value, then out_proj, in that order"
+    expect_same_parameters(run, model, what=what, hint=hint)
+    labels = [f"{BOOK} (book section 3.6.2)"]
+    expect_outputs(run, forward(model, (BOOK_BATCH,)), labels, what=what, reveal=True)

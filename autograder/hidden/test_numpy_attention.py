@@ -1,0 +1,88 @@
+"""Hidden checks for numpy_attention: numpy in, numpy out.
+
+Doc 000's X with random weights (its own weights were never seeded), random non-square shapes
+(so a missing keepdims cannot pass), float32 values, and scores of size 1000 for softmax_rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..grading.student import Student
+from ..grading.suite import ATOL, Inputs, Reference, check
+from .helpers import DOC000_X, LARGE_LOGIT_ATOL, expect_items, expect_tensor, spec
+
+# ---- softmax_rows --------------------------------------------------------------------------
+
+
+@check("softmax_rows", 1)
+def test_softmax_rows_document(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Is the [3, 3] matrix of doc 000's scaled scores (random weights) softmaxed row by row?"""
+    q, k = DOC000_X @ inputs.array(5, 4), DOC000_X @ inputs.array(5, 4)
+    scores = q @ k.T / np.sqrt(4)
+    got = student.call("softmax_rows", scores)
+    what = f"the scaled scores {spec(scores)} of doc 000's X with random weights"
+    expect_tensor(got, ref.softmax_rows(scores), what=what)
+
+
+@check("softmax_rows", 1.5)
+def test_softmax_rows_random(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Does each row sum to 1 when the scores are not square, a single row and float32 too?"""
+    cases = (inputs.array(4, 6, scale=3.0), inputs.array(1, 5, scale=3.0))
+    cases += (inputs.array(3, 2, scale=3.0).astype(np.float32),)
+    for scores in cases:
+        got = student.call("softmax_rows", scores)
+        expect_tensor(got, ref.softmax_rows(scores), what=f"random scores {spec(scores)}")
+
+
+@check("softmax_rows", 1.5)
+def test_softmax_rows_large_scores(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Do scores of size 1000, positive or negative, come back finite and right?"""
+    for scores in (inputs.array(3, 5, scale=1000.0), inputs.array(2, 4, scale=50.0) - 1050.0):
+        got = student.call("softmax_rows", scores)
+        what = f"random scores {spec(scores)} of size 1000 (subtract each row's max before exp)"
+        expect_tensor(got, ref.softmax_rows(scores), what=what, atol=LARGE_LOGIT_ATOL)
+
+
+# ---- self_attention_numpy ------------------------------------------------------------------
+
+
+def _expect_attention(
+    student: Student,
+    ref: Reference,
+    args: tuple[np.ndarray, ...],
+    *,
+    what: str,
+    atol: float | None = None,
+) -> None:
+    got = student.call("self_attention_numpy", *args)
+    output, weights = expect_items(got, 2, what=f"{what}: (output, attention_weights)")
+    want_output, want_weights = ref.self_attention_numpy(*args)
+    expect_tensor(weights, want_weights, what=f"{what}, attention_weights", atol=atol)
+    expect_tensor(output, want_output, what=f"{what}, output", atol=atol)
+
+
+@check("self_attention_numpy", 2)
+def test_self_attention_numpy_document(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Are doc 000's output and weights right for its integer X and random [5, 4] weights?"""
+    weights = tuple(inputs.array(5, 4) for _ in range(3))
+    what = f"doc 000's X {spec(DOC000_X)} with random weights {spec(weights[0])}"
+    _expect_attention(student, ref, (DOC000_X, *weights), what=what)
+
+
+@check("self_attention_numpy", 3)
+def test_self_attention_numpy_random(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """With d_v != d_k (scale by sqrt(d_k), K's columns), are both results right, one token too?"""
+    w_q, w_k, w_v = inputs.array(5, 4), inputs.array(5, 4), inputs.array(5, 3)
+    for x in (inputs.array(6, 5), inputs.array(1, 5)):
+        what = f"random X {spec(x)}, W_Q and W_K {spec(w_q)}, W_V {spec(w_v)}"
+        _expect_attention(student, ref, (x, w_q, w_k, w_v), what=what)
+
+
+@check("self_attention_numpy", 1)
+def test_self_attention_numpy_float32(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Are float32 inputs handled (values to float32 precision)?"""
+    x, *weights = (inputs.array(*shape).astype(np.float32) for shape in ((4, 5), *[(5, 4)] * 3))
+    what = f"random X {spec(x)} and weights {spec(weights[0])}"
+    # the reference's np.sqrt makes float64 of it: compare at float32's precision all the same
+    _expect_attention(student, ref, (x, *weights), what=what, atol=ATOL)

@@ -1,0 +1,257 @@
+"""Hidden checks for simple_attention: scores, normalisation, softmax and context vectors.
+
+Each exercise gets the document's own case (its printed values may be shown), random inputs of
+other shapes, and float64 inputs (a float64 result is held to float64's precision). softmax_stable
+also gets logits of size 1000, which softmax_naive need not survive.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..grading.student import Student
+from ..grading.suite import Inputs, Reference, check
+from .helpers import JOURNEY, LARGE_LOGIT_ATOL, expect_tensor, spec
+
+F64 = torch.float64
+
+# ---- attention_scores ----------------------------------------------------------------------
+
+
+@check("attention_scores", 1)
+def test_attention_scores_document(student: Student, ref: Reference) -> None:
+    """Does "journey" score the six tokens of "Your journey starts with one step" as printed?"""
+    got = student.call("attention_scores", JOURNEY[1], JOURNEY)
+    expected = ref.attention_scores(JOURNEY[1], JOURNEY)
+    what = "attention_scores(inputs[1], inputs) on doc 003 In[2]"
+    expect_tensor(got, expected, what=what, reveal=True)
+
+
+@check("attention_scores", 1)
+def test_attention_scores_random(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Are the scores right for other numbers of tokens and dimensions, a single token too?"""
+    for n, d in ((7, 4), (1, 5)):
+        x, query = inputs.tensor(n, d), inputs.tensor(d)
+        got = student.call("attention_scores", query, x)
+        what = f"random query {spec(query)} against inputs {spec(x)}"
+        expect_tensor(got, ref.attention_scores(query, x), what=what)
+
+
+@check("attention_scores", 1)
+def test_attention_scores_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Are float64 inputs scored right?"""
+    x, query = inputs.tensor(5, 6, dtype=F64), inputs.tensor(6, dtype=F64)
+    got = student.call("attention_scores", query, x)
+    what = f"random query {spec(query)} against inputs {spec(x)}"
+    expect_tensor(got, ref.attention_scores(query, x), what=what)
+
+
+# ---- normalize_by_sum ----------------------------------------------------------------------
+
+
+@check("normalize_by_sum", 0.5)
+def test_normalize_by_sum_document(student: Student, ref: Reference) -> None:
+    """Are the journey scores divided by their sum as printed?"""
+    scores = ref.attention_scores(JOURNEY[1], JOURNEY)
+    got = student.call("normalize_by_sum", scores)
+    what = "normalize_by_sum on the scores of doc 003 In[3]"
+    expect_tensor(got, ref.normalize_by_sum(scores), what=what, reveal=True)
+
+
+@check("normalize_by_sum", 1)
+def test_normalize_by_sum_rows(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Is each row of a 2-D input divided by its own sum (the last dimension)?"""
+    for scores in (inputs.positive(4, 6), inputs.positive(7)):
+        got = student.call("normalize_by_sum", scores)
+        what = f"random positive scores {spec(scores)}"
+        expect_tensor(got, ref.normalize_by_sum(scores), what=what)
+
+
+@check("normalize_by_sum", 0.5)
+def test_normalize_by_sum_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Are float64 rows normalised right?"""
+    scores = inputs.positive(3, 5, dtype=F64)
+    got = student.call("normalize_by_sum", scores)
+    expect_tensor(got, ref.normalize_by_sum(scores), what=f"random positive scores {spec(scores)}")
+
+
+# ---- softmax_naive -------------------------------------------------------------------------
+
+
+@check("softmax_naive", 1)
+def test_softmax_naive_document(student: Student, ref: Reference) -> None:
+    """Does the softmax of the journey scores match doc 003 In[4]?"""
+    scores = ref.attention_scores(JOURNEY[1], JOURNEY)
+    got = student.call("softmax_naive", scores)
+    what = "softmax_naive on the scores of doc 003 In[4]"
+    expect_tensor(got, ref.softmax_naive(scores), what=what, reveal=True)
+
+
+@check("softmax_naive", 1)
+def test_softmax_naive_rows(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Does every row of a 2-D input (and a 1-D one of another length) sum to 1, as softmax?"""
+    for x in (inputs.tensor(4, 6, scale=3.0), inputs.tensor(7, scale=3.0)):
+        got = student.call("softmax_naive", x)
+        expect_tensor(got, ref.softmax_naive(x), what=f"random moderate logits {spec(x)}")
+
+
+@check("softmax_naive", 1)
+def test_softmax_naive_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Is the softmax of float64 rows right?"""
+    x = inputs.tensor(3, 5, dtype=F64, scale=3.0)
+    got = student.call("softmax_naive", x)
+    expect_tensor(got, ref.softmax_naive(x), what=f"random moderate logits {spec(x)}")
+
+
+# ---- softmax_stable ------------------------------------------------------------------------
+
+
+@check("softmax_stable", 1)
+def test_softmax_stable_last_dim(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """With the default dim, is it the softmax of each row (and of a 1-D input)?"""
+    for x in (inputs.tensor(4, 6, scale=3.0), inputs.tensor(5, scale=3.0)):
+        got = student.call("softmax_stable", x)
+        expect_tensor(got, ref.softmax_stable(x), what=f"random logits {spec(x)}, default dim")
+
+
+@check("softmax_stable", 1)
+def test_softmax_stable_other_dims(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Does the `dim` argument choose the dimension that sums to 1?"""
+    for x, dim in ((inputs.tensor(5, 3, scale=3.0), 0), (inputs.tensor(2, 3, 4, scale=3.0), 1)):
+        got = student.call("softmax_stable", x, dim=dim)
+        expect_tensor(
+            got, ref.softmax_stable(x, dim=dim), what=f"random logits {spec(x)}, dim={dim}"
+        )
+
+
+@check("softmax_stable", 1)
+def test_softmax_stable_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Is the softmax of float64 logits right?"""
+    x = inputs.tensor(3, 5, dtype=F64, scale=3.0)
+    got = student.call("softmax_stable", x)
+    expect_tensor(got, ref.softmax_stable(x), what=f"random logits {spec(x)}")
+
+
+@check("softmax_stable", 1.5)
+def test_softmax_stable_large_logits(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Do logits up to 1000 come back finite and right (exp(1000) is inf in float32)?"""
+    x = inputs.tensor(4, 6, scale=1000.0)
+    got = student.call("softmax_stable", x)
+    what = f"random logits {spec(x)} of size up to 1000 (subtract the max along dim before exp)"
+    expect_tensor(got, ref.softmax_stable(x), what=what, atol=LARGE_LOGIT_ATOL)
+
+
+@check("softmax_stable", 0.5)
+def test_softmax_stable_large_negative(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Do rows whose logits are all near -1000 (every exp underflows to 0) still sum to 1?"""
+    x = inputs.tensor(3, 4, scale=50.0) - 1050.0
+    got = student.call("softmax_stable", x)
+    what = f"random logits {spec(x)} between -1100 and -1000 (subtract the max before exp)"
+    expect_tensor(got, ref.softmax_stable(x), what=what, atol=LARGE_LOGIT_ATOL)
+
+
+# ---- context_vector ------------------------------------------------------------------------
+
+
+@check("context_vector", 1)
+def test_context_vector_document(student: Student, ref: Reference) -> None:
+    """Is the context vector of "journey" the one doc 003 In[6] prints?"""
+    weights = ref.softmax_stable(ref.attention_scores(JOURNEY[1], JOURNEY))
+    got = student.call("context_vector", weights, JOURNEY)
+    what = "context_vector for inputs[1] of doc 003 In[6]"
+    expect_tensor(got, ref.context_vector(weights, JOURNEY), what=what, reveal=True)
+
+
+@check("context_vector", 1)
+def test_context_vector_random(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Are other weights and inputs (a single token too) combined right?"""
+    for n, d in ((7, 4), (1, 3)):
+        x, weights = inputs.tensor(n, d), ref.softmax_stable(inputs.tensor(n))
+        got = student.call("context_vector", weights, x)
+        what = f"random weights {spec(weights)} and inputs {spec(x)}"
+        expect_tensor(got, ref.context_vector(weights, x), what=what)
+
+
+@check("context_vector", 1)
+def test_context_vector_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Are float64 weights and inputs combined right?"""
+    x, weights = inputs.tensor(5, 6, dtype=F64), ref.softmax_stable(inputs.tensor(5, dtype=F64))
+    got = student.call("context_vector", weights, x)
+    what = f"random weights {spec(weights)} and inputs {spec(x)}"
+    expect_tensor(got, ref.context_vector(weights, x), what=what)
+
+
+# ---- all_attention_scores, all_attention_weights, all_context_vectors ------------------------
+# The same three checks each: the journey inputs, random non-square inputs, float64 inputs.
+
+
+def _document(student: Student, ref: Reference, exercise: str) -> None:
+    got = student.call(exercise, JOURNEY)
+    what = f"{exercise} on the inputs of doc 003 In[1] (section 3.3.2)"
+    expect_tensor(got, getattr(ref, exercise)(JOURNEY), what=what, reveal=True)
+
+
+def _random(student: Student, ref: Reference, inputs: Inputs, exercise: str) -> None:
+    for x in (inputs.tensor(5, 3), inputs.tensor(1, 4)):
+        got = student.call(exercise, x)
+        expect_tensor(got, getattr(ref, exercise)(x), what=f"random inputs {spec(x)}")
+
+
+def _float64(student: Student, ref: Reference, inputs: Inputs, exercise: str) -> None:
+    x = inputs.tensor(4, 7, dtype=F64)
+    got = student.call(exercise, x)
+    expect_tensor(got, getattr(ref, exercise)(x), what=f"random inputs {spec(x)}")
+
+
+@check("all_attention_scores", 1)
+def test_all_attention_scores_document(student: Student, ref: Reference) -> None:
+    """Is the [6, 6] matrix of journey scores right (row 2 is doc 003 In[2])?"""
+    _document(student, ref, "all_attention_scores")
+
+
+@check("all_attention_scores", 1)
+def test_all_attention_scores_random(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Is it [n, n] for inputs that are not square, and for a single token?"""
+    _random(student, ref, inputs, "all_attention_scores")
+
+
+@check("all_attention_scores", 1)
+def test_all_attention_scores_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Are the scores of float64 inputs right?"""
+    _float64(student, ref, inputs, "all_attention_scores")
+
+
+@check("all_attention_weights", 1)
+def test_all_attention_weights_document(student: Student, ref: Reference) -> None:
+    """Are the journey weights right, each row a softmax (row 2 is doc 003 In[5])?"""
+    _document(student, ref, "all_attention_weights")
+
+
+@check("all_attention_weights", 1)
+def test_all_attention_weights_random(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Does each row sum to 1 for other inputs, a single token too?"""
+    _random(student, ref, inputs, "all_attention_weights")
+
+
+@check("all_attention_weights", 1)
+def test_all_attention_weights_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Are the weights of float64 inputs right?"""
+    _float64(student, ref, inputs, "all_attention_weights")
+
+
+@check("all_context_vectors", 1)
+def test_all_context_vectors_document(student: Student, ref: Reference) -> None:
+    """Are the six journey context vectors right (row 2 is doc 003 In[6])?"""
+    _document(student, ref, "all_context_vectors")
+
+
+@check("all_context_vectors", 1)
+def test_all_context_vectors_random(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Is there one right context vector per token for other inputs, a single token too?"""
+    _random(student, ref, inputs, "all_context_vectors")
+
+
+@check("all_context_vectors", 1)
+def test_all_context_vectors_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Are the context vectors of float64 inputs right?"""
+    _float64(student, ref, inputs, "all_context_vectors")

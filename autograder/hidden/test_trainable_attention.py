@@ -1,0 +1,230 @@
+"""Hidden checks for trainable_attention: projections, scaled weights, self-attention, and the
+two modules.
+
+The functions get doc 001's case, random inputs with d_in != d_out (so a transposed weight
+cannot pass), and float64 inputs. The modules are graded on what they compute with the
+reference's parameters loaded; that the same seed reproduces the book's numbers is a separate,
+smaller check.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..grading.protocol import Value
+from ..grading.student import Student
+from ..grading.suite import Inputs, Reference, check, expect_parameters
+from .helpers import (
+    BOOK_WEIGHTS,
+    JOURNEY,
+    WARS,
+    build,
+    expect_items,
+    expect_loaded,
+    expect_outputs,
+    expect_same_parameters,
+    expect_tensor,
+    forward,
+    spec,
+    state_of,
+)
+
+F64 = torch.float64
+D_IN, D_OUT = 4, 3  # not square: x @ W.T fails, W_query.weight is [3, 4]
+
+# ---- qkv_projections -----------------------------------------------------------------------
+
+
+def _expect_projections(
+    got: Value, expected: tuple[Tensor, ...], *, what: str, reveal: bool = False
+) -> None:
+    items = expect_items(got, 3, what=what)
+    for name, item, want in zip(("queries", "keys", "values"), items, expected, strict=True):
+        expect_tensor(item, want, what=f"{what}, {name}", reveal=reveal)
+
+
+@check("qkv_projections", 1)
+def test_qkv_projections_document(student: Student, ref: Reference) -> None:
+    """Are the keys and values of doc 001 In[6]-In[8] reproduced (seed 123 weights)?"""
+    weights = BOOK_WEIGHTS
+    got = student.call("qkv_projections", WARS, *weights)
+    what = "qkv_projections on doc 001's inputs with its torch.manual_seed(123) weights"
+    _expect_projections(got, ref.qkv_projections(WARS, *weights), what=what, reveal=True)
+
+
+@check("qkv_projections", 1)
+def test_qkv_projections_random(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Is x @ W right when W is not square ([d_in, d_out]), for one token too?"""
+    weights = tuple(inputs.tensor(D_IN, D_OUT) for _ in range(3))
+    for x in (inputs.tensor(6, D_IN), inputs.tensor(1, D_IN)):
+        got = student.call("qkv_projections", x, *weights)
+        what = f"random x {spec(x)} and weights {spec(weights[0])}"
+        _expect_projections(got, ref.qkv_projections(x, *weights), what=what)
+
+
+@check("qkv_projections", 1)
+def test_qkv_projections_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Are float64 inputs and weights projected right?"""
+    weights = tuple(inputs.tensor(D_IN, D_OUT, dtype=F64) for _ in range(3))
+    x = inputs.tensor(5, D_IN, dtype=F64)
+    got = student.call("qkv_projections", x, *weights)
+    what = f"random x {spec(x)} and weights {spec(weights[0])}"
+    _expect_projections(got, ref.qkv_projections(x, *weights), what=what)
+
+
+# ---- scaled_attention_weights --------------------------------------------------------------
+
+
+@check("scaled_attention_weights", 1)
+def test_scaled_attention_weights_document(student: Student, ref: Reference) -> None:
+    """Are doc 001's scores for query 2, scaled by sqrt(2), turned into the printed weights?"""
+    w_query, w_key, _ = BOOK_WEIGHTS
+    scores = (WARS[1] @ w_query) @ (WARS @ w_key).T
+    got = student.call("scaled_attention_weights", scores, 2)
+    what = "scaled_attention_weights(attn_scores_2, d_k=2) of doc 001 In[12]"
+    expect_tensor(got, ref.scaled_attention_weights(scores, 2), what=what, reveal=True)
+
+
+@check("scaled_attention_weights", 1.5)
+def test_scaled_attention_weights_random(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """For other d_k and batched scores, is it softmax(scores / sqrt(d_k)) along each row?"""
+    for scores, d_k in (
+        (inputs.tensor(5, 7, scale=3.0), 5),
+        (inputs.tensor(2, 4, 4, scale=3.0), 8),
+    ):
+        got = student.call("scaled_attention_weights", scores, d_k)
+        what = f"random scores {spec(scores)}, d_k={d_k}"
+        expect_tensor(got, ref.scaled_attention_weights(scores, d_k), what=what)
+
+
+@check("scaled_attention_weights", 1.5)
+def test_scaled_attention_weights_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Are float64 scores turned into the right weights?"""
+    scores = inputs.tensor(4, 4, dtype=F64, scale=3.0)
+    got = student.call("scaled_attention_weights", scores, 3)
+    what = f"random scores {spec(scores)}, d_k=3"
+    expect_tensor(got, ref.scaled_attention_weights(scores, 3), what=what)
+
+
+# ---- self_attention ------------------------------------------------------------------------
+
+
+@check("self_attention", 1.5)
+def test_self_attention_document(student: Student, ref: Reference) -> None:
+    """Are the context vectors of doc 001 In[16] reproduced (seed 123 weights)?"""
+    weights = BOOK_WEIGHTS
+    got = student.call("self_attention", WARS, *weights)
+    what = "self_attention on doc 001's inputs with its torch.manual_seed(123) weights"
+    expect_tensor(got, ref.self_attention(WARS, *weights), what=what, reveal=True)
+
+
+@check("self_attention", 2)
+def test_self_attention_random(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """With d_in != d_out and random weights, are the context vectors right, for one token too?"""
+    weights = tuple(inputs.tensor(D_IN, D_OUT) for _ in range(3))
+    for x in (inputs.tensor(6, D_IN), inputs.tensor(1, D_IN)):
+        got = student.call("self_attention", x, *weights)
+        what = f"random x {spec(x)} and weights {spec(weights[0])}"
+        expect_tensor(got, ref.self_attention(x, *weights), what=what)
+
+
+@check("self_attention", 1.5)
+def test_self_attention_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Are float64 inputs and weights handled right?"""
+    weights = tuple(inputs.tensor(D_IN, D_OUT, dtype=F64) for _ in range(3))
+    x = inputs.tensor(5, D_IN, dtype=F64)
+    got = student.call("self_attention", x, *weights)
+    what = f"random x {spec(x)} and weights {spec(weights[0])}"
+    expect_tensor(got, ref.self_attention(x, *weights), what=what)
+
+
+# ---- SelfAttention_v1 ----------------------------------------------------------------------
+
+V1 = f"SelfAttention_v1({D_IN}, {D_OUT})"
+
+
+@check("SelfAttention_v1", 1)
+def test_selfattention_v1_parameters(student: Student, inputs: Inputs) -> None:
+    """Are its parameters W_query, W_key and W_value, each [d_in, d_out]?"""
+    run = student.module("SelfAttention_v1", D_IN, D_OUT, seed=inputs.seed())
+    shapes = {name: (D_IN, D_OUT) for name in ("W_query", "W_key", "W_value")}
+    expect_parameters(run, shapes, what=V1)
+
+
+@check("SelfAttention_v1", 3)
+def test_selfattention_v1_loaded(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """With the reference's weights loaded, are the context vectors right, for one token too?"""
+    model = build(ref.SelfAttention_v1, D_IN, D_OUT, seed=inputs.seed())
+    xs = (inputs.tensor(6, D_IN), inputs.tensor(1, D_IN))
+    run = student.module("SelfAttention_v1", D_IN, D_OUT, inputs=xs, state=state_of(model))
+    what = f"{V1} with the reference's weights"
+    expect_loaded(run, what=what)
+    labels = [f"random x {spec(x)}" for x in xs]
+    expect_outputs(run, forward(model, xs), labels, what=what)
+
+
+@check("SelfAttention_v1", 2)
+def test_selfattention_v1_seed_123(student: Student, ref: Reference) -> None:
+    """Does torch.manual_seed(123) reproduce doc 001 In[16] (rand: query, key, value in order)?"""
+    model = build(ref.SelfAttention_v1, 3, 2, seed=123)
+    run = student.module("SelfAttention_v1", 3, 2, inputs=(WARS,), seed=123)
+    what = "SelfAttention_v1(3, 2) after torch.manual_seed(123)"
+    hint = (
+        "create W_query, W_key, W_value in that order, each nn.Parameter(torch.rand(d_in, d_out))"
+    )
+    expect_same_parameters(run, model, what=what, hint=hint)
+    expect_outputs(run, forward(model, (WARS,)), ["doc 001 In[16]"], what=what, reveal=True)
+
+
+# ---- SelfAttention_v2 ----------------------------------------------------------------------
+
+V2 = f"SelfAttention_v2({D_IN}, {D_OUT})"
+
+
+@check("SelfAttention_v2", 1)
+def test_selfattention_v2_parameters(student: Student, inputs: Inputs) -> None:
+    """Are its parameters three nn.Linear weights [d_out, d_in], with biases only if qkv_bias?"""
+    layers = ("W_query", "W_key", "W_value")
+    for bias in (False, True):
+        run = student.module("SelfAttention_v2", D_IN, D_OUT, qkv_bias=bias, seed=inputs.seed())
+        shapes = {f"{name}.weight": (D_OUT, D_IN) for name in layers}
+        if bias:
+            shapes |= {f"{name}.bias": (D_OUT,) for name in layers}
+        expect_parameters(run, shapes, what=f"SelfAttention_v2({D_IN}, {D_OUT}, qkv_bias={bias})")
+
+
+@check("SelfAttention_v2", 2.5)
+def test_selfattention_v2_loaded(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """With the reference's weights loaded, are the context vectors right, for one token too?"""
+    model = build(ref.SelfAttention_v2, D_IN, D_OUT, seed=inputs.seed())
+    xs = (inputs.tensor(6, D_IN), inputs.tensor(1, D_IN))
+    run = student.module("SelfAttention_v2", D_IN, D_OUT, inputs=xs, state=state_of(model))
+    what = f"{V2} with the reference's weights"
+    expect_loaded(run, what=what)
+    expect_outputs(run, forward(model, xs), [f"random x {spec(x)}" for x in xs], what=what)
+
+
+@check("SelfAttention_v2", 1)
+def test_selfattention_v2_qkv_bias(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """With qkv_bias=True and the reference's weights and biases, are the outputs right?"""
+    model = build(ref.SelfAttention_v2, D_IN, D_OUT, qkv_bias=True, seed=inputs.seed())
+    xs = (inputs.tensor(5, D_IN),)
+    run = student.module(
+        "SelfAttention_v2", D_IN, D_OUT, qkv_bias=True, inputs=xs, state=state_of(model)
+    )
+    what = f"SelfAttention_v2({D_IN}, {D_OUT}, qkv_bias=True) with the reference's parameters"
+    expect_loaded(run, what=what)
+    expect_outputs(run, forward(model, xs), [f"random x {spec(xs[0])}"], what=what)
+
+
+@check("SelfAttention_v2", 1.5)
+def test_selfattention_v2_seed_789(student: Student, ref: Reference) -> None:
+    """Does torch.manual_seed(789) reproduce the book's SelfAttention_v2 output (section 3.4.2)?"""
+    model = build(ref.SelfAttention_v2, 3, 2, seed=789)
+    run = student.module("SelfAttention_v2", 3, 2, inputs=(JOURNEY,), seed=789)
+    what = "SelfAttention_v2(3, 2) after torch.manual_seed(789)"
+    hint = "create nn.Linear W_query, W_key, W_value in that order, bias=qkv_bias"
+    expect_same_parameters(run, model, what=what, hint=hint)
+    labels = ["the journey inputs (book section 3.4.2)"]
+    expect_outputs(run, forward(model, (JOURNEY,)), labels, what=what, reveal=True)
