@@ -1,0 +1,300 @@
+"""The hidden suites, graded through the real sandbox: full marks for every correct submission,
+exactly the expected loss for every mistake in tests/corpus, and no hidden value in a message.
+
+A corpus entry is tests/corpus/<name>/ with expected.toml (`base`: "solutions", "exercises" or
+"none", the modules the entry does not hold itself; `[points]`: exercise id -> points for each
+exercise that loses any; unlisted exercises get full marks) and exercises/<module>.py files.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from autograder import ROOT, manifest
+from autograder.grading import suite
+from autograder.grading.grader import Grader
+from autograder.grading.isolate import SandboxChannel
+from autograder.grading.model import Graded, Submission
+from autograder.grading.student import Student
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+pytest_plugins = ("pytester",)
+
+CORPUS = ROOT / "tests" / "corpus"
+BASES = {"solutions": ROOT / "solutions", "exercises": ROOT / "exercises", "none": None}
+IDS = [e.id for e in manifest.load()]
+FULL = {e.id: e.points for e in manifest.load()}
+RUN_SEED = 20260
+
+
+@dataclass
+class Entry:
+    name: str
+    sources: dict[str, str]
+    expected: dict[str, float]  # every exercise id
+    description: str = ""
+
+
+def read_modules(folder: Path | None) -> dict[str, str]:
+    if folder is None or not folder.is_dir():
+        return {}
+    return {
+        m: (folder / f"{m}.py").read_text()
+        for m in manifest.modules()
+        if (folder / f"{m}.py").exists()
+    }
+
+
+def load_entry(folder: Path) -> Entry:
+    with open(folder / "expected.toml", "rb") as f:
+        spec = tomllib.load(f)
+    base = spec.get("base", "solutions")
+    if base not in BASES:
+        raise ValueError(f"{folder.name}: base {base!r} is not one of {sorted(BASES)}")
+    unknown = set(spec.get("points", {})) - set(IDS)
+    if unknown:
+        raise ValueError(f"{folder.name}: unknown exercises {sorted(unknown)} in [points]")
+    sources = read_modules(BASES[base]) | read_modules(folder / "exercises")
+    expected = {i: float(spec.get("points", {}).get(i, FULL[i])) for i in IDS}
+    return Entry(folder.name, sources, expected, spec.get("description", ""))
+
+
+def corpus() -> list[Entry]:
+    return [load_entry(p.parent) for p in sorted(CORPUS.glob("*/expected.toml"))]
+
+
+def submission(name: str, sources: dict[str, str]) -> Submission:
+    return Submission(student=name, origin=CORPUS / name, sources=sources, digest=name)
+
+
+def diff(expected: dict[str, float], got: dict[str, float]) -> str:
+    """`exercise: expected 3, got 1.5 (test_x: message)` for each exercise that differs."""
+    return "\n".join(
+        f"  {ex}: expected {expected[ex]:g}, got {got[ex]:g}"
+        for ex in IDS
+        if expected[ex] != got[ex]
+    )
+
+
+def failures(graded: Graded, exercises: set[str]) -> str:
+    return "\n".join(
+        f"    {c.name} ({c.points:g}/{c.max_points:g}): {c.message[:300]}"
+        for c in graded.checks
+        if c.exercise in exercises and c.points < c.max_points
+    )
+
+
+# ---- one zygote for the module; the corpus graded once, with every hidden expectation recorded --
+
+
+@dataclass
+class Recorded:
+    """What the corpus run saw: results per entry, and per check the hidden expected arrays."""
+
+    graded: dict[str, Graded] = field(default_factory=dict)
+    hidden: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def grader() -> Iterator[Grader]:
+    with Grader(run_seed=RUN_SEED) as g:
+        yield g
+
+
+@pytest.fixture(scope="module")
+def recorded(grader: Grader) -> Iterator[Recorded]:
+    """Grade every corpus entry once; note each expected value a check keeps hidden."""
+    out = Recorded()
+    current: list[str] = [""]
+    real_run_check, real_expect_close = suite.run_check, suite.expect_close
+
+    def run_check(c: suite.Check, *args: Any) -> None:
+        current[0] = c.name
+        real_run_check(c, *args)
+
+    def expect_close(got: Any, expected: Any, **kwargs: Any) -> None:
+        if not kwargs.get("reveal", False):
+            arr = expected.detach().numpy() if hasattr(expected, "detach") else expected
+            out.hidden.setdefault(current[0], []).append(np.asarray(arr, dtype=np.float64))
+        real_expect_close(got, expected, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(suite, "run_check", run_check)
+        for module in sys.modules.copy().values():
+            name = getattr(module, "__name__", "")
+            if name.startswith("autograder.hidden") and hasattr(module, "expect_close"):
+                mp.setattr(module, "expect_close", expect_close)
+        for entry in corpus():
+            out.graded[entry.name] = grader.grade(submission(entry.name, entry.sources))
+    yield out
+
+
+# ---- the suites themselves -------------------------------------------------------------------
+
+
+def test_suites_match_the_manifest() -> None:
+    """Does every exercise's checks add up to its points in exercises.toml?"""
+    assert suite.validate(suite.discover()) == []
+
+
+def test_every_exercise_has_several_checks() -> None:
+    """Does every exercise have at least two checks, so partial credit is possible?"""
+    counts: dict[str, int] = {}
+    for c in suite.discover():
+        counts[c.exercise] = counts.get(c.exercise, 0) + 1
+    assert {ex: n for ex, n in counts.items() if n < 2} == {}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_reference_gets_full_marks(grader: Grader, seed: int) -> None:
+    """Does the reference get every point, whatever the run's seed?"""
+    grader.run_seed = seed
+    try:
+        graded = grader.grade(submission("reference", read_modules(ROOT / "solutions")))
+    finally:
+        grader.run_seed = RUN_SEED
+    assert graded.errors == []
+    got = graded.points(IDS)
+    assert got == FULL, f"seed {seed}:\n{diff(FULL, got)}\n{failures(graded, set(IDS))}"
+
+
+def test_stubs_get_nothing(grader: Grader) -> None:
+    """Do the untouched stubs score 0 on every exercise, with no grader error?"""
+    graded = grader.grade(submission("stubs", read_modules(ROOT / "exercises")))
+    assert graded.errors == []
+    assert graded.points(IDS) == dict.fromkeys(IDS, 0.0)
+
+
+def test_corpus_is_graded_as_expected(recorded: Recorded) -> None:
+    """Does every corpus entry get exactly its expected points on every exercise?"""
+    problems = []
+    for entry in corpus():
+        graded = recorded.graded[entry.name]
+        got = graded.points(IDS)
+        if graded.errors:
+            problems.append(f"{entry.name}: grader errors {graded.errors}")
+        if got != entry.expected:
+            wrong = {ex for ex in IDS if got[ex] != entry.expected[ex]}
+            problems.append(
+                f"{entry.name} ({entry.description}):\n{diff(entry.expected, got)}\n"
+                f"{failures(graded, wrong)}"
+            )
+    assert not problems, "\n".join(problems)
+
+
+def test_corpus_covers_mistakes_and_variants() -> None:
+    """Does the corpus hold the reference, the stubs and mistakes that each lose something?"""
+    entries = {e.name: e for e in corpus()}
+    assert entries["reference"].expected == FULL
+    assert set(entries["stubs"].expected.values()) == {0.0}
+    for name, entry in entries.items():
+        if name.startswith("mistake_"):
+            assert entry.expected != FULL, f"{name} expects full marks"
+        if name.startswith("variant_"):
+            assert entry.expected == FULL, f"{name} is a correct variant: its [points] stay empty"
+
+
+def test_hidden_values_stay_hidden(recorded: Recorded) -> None:
+    """Does no message of a failed check show an expected value of its random inputs?"""
+    number = re.compile(r"-?\d+\.\d{4,}")
+    leaks, scanned = [], 0
+    for name, graded in recorded.graded.items():
+        for c in graded.checks:
+            arrays = recorded.hidden.get(c.name)
+            if not c.message or not arrays:
+                continue
+            scanned += 1
+            shown = {round(float(m), 4) for m in number.findall(c.message)}
+            values = np.concatenate([a.ravel() for a in arrays])
+            secret = {round(float(v), 4) for v in values if np.isfinite(v)} - {0.0, 1.0, -1.0}
+            if shown & secret:
+                leaks.append(f"{name}/{c.name}: {sorted(shown & secret)[:3]} in {c.message!r}")
+    assert scanned > 100, f"only {scanned} failed hidden checks to look at"
+    assert not leaks, "\n".join(leaks)
+
+
+# ---- the worker never holds the reference ----------------------------------------------------
+
+SNOOP = textwrap.dedent(
+    f"""
+    import sys
+    import torch
+
+    def attention_scores(query, inputs):
+        secret = ("solutions", "autograder.hidden")
+        loaded = [float(name in sys.modules) for name in secret]
+        prefixes = tuple(name + "." for name in secret)
+        loaded.append(float(any(m.startswith(prefixes) for m in sys.modules)))
+        try:
+            import solutions.simple_attention  # noqa: F401
+            loaded.append(1.0)
+        except ImportError:
+            loaded.append(0.0)
+        try:
+            with open({str(ROOT / "solutions" / "simple_attention.py")!r}) as f:
+                loaded.append(float(len(f.read()) > 0))
+        except OSError:
+            loaded.append(0.0)
+        return torch.tensor(loaded)
+    """
+)
+
+
+SNOOPED = ("solutions loaded", "hidden loaded", "a submodule loaded", "import", "read from disk")
+
+
+def test_worker_never_holds_the_solutions(grader: Grader) -> None:
+    """Can the student's code neither find the reference in its process nor import or read it?"""
+    channel = SandboxChannel(grader.zygote, 0, {"simple_attention": SNOOP})
+    student = Student(channel, lambda name: ("simple_attention", name))
+    try:
+        got = student.call("attention_scores", np.zeros(3), np.zeros((2, 3)))
+    finally:
+        channel.stop()
+    assert got.kind == "torch" and got.array is not None
+    found = dict(zip(SNOOPED, got.array.tolist(), strict=True))
+    if grader.mode == "basic":  # no namespaces: the worker may reach the disk, never our modules
+        found = {k: v for k, v in found.items() if "loaded" in k}
+    assert found == dict.fromkeys(found, 0.0)
+
+
+# ---- pytest autograder/hidden --submission DIR ------------------------------------------------
+
+
+@pytest.mark.slow
+def test_pytest_runs_the_hidden_suites_on_a_folder(pytester: pytest.Pytester) -> None:
+    """Does `pytest autograder/hidden --submission DIR` fail exactly the mistake's checks?"""
+    folder = pytester.path / "submission"
+    entry = load_entry(CORPUS / "mistake_no_out_proj")
+    (folder / "exercises").mkdir(parents=True)
+    for module, text in entry.sources.items():
+        (folder / "exercises" / f"{module}.py").write_text(text)
+    result = pytester.runpytest_subprocess(
+        str(ROOT / "autograder" / "hidden"), "--submission", str(folder), "--seed", "7"
+    )
+    failed = {
+        line.split("::")[1].split(" ")[0]
+        for line in result.outlines
+        if line.startswith("FAILED ") and "::" in line
+    }
+    assert failed == {
+        "test_mha_eval",
+        "test_mha_shorter",
+        "test_mha_qkv_bias",
+        "test_mha_train_dropout",
+        "test_mha_seed_123",
+    }, result.stdout.str()[-3000:]
+    assert any("run seed 7" in line for line in result.outlines)
