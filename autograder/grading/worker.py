@@ -133,7 +133,7 @@ class Session:
         reply: dict[str, Any] = {"missing": [], "unexpected": []}
         with enforce(groups):
             if data.get("seed") is not None:
-                torch.manual_seed(int(data["seed"]))
+                seed_cpu(int(data["seed"]))
             model = cls(*args, **kwargs)
             if not isinstance(model, torch.nn.Module):
                 raise TypeError(f"{type(model).__name__} is not a torch.nn.Module")
@@ -149,7 +149,7 @@ class Session:
             with torch.no_grad():
                 for node in data.get("inputs", []):
                     if data.get("forward_seed") is not None:
-                        torch.manual_seed(int(data["forward_seed"]))
+                        seed_cpu(int(data["forward_seed"]))
                     outputs.append(model(protocol.rebuild(node, arrays)))
         reply["outputs"] = [protocol.encode_value(o, w) for o in outputs]
         reply["parameters"] = protocol.encode_value(
@@ -162,6 +162,14 @@ class Session:
             k: type(m).__name__ for k, m in list(model.named_modules())[:64] if k
         }
         return reply
+
+
+def seed_cpu(seed: int) -> None:
+    """torch.manual_seed for the CPU generator alone: the same numbers, without the 0.15 ms
+    torch.manual_seed spends queueing a CUDA seed (with a traceback) on a machine without one."""
+    import torch
+
+    torch.default_generator.manual_seed(seed)
 
 
 def _describe(e: BaseException) -> dict[str, Any]:
