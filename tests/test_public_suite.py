@@ -148,3 +148,17 @@ def test_a_test_without_an_exercise_is_refused(tmp_path: Path) -> None:
     )
     assert proc.returncode == pytest.ExitCode.USAGE_ERROR, proc.stdout + proc.stderr
     assert "test_unmarked.py::test_x: mark it with one exercise(id)" in proc.stdout + proc.stderr
+
+
+def test_every_fixture_value_is_used() -> None:
+    """Is every value in the fixture files read by a public test (no dead data)?"""
+    readers = "\n".join(
+        p.read_text(encoding="utf-8") for p in [*PUBLIC.glob("test_*.py"), PUBLIC / "scenarios.py"]
+    )
+    unused = [
+        f"{path.name}: {key}"
+        for path in sorted((PUBLIC / "fixtures").glob("*.json"))
+        for key in json.loads(path.read_text())["values"]
+        if f'"{key}"' not in readers
+    ]
+    assert unused == []

@@ -10,6 +10,7 @@ import pytest
 from autograder.compare import DOC_ATOL, FLOAT32_ATOL
 from autograder.public import oracle
 from autograder.public.expect import (
+    SUM_ATOL,
     as_numbers,
     expect_close,
     expect_own_code,
@@ -109,16 +110,27 @@ def test_self_attention_numpy_document_000_shapes(numpy_attention):
     """On document 000's X (3 tokens, d = 5, d_k = 4), are the shapes and row sums right?"""
     X = np.array(DOC000["X"].value)
     output, weights = _attention(numpy_attention, X, *_doc000_weights(0))
-    for name, got in (("attention_weights", weights), ("output", output)):
+    for name, got, given in (
+        ("attention_weights", weights, DOC000["attention_weights_shape"]),
+        ("output", output, DOC000["output_shape"]),
+    ):
         shape = as_numbers(got, kind="numpy", what=f"{name} from self_attention_numpy").shape
         expect_that(
-            list(shape) == DOC000[f"{name}_shape"].value,
+            list(shape) == given.value,
             what=f"the shape of {name} from self_attention_numpy(X, W_Q, W_K, W_V)",
             inputs=show(X=X),
-            expected=f"{tuple(DOC000[f'{name}_shape'].value)} ({DOC000[f'{name}_shape'].source})",
+            expected=f"{tuple(given.value)} ({given.source})",
             got=str(tuple(shape)),
         )
-    expect_sums_to_one(weights, what="attention_weights from self_attention_numpy", kind="numpy")
+    row_sum = DOC000["row_sum"]
+    expect_close(
+        np.asarray(weights).sum(axis=1),
+        np.full(3, row_sum.value),
+        what="the row sums of attention_weights from self_attention_numpy(X, W_Q, W_K, W_V)",
+        source=row_sum.source,
+        atol=SUM_ATOL,
+        kind="numpy",
+    )
 
 
 @pytest.mark.exercise("self_attention_numpy")

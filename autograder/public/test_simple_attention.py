@@ -184,16 +184,24 @@ def test_softmax_naive_journey(simple_attention):
 
 @pytest.mark.exercise("softmax_naive")
 def test_softmax_naive_cat_ran(simple_attention):
-    """Is softmax_naive of the "ran" scores the weights printed in document 004?"""
+    """Is softmax_naive of the "ran" scores the weights printed in document 004, summing to 1?"""
     x = cat_ran()
     scores = x @ x[Q_CAT]
+    got = simple_attention.softmax_naive(scores)
     expect_close(
-        simple_attention.softmax_naive(scores),
+        got,
         CAT["attn_weights"].value,
         what='softmax_naive(attn_scores) for "The cat ran"',
         inputs=show(scores=scores),
         source=CAT["attn_weights"].source,
         atol=DOC_ATOL,
+    )
+    expect_close(
+        got.sum(),
+        CAT["attn_weights_sum"].value,
+        what='the sum of softmax_naive(attn_scores) for "The cat ran"',
+        source=CAT["attn_weights_sum"].source,
+        atol=SUM_ATOL,
     )
 
 

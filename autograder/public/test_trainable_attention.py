@@ -60,11 +60,14 @@ def test_qkv_projections_document_001(trainable_attention):
         source=WARS["query_2"].source,
         atol=DOC_ATOL,
     )
-    for name, got in (("keys", keys), ("values", values)):
+    for name, got, shape in (
+        ("keys", keys, WARS["keys_shape"]),
+        ("values", values, WARS["values_shape"]),
+    ):
         expect_that(
-            tuple(getattr(got, "shape", ())) == tuple(WARS[f"{name}_shape"].value),
+            tuple(getattr(got, "shape", ())) == tuple(shape.value),
             what=f"the shape of {name} from {what}",
-            expected=f"{WARS[f'{name}_shape'].value} ({WARS[f'{name}_shape'].source})",
+            expected=f"{shape.value} ({shape.source})",
             got=f"{list(getattr(got, 'shape', []))}",
         )
         expect_close(
