@@ -26,6 +26,7 @@ from . import manifest
 
 PUBLIC = Path(__file__).resolve().parent / "public"
 NOT_STARTED = re.compile(r"^(\w+): not started")
+MISSING = re.compile(r"^module '([\w.]+)' has no attribute '(\w+)'")
 BAR_WIDTH = 30
 # pytest plugins `make check` does without: less start-up, and nothing of theirs to print
 UNUSED_PLUGINS = (
@@ -71,7 +72,7 @@ class Status:
 
     @property
     def state(self) -> str:
-        """ "done", "not started", "broken", "failing", "waiting" or "no tests"."""
+        """One of: done, not started, broken, failing, waiting, no tests."""
         kinds = {p.kind for p in self.problems}
         for kind in ("not started", "broken", "failing", "waiting"):
             if kind in kinds:
@@ -156,6 +157,11 @@ class Collector:
             return Problem("broken", _with_line(text, where), where=where, **base)
         if isinstance(exc, AssertionError) and str(exc):
             return Problem("failing", str(exc), where=where, **base)
+        missing = MISSING.match(str(exc)) if isinstance(exc, AttributeError) else None
+        if missing and missing.group(1).split(".")[0] == self.package.name:
+            module = _shown(self.package / f"{missing.group(1).split('.')[-1]}.py")
+            text = f"{module} has no {missing.group(2)}: keep the names the stub gave you."
+            return Problem("failing", text, **base)
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         return Problem("failing", _with_line(text, where), where=where, **base)
 
@@ -163,7 +169,7 @@ class Collector:
         """path:line of the innermost frame inside the student's package, or ""."""
         where = ""
         for frame, line in traceback.walk_tb(tb):
-            path = Path(frame.f_code.co_filename)
+            path = Path(frame.f_code.co_filename).resolve()
             if path.is_relative_to(self.package):
                 where = f"{_shown(path)}:{line}"
         return where

@@ -71,6 +71,8 @@ MIXED = {
         "scores = queries @ keys.transpose(-2, -1)  # (b, n, n)",
         "scores = queries @ keys  # (b, n, n)",
     ),
+    # SelfAttention_v2: renamed -> the test cannot find it
+    "trainable_attention": ("class SelfAttention_v2(", "class SelfAttentionV2("),
     # numpy_attention: a missing colon -> the file does not parse
     "numpy_attention": (
         "def softmax_rows(scores: np.ndarray) -> np.ndarray:",
@@ -152,7 +154,7 @@ def test_other_exercises_unaffected(mixed_run: subprocess.CompletedProcess[str])
     for exercise in (
         "attention_scores",
         "softmax_stable",
-        "SelfAttention_v2",
+        "SelfAttention_v1",
         "MultiHeadAttention",
     ):
         assert lines[exercise].split()[0] == MARK_DONE, lines[exercise]
@@ -194,6 +196,13 @@ def test_runtime_error_points_at_the_line(mixed: Path) -> None:
     assert "RuntimeError: " in proc.stdout
     assert f"at exercises/causal_attention.py:{line}: scores = queries @ keys" in proc.stdout
     assert "0/1 exercises in CausalAttention, 0/10 points" in proc.stdout
+
+
+def test_renamed_exercise(mixed: Path) -> None:
+    """Is a function or class the student renamed reported as missing from its file?"""
+    proc = run_check(mixed, "--ex", "SelfAttention_v2")
+    assert lines_by_exercise(proc.stdout)["SelfAttention_v2"].split()[0] == MARK_FAILING
+    assert "exercises/trainable_attention.py has no SelfAttention_v2" in proc.stdout
 
 
 def test_select_a_topic(tmp_path: Path) -> None:
