@@ -10,6 +10,7 @@ from torch import nn
 from autograder.compare import FLOAT32_ATOL
 from autograder.public import oracle
 from autograder.public.expect import (
+    EXACT,
     as_numbers,
     expect_close,
     expect_own_code,
@@ -178,7 +179,7 @@ def test_multihead_layers_and_mask(multihead_attention):
         buffers["mask"].bool(),
         oracle.future(5),
         what="the `mask` buffer of MultiHeadAttention(..., context_length=5, ...), as bool",
-        atol=0.0,
+        atol=EXACT,
     )
 
 

