@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 FLOAT32_ATOL = 1e-5  # float32 attention on inputs of order 1
-DOC_ATOL = 1e-4  # the course documents print 4 decimals: half a unit in the last place, plus float32
+DOC_ATOL = 1e-4  # the documents print 4 decimals: half a unit in the last place, plus float32
 
 
 def fmt(a: np.ndarray | float, limit: int = 400) -> str:
@@ -22,8 +22,10 @@ def fmt(a: np.ndarray | float, limit: int = 400) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def mismatch(got: np.ndarray, expected: np.ndarray, *, atol: float, rtol: float = 0.0) -> str | None:
-    """None if `got` matches `expected` (same shape, within atol + rtol*|expected|), else why not."""
+def mismatch(
+    got: np.ndarray, expected: np.ndarray, *, atol: float, rtol: float = 0.0
+) -> str | None:
+    """None if `got` matches `expected` (same shape, within atol + rtol*|expected|), else why."""
     got, expected = np.asarray(got), np.asarray(expected)
     if got.shape != expected.shape:
         return f"shape {tuple(got.shape)}, expected {tuple(expected.shape)}"
@@ -35,13 +37,15 @@ def mismatch(got: np.ndarray, expected: np.ndarray, *, atol: float, rtol: float 
         diff = np.abs(g - e)
         # inf == inf counts as equal (a masked score may be -inf)
         diff = np.where((g == e) | (np.isnan(g) & np.isnan(e)), 0.0, diff)
-        bad = bad_nan | ~(diff <= atol + rtol * np.abs(e))
+        tolerance = atol + rtol * np.where(np.isfinite(e), np.abs(e), 0.0)  # not 0 * inf = nan
+        bad = bad_nan | ~(diff <= tolerance)
     if not bad.any():
         return None
     first = tuple(int(i) for i in np.argwhere(bad)[0])
     where = f"[{', '.join(map(str, first))}]" if first else "the value"
-    finite = diff[np.isfinite(diff)]
-    max_err = f"{finite.max():.3g}" if finite.size else "nan"
+    wrong = diff[bad]
+    # a nan or inf where a number belongs is the largest error there is: never hide it
+    max_err = f"{wrong.max():.3g}" if np.isfinite(wrong).all() else "inf or nan"
     count = int(bad.sum())
     return (
         f"{count} of {bad.size} entries differ; first at {where}: got {g[first]:.6g}, "

@@ -59,7 +59,8 @@ def stub_source(source: str, name: str = "<solution>") -> str:
 
 def expected_stubs() -> dict[Path, str]:
     """Every file exercises/ should hold, with its contents."""
-    files = {EXERCISES / "__init__.py": '"""Your exercises: fill in the TODOs, then run `make check`."""\n'}
+    package_doc = '"""Your exercises: fill in the TODOs, then run `make check`."""\n'
+    files = {EXERCISES / "__init__.py": package_doc}
     for module in manifest.modules():
         path = SOLUTIONS / f"{module}.py"
         files[EXERCISES / path.name] = stub_source(path.read_text(), path.name)

@@ -1,1 +1,1 @@
-"""Reference solutions. The regions between the solution markers are what `make exercises` strips."""
+"""Reference solutions: `make exercises` strips the regions between the solution markers."""

@@ -1,1 +1,2 @@
-"""Grading pipeline: collect -> isolate (zygote, sandbox) -> run (worker, suite) -> record -> report."""
+"""Grading pipeline: collect -> isolate (zygote, sandbox) -> run (worker, suite) -> record ->
+report."""

@@ -1,22 +1,22 @@
 """A whole class: collect -> grade each submission in a sandbox -> record -> report.
 
-Lanes (one per core by default) grade submissions side by side; the main thread alone writes the
-gradebook, one transaction per student, so an interrupted run resumes with nothing lost or
-duplicated. Submissions already graded with the same content and seed are not graded again.
+Lanes (one per core by default) are separate processes, each with its own grader and zygote,
+grading submissions side by side. The main process alone writes the gradebook, one transaction
+per student, so an interrupted run resumes with nothing lost or duplicated. Submissions already
+graded with the same content and seed are not graded again.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
-import queue
 import secrets
 import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import collect, record, report
-from .grader import Grader
 from .model import Graded, Submission
 
 BASIC_MODE_WARNING = (
@@ -33,6 +33,10 @@ class BatchSummary:
     skipped: int
     mode: str
     seed: int
+
+
+class LaneFailed(RuntimeError):
+    """A grading lane stopped: the grader itself (not a student) failed."""
 
 
 def autograde(
@@ -56,53 +60,70 @@ def autograde(
         todo = [s for s in subs if regrade or not book.is_current(s.student, s.digest)]
         mode = "-"
         if todo:
-            with Grader(run_seed, timeout=timeout) as grader:
-                mode = grader.mode
-                if mode == "basic":
-                    print(BASIC_MODE_WARNING, file=sys.stderr)
-                _grade_all(grader, todo, book, lanes or os.cpu_count() or 1, progress)
+            lanes = max(1, min(lanes or os.cpu_count() or 1, len(todo)))
+            mode = _grade_all(todo, book, run_seed, timeout, lanes, progress)
         report.write_all(book, out)
     finally:
         book.close()
     return BatchSummary(len(subs), len(todo), len(subs) - len(todo), mode, run_seed)
 
 
+def _lane(n: int, run_seed: int, timeout: float, work: Any, done: Any) -> None:
+    """One lane process: a grader of its own, fed submissions until it gets None."""
+    from .grader import Grader
+    from .sandbox import die_with_parent
+
+    die_with_parent()  # a batch killed with -9 takes its lanes (and their zygotes) along
+    try:
+        with Grader(run_seed, timeout=timeout) as grader:
+            done.put(("mode", grader.mode))
+            while (sub := work.get()) is not None:
+                done.put(("graded", grader.grade(sub, lane=n)))
+    except BaseException as e:
+        done.put(("failed", f"lane {n}: {type(e).__name__}: {e}"))
+
+
 def _grade_all(
-    grader: Grader, todo: list[Submission], book: record.Gradebook, lanes: int, show: bool
-) -> None:
-    work: queue.Queue[Submission | None] = queue.Queue()
-    done: queue.Queue[Graded | BaseException] = queue.Queue()
+    todo: list[Submission],
+    book: record.Gradebook,
+    run_seed: int,
+    timeout: float,
+    lanes: int,
+    show: bool,
+) -> str:
+    """Grade `todo` in `lanes` processes, saving each student as it comes back; returns the mode."""
+    ctx = multiprocessing.get_context("spawn")  # lanes start clean: no torch state forked
+    work, done = ctx.Queue(), ctx.Queue()
     for sub in todo:
         work.put(sub)
-    lanes = max(1, min(lanes, len(todo)))
     for _ in range(lanes):
         work.put(None)
-
-    def lane(n: int) -> None:
-        while (sub := work.get()) is not None:
-            try:
-                done.put(grader.grade(sub, lane=n))
-            except (
-                BaseException
-            ) as e:  # the grader itself failed: stop the batch, keep what is saved
-                done.put(e)
-                return
-
-    threads = [threading.Thread(target=lane, args=(n,), daemon=True) for n in range(lanes)]
-    for t in threads:
-        t.start()
+    procs = [
+        ctx.Process(target=_lane, args=(n, run_seed, timeout, work, done), daemon=True)
+        for n in range(lanes)
+    ]
+    for p in procs:
+        p.start()
     bar = report.Progress(len(todo), enabled=show)
+    mode, saved = "-", 0
     try:
-        for _ in todo:
-            item = done.get()
-            if isinstance(item, BaseException):
-                raise item
-            book.save(item)
-            bar.update(item.student)
+        while saved < len(todo):
+            kind, item = done.get()
+            if kind == "mode":
+                if item == "basic" and mode != "basic":
+                    print(BASIC_MODE_WARNING, file=sys.stderr)
+                mode = item
+            elif kind == "graded":
+                graded: Graded = item
+                book.save(graded)
+                saved += 1
+                bar.update(graded.student)
+            else:
+                raise LaneFailed(item)
     finally:
         bar.close()
-        while not work.empty():  # let the lanes finish quickly if we stopped early
-            try:
-                work.get_nowait()
-            except queue.Empty:
-                break
+        for p in procs:
+            if saved < len(todo):
+                p.kill()
+            p.join()
+    return mode

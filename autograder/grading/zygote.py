@@ -9,6 +9,7 @@ imports the solutions or the hidden suites, so nothing secret is in the memory a
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -70,6 +71,7 @@ def main(fd: int) -> None:
     from . import worker
 
     sandbox.enter_zygote(mode)
+    gc.freeze()  # workers share these pages and their collections skip them
     mountpoint = tempfile.mkdtemp(prefix="attention-kit-sandbox-")
     limits = sandbox.Limits()
     _send(control, {"ready": True, "mode": mode})

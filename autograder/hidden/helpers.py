@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from ..compare import mismatch
 from ..grading.protocol import Value
+from ..grading.seeding import seed_cpu
 from ..grading.student import ModuleRun, Student, StudentError
 from ..grading.suite import ATOL, as_array, expect_close, expect_dtype
 from ..public import scenarios
@@ -107,7 +108,7 @@ def expect_raises(error: StudentError, types: Sequence[str], *, what: str) -> No
 
 def build(cls: type[nn.Module], *args: Any, seed: int, **kwargs: Any) -> nn.Module:
     """The reference module, built right after torch.manual_seed(seed)."""
-    torch.manual_seed(seed)
+    seed_cpu(seed)
     return cls(*args, **kwargs)
 
 
@@ -129,7 +130,7 @@ def forward(
     with torch.no_grad():
         for x in inputs:
             if forward_seed is not None:
-                torch.manual_seed(forward_seed)
+                seed_cpu(forward_seed)
             outputs.append(model(x))
     return outputs
 
