@@ -75,6 +75,14 @@ class Session:
 
     def __init__(self, resolve: Callable[[str, str], Any]) -> None:
         self.resolve = resolve
+        self.deep_done: set[str] = set()  # exercises already watched down to the aten ops
+
+    def _deep(self, name: str) -> bool:
+        """Watch raw aten ops on an exercise's first run in this worker; Python-level calls
+        (however reached) are watched on every run. The aten watch is the costly one."""
+        first = name not in self.deep_done
+        self.deep_done.add(name)
+        return first
 
     def handle(self, data: dict[str, Any], arrays: list[Any]) -> bytes:
         """Answer one request frame; never raises for anything the student's code does."""
@@ -112,11 +120,12 @@ class Session:
         kwargs = {str(k): protocol.rebuild(v, arrays) for k, v in data.get("kwargs", {}).items()}
         groups = [str(g) for g in data.get("offlimits", [])]
         if op == "call":
-            with enforce(groups):
+            with enforce(groups, deep=self._deep(str(data.get("name")))):
                 result = obj(*args, **kwargs)
             return {"value": protocol.encode_value(result, w)}
         if op == "module":
-            return self._module(obj, args, kwargs, data, arrays, groups, w)
+            deep = self._deep(str(data.get("name")))
+            return self._module(obj, args, kwargs, data, arrays, groups, w, deep)
         raise ValueError(f"unknown op {op!r}")
 
     def _module(
@@ -128,6 +137,7 @@ class Session:
         arrays: list[Any],
         groups: list[str],
         w: Any,
+        deep: bool,
     ) -> dict[str, Any]:
         import torch
 
@@ -151,8 +161,7 @@ class Session:
             for i, node in enumerate(data.get("inputs", [])):
                 if data.get("forward_seed") is not None:
                     seed_cpu(int(data["forward_seed"]))
-                # every forward is watched; the first also at the aten level (the costly part)
-                with enforce(groups, deep=i == 0):
+                with enforce(groups, deep=deep and i == 0):
                     outputs.append(model(protocol.rebuild(node, arrays)))
         reply["outputs"] = [protocol.encode_value(o, w) for o in outputs]
         reply["parameters"] = protocol.encode_value(

@@ -106,10 +106,19 @@ def expect_raises(error: StudentError, types: Sequence[str], *, what: str) -> No
 # ---- modules ----------------------------------------------------------------------------------
 
 
+# Every student in a run gets the same inputs, so the reference's modules and outputs are built
+# once per grading process and reused (read-only) for the whole class.
+_BUILT: dict[tuple[Any, ...], nn.Module] = {}
+_OUTPUTS: dict[tuple[Any, ...], list[Tensor]] = {}
+
+
 def build(cls: type[nn.Module], *args: Any, seed: int, **kwargs: Any) -> nn.Module:
-    """The reference module, built right after torch.manual_seed(seed)."""
-    seed_cpu(seed)
-    return cls(*args, **kwargs)
+    """The reference module, built right after torch.manual_seed(seed) (cached; do not mutate)."""
+    key = (cls, args, tuple(sorted(kwargs.items())), seed)
+    if key not in _BUILT:
+        seed_cpu(seed)
+        _BUILT[key] = cls(*args, **kwargs)
+    return _BUILT[key]
 
 
 def state_of(model: nn.Module) -> dict[str, Tensor]:
@@ -124,15 +133,23 @@ def forward(
     train: bool = False,
     forward_seed: int | None = None,
 ) -> list[Tensor]:
-    """As the worker runs it: set the mode, then per input seed (if given) and forward."""
-    model.train(train)
-    outputs = []
-    with torch.no_grad():
-        for x in inputs:
-            if forward_seed is not None:
-                seed_cpu(forward_seed)
-            outputs.append(model(x))
-    return outputs
+    """As the worker runs it: set the mode, then per input seed (if given) and forward (cached)."""
+    key = (
+        model,  # the object itself, not its id: the key keeps it alive, so no id is reused
+        train,
+        forward_seed,
+        tuple((x.dtype, tuple(x.shape), x.numpy().tobytes()) for x in inputs),
+    )
+    if key not in _OUTPUTS:
+        model.train(train)
+        outputs = []
+        with torch.no_grad():
+            for x in inputs:
+                if forward_seed is not None:
+                    seed_cpu(forward_seed)
+                outputs.append(model(x))
+        _OUTPUTS[key] = outputs
+    return list(_OUTPUTS[key])
 
 
 def expect_outputs(
