@@ -10,6 +10,7 @@ import os
 import socket
 import textwrap
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ import torch
 
 from autograder import ROOT
 from autograder.grading.isolate import SandboxChannel, Zygote
-from autograder.grading.sandbox import SANDBOX_UID_BASE
+from autograder.grading.sandbox import SANDBOX_UID_BASE, python_view
 from autograder.grading.student import Student, StudentError
 
 
@@ -296,3 +297,86 @@ def test_printing_is_captured_and_capped(zygote: Zygote) -> None:
     printed = "".join(student.output)
     assert "21 passed" in printed
     assert len(printed) < 5000 and "more characters cut" in printed
+
+
+def test_installed_packages_import_in_the_worker(zygote: Zygote) -> None:
+    """Can student code import what Python has installed (numpy.testing, fractions) even
+    though nothing of the host but Python's own folders is visible?"""
+    student, channel = student_for(
+        zygote,
+        """
+        def f(x):
+            import fractions
+            import numpy.testing
+            numpy.testing.assert_allclose([1.0], [1.0])
+            return float(fractions.Fraction(1, 2))
+        """,
+    )
+    try:
+        assert student.call("f", 0.0).scalar == 0.5
+    finally:
+        channel.stop()
+
+
+def test_secrets_inside_python_folders_are_covered(tmp_path: Path) -> None:
+    """Would a secret inside a visible Python folder (a non-editable install) be covered?"""
+    import sysconfig
+
+    site = os.path.realpath(sysconfig.get_path("purelib"))
+    view = python_view([os.path.join(site, "pytest"), str(tmp_path / "elsewhere")])
+    assert site in view.readable or any(site.startswith(r + os.sep) for r in view.readable)
+    assert view.hidden == (os.path.join(site, "pytest"),)
+
+
+USERNS_PROBE = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from autograder.grading.isolate import SandboxChannel, Zygote
+from autograder.grading.student import Student
+z = Zygote()
+src = {"simple_attention": '''
+import os
+def f(x):
+    try:
+        open(%r).read()
+        return 1.0
+    except OSError:
+        pass
+    try:
+        os.mkdir("/x")
+        os.chroot("/x")
+        return 2.0
+    except OSError:
+        return 0.0
+'''}
+ch = SandboxChannel(z, 0, src)
+print(z.mode, Student(ch, lambda n: ("simple_attention", n)).call("f", 1.0).scalar)
+ch.stop()
+z.close()
+"""
+
+
+def test_ordinary_user_gets_the_user_namespace_sandbox(tmp_path: Path) -> None:
+    """Run as an unprivileged user: is the sandbox "userns", with the solutions out of reach and
+    chroot (the way out of a chroot) refused because every capability is dropped?"""
+    import shutil
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to become an ordinary user")
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    probe = subprocess.run([*as_nobody, sys.executable, "-c", "pass"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("the interpreter is not readable by an ordinary user on this machine")
+    secret = str(ROOT / "solutions" / "simple_attention.py")
+    proc = subprocess.run(
+        [*as_nobody, sys.executable, "-c", USERNS_PROBE % secret, str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["userns", "0.0"]

@@ -198,6 +198,8 @@ def wait_for(proc: subprocess.Popen[str], wanted: str) -> None:
             if line.strip() == wanted:
                 return
     proc.kill()
+    proc.wait()  # reaped: the failure below is the one reported, not a ResourceWarning
+    proc.stdout.close()
     pytest.fail(f"child did not print {wanted!r} within {CHILD_TIMEOUT} s")
 
 

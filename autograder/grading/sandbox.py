@@ -22,7 +22,17 @@ from dataclasses import dataclass
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x4000, 0x40000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 0x1, 0x2, 0x4, 0x8, 0x20
+MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC, MS_PRIVATE = 0x400, 0x800, 0x1000, 0x4000, 0x40000
+MS_RELATIME = 0x200000
+_KEEP = {  # statvfs flags a read-only remount must keep (locked inside a user namespace)
+    os.ST_NOSUID: MS_NOSUID,
+    os.ST_NODEV: MS_NODEV,
+    os.ST_NOEXEC: MS_NOEXEC,
+    os.ST_NOATIME: MS_NOATIME,
+    os.ST_NODIRATIME: MS_NODIRATIME,
+    os.ST_RELATIME: MS_RELATIME,
+}
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP = 1, 38, 24
 SANDBOX_UID_BASE = 61000  # uid 61000 + lane in "root" mode: no files, no other processes
 
@@ -107,11 +117,52 @@ def enter_worker_namespaces(mode: str) -> None:
         os.setsid()
 
 
-def confine(mode: str, mountpoint: str, lane: int, limits: Limits) -> str:
-    """In the worker itself: make its root a private tmpfs, drop privileges, set limits.
+@dataclass(frozen=True)
+class View:
+    """What of the host a worker sees: Python's own folders, read-only, minus the secrets."""
 
-    Returns the folder the worker may write (its new root, or a scratch folder in "basic").
-    """
+    readable: tuple[str, ...]  # bound read-only at the same path
+    hidden: tuple[str, ...]  # inside `readable`, covered by an empty folder
+
+
+def python_view(secrets: list[str]) -> View:
+    """The interpreter's standard library and site-packages (so student code can import what is
+    installed), without `secrets` (the solutions, the hidden suites) should they lie inside."""
+    import site
+    import sysconfig
+
+    names = ("stdlib", "platstdlib", "purelib", "platlib")
+    found = {
+        os.path.realpath(p) for p in [*map(sysconfig.get_path, names), *site.getsitepackages()]
+    }
+    dirs = sorted(p for p in found if os.path.isdir(p))
+    readable = [p for p in dirs if not any(p != q and p.startswith(q + os.sep) for q in dirs)]
+    secret = [os.path.realpath(s) for s in secrets if os.path.exists(s)]
+    hidden = [s for s in secret if any(s == r or s.startswith(r + os.sep) for r in readable)]
+    return View(tuple(readable), tuple(hidden))
+
+
+def _show(root: str, view: View, uid: int) -> None:
+    """Bind `view.readable` read-only under `root`, and cover `view.hidden` with empty folders."""
+    assert LIBC is not None
+    for path in view.readable:
+        target = root + path
+        os.makedirs(target, exist_ok=True)
+        _check(LIBC.mount(path.encode(), target.encode(), None, MS_BIND | MS_REC, None), "bind")
+        kept = os.statvfs(path).f_flag
+        flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV
+        flags |= sum(ms for st, ms in _KEEP.items() if kept & st)
+        _check(LIBC.mount(None, target.encode(), None, flags, None), "read-only remount")
+    for path in view.hidden:
+        opts = f"size=4096,nr_inodes=4,mode=0555,uid={uid},gid={uid}".encode()
+        flags = MS_NOSUID | MS_NODEV | MS_RDONLY
+        _check(LIBC.mount(b"tmpfs", (root + path).encode(), b"tmpfs", flags, opts), "hide")
+
+
+def confine(mode: str, mountpoint: str, lane: int, limits: Limits, view: View) -> str:
+    """In the worker itself: make its root a private tmpfs that shows only `view`, drop
+    privileges, set limits. Returns the folder the worker may write (its new root, or a
+    scratch folder in "basic")."""
     mapped = _mapped_bytes()  # read /proc now: the new root has none
     own = 0 if mode == "root" else _own_process_count()
     if mode == "basic":
@@ -127,6 +178,7 @@ def confine(mode: str, mountpoint: str, lane: int, limits: Limits) -> str:
             ),
             "mount tmpfs",
         )
+        _show(mountpoint, view, uid)
         os.chroot(mountpoint)
         os.chdir("/")
         root = "/"

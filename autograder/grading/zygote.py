@@ -17,6 +17,11 @@ import signal
 import socket
 import sys
 import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+from .. import ROOT
+from . import sandbox
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch: no thread pool to break on fork
 os.environ.setdefault("MKL_NUM_THREADS", "1")
@@ -61,9 +66,17 @@ def _warm_up() -> None:
         _ = lin(x).exp().sum(-1), torch.softmax(scores, -1), drop(x)
 
 
-def main(fd: int) -> None:
-    from . import sandbox
+@dataclass(frozen=True)
+class Setup:
+    """How every worker of this zygote is confined."""
 
+    mode: str  # sandbox.detect_mode()
+    mountpoint: str  # an empty folder: each worker mounts its own tmpfs root on it
+    limits: sandbox.Limits
+    view: sandbox.View
+
+
+def main(fd: int) -> None:
     control = socket.socket(fileno=fd)
     sandbox.die_with_parent()  # a grader killed with -9 takes the zygote and its workers along
     mode = sandbox.detect_mode()
@@ -71,9 +84,13 @@ def main(fd: int) -> None:
     from . import worker
 
     sandbox.enter_zygote(mode)
+    setup = Setup(
+        mode,
+        tempfile.mkdtemp(prefix="attention-kit-sandbox-"),
+        sandbox.Limits(),
+        sandbox.python_view([str(ROOT / "solutions"), str(ROOT / "autograder" / "hidden")]),
+    )
     gc.freeze()  # workers share these pages and their collections skip them
-    mountpoint = tempfile.mkdtemp(prefix="attention-kit-sandbox-")
-    limits = sandbox.Limits()
     _send(control, {"ready": True, "mode": mode})
     children: dict[int, int] = {}  # intermediate pid -> worker pid
     while True:
@@ -85,9 +102,7 @@ def main(fd: int) -> None:
             break
         request = json.loads(msg)
         if request.get("op") == "spawn" and fds:
-            pid, worker_pid = _spawn(
-                mode, mountpoint, int(request.get("lane", 0)), limits, fds[0], control, worker
-            )
+            pid, worker_pid = _spawn(setup, int(request.get("lane", 0)), fds[0], control, worker)
             os.close(fds[0])
             children[pid] = worker_pid
             _send(control, {"pid": pid})
@@ -96,7 +111,7 @@ def main(fd: int) -> None:
             if pid in children:
                 _kill(mode, pid, children.pop(pid))
                 if mode == "basic":
-                    shutil.rmtree(os.path.join(mountpoint, f"w{pid}"), ignore_errors=True)
+                    shutil.rmtree(os.path.join(setup.mountpoint, f"w{pid}"), ignore_errors=True)
             _send(control, {"killed": pid})
         else:
             for fd_ in fds:
@@ -104,21 +119,13 @@ def main(fd: int) -> None:
             _send(control, {"error": "unknown request"})
     for pid, worker_pid in children.items():
         _kill(mode, pid, worker_pid)
-    shutil.rmtree(mountpoint, ignore_errors=True)
+    shutil.rmtree(setup.mountpoint, ignore_errors=True)
 
 
 def _spawn(
-    mode: str,
-    mountpoint: str,
-    lane: int,
-    limits: object,
-    fd: int,
-    control: socket.socket,
-    worker: object,
+    setup: Setup, lane: int, fd: int, control: socket.socket, worker: Any
 ) -> tuple[int, int]:
     """Fork the intermediate (which forks the worker); returns (intermediate pid, worker pid)."""
-    from . import sandbox
-
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid:
@@ -132,15 +139,15 @@ def _spawn(
         sandbox.die_with_parent()
         control.close()
         os.close(read_end)
-        sandbox.enter_worker_namespaces(mode)
-        if mode == "basic":
+        sandbox.enter_worker_namespaces(setup.mode)
+        if setup.mode == "basic":
             os.write(write_end, str(os.getpid()).encode())
             os.close(write_end)
-            _run_worker(mode, mountpoint, lane, limits, fd, worker)  # never returns
+            _run_worker(setup, lane, fd, worker)  # never returns
         child = os.fork()
         if child == 0:
             os.close(write_end)
-            _run_worker(mode, mountpoint, lane, limits, fd, worker)
+            _run_worker(setup, lane, fd, worker)
         os.write(write_end, str(child).encode())
         os.close(write_end)
         os.close(fd)
@@ -150,24 +157,21 @@ def _spawn(
         os._exit(status)
 
 
-def _run_worker(
-    mode: str, mountpoint: str, lane: int, limits: object, fd: int, worker: object
-) -> None:
-    from . import sandbox
-
+def _run_worker(setup: Setup, lane: int, fd: int, worker: Any) -> None:
     code = 0
     try:
-        if mode == "basic":
+        mountpoint = setup.mountpoint
+        if setup.mode == "basic":
             mountpoint = os.path.join(mountpoint, f"w{os.getpid()}")
             os.mkdir(mountpoint, 0o700)
         os.closerange(3, fd)  # nothing of the zygote's stays open but the grader's socket
         os.closerange(fd + 1, 1 << 16)
-        root = sandbox.confine(mode, mountpoint, lane, limits)  # type: ignore[arg-type]
+        root = sandbox.confine(setup.mode, mountpoint, lane, setup.limits, setup.view)
         sock = socket.socket(fileno=fd)
         os.environ.clear()
         os.environ.update({"HOME": root, "TMPDIR": root, "OMP_NUM_THREADS": "1"})
         _quiet_std_fds(root)
-        worker.serve(sock, root)  # type: ignore[attr-defined]
+        worker.serve(sock, root)
     except BaseException:
         code = 71
     finally:
