@@ -38,6 +38,7 @@ BASES = {"solutions": ROOT / "solutions", "exercises": ROOT / "exercises", "none
 IDS = [e.id for e in manifest.load()]
 FULL = {e.id: e.points for e in manifest.load()}
 RUN_SEED = 20260
+HANG_TIMEOUT = 3.0  # seconds per call: the hanging corpus entry waits this long, once
 
 
 @dataclass
@@ -110,7 +111,7 @@ class Recorded:
 
 @pytest.fixture(scope="module")
 def grader() -> Iterator[Grader]:
-    with Grader(run_seed=RUN_SEED) as g:
+    with Grader(run_seed=RUN_SEED, timeout=HANG_TIMEOUT) as g:
         yield g
 
 
