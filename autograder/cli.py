@@ -63,6 +63,8 @@ def _autograde(args: argparse.Namespace) -> int:
         return 2
     book = record.Gradebook(args.out / "gradebook.sqlite")
     try:
+        print(report.gradebook_table(book))
+        print()
         print(report.summary(book))
     finally:
         book.close()

@@ -304,6 +304,28 @@ def summary(book: Gradebook) -> str:
     return "\n".join(lines)
 
 
+def gradebook_table(book: Gradebook, limit: int = 60) -> str:
+    """One row per student: points per topic (a file of exercises/), total, and problems."""
+    graded = book.latest()
+    exercises = manifest.load()
+    topics = manifest.modules()
+    possible = {t: _num(sum(e.points for e in exercises if e.module == t)) for t in topics}
+    heads = [f"{t.removesuffix('_attention')} /{possible[t]}" for t in topics]
+    width = max([len("student"), *(len(g.student) for g in graded[:limit])])
+    lines = [f"{'student':<{width}}  " + "  ".join(heads) + "  total  problems"]
+    for g in graded[:limit]:
+        points = g.points(_ids())
+        cells = [
+            f"{_num(sum(points[e.id] for e in exercises if e.module == t)):>{len(h)}}"
+            for t, h in zip(topics, heads, strict=True)
+        ]
+        problems = str(len(g.errors)) if g.errors else ""
+        lines.append(f"{g.student:<{width}}  " + "  ".join(cells) + f"  {_total(g):>5}  {problems}")
+    if len(graded) > limit:
+        lines.append(f"... and {len(graded) - limit} more students: see grades.csv")
+    return "\n".join(lines)
+
+
 class Progress:
     """A progress line on stderr: redrawn in place on a terminal, every `every` students if not.
 

@@ -227,6 +227,8 @@ def grade_exercise(
         except StudentError as e:
             message = _student_message(e)
             results.append(CheckResult(c.exercise, c.name, c.points, 0.0, message, c.hidden))
+            if e.kind == "missing":  # a file that does not import or lacks the name: a problem
+                errors.append(message)
             if e.kind in ("offlimits", "missing", "timeout"):
                 zero_all = message if e.kind != "timeout" else "skipped: an earlier check timed out"
             forfeit = forfeit or e.kind == "offlimits"
@@ -280,7 +282,7 @@ def run_submission(
             exercise, mine, student, ref, run_seed, static_scan(submission, exercise)
         )
         graded.checks += results
-        graded.errors += errors
+        graded.errors += [e for e in errors if e not in graded.errors]
     graded.output = "\n".join(student.output)[:4096]
     graded.finished = time.time()
     return graded

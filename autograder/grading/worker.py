@@ -225,7 +225,9 @@ def import_resolver(package_dir: str) -> Callable[[str, str], Any]:
 
 def _one_line(e: BaseException) -> str:
     if isinstance(e, SyntaxError):
-        return f"SyntaxError: {e.msg} ({e.filename}, line {e.lineno})"
+        name = e.filename or "?"
+        at = name.rfind(f"/{PACKAGE}/")
+        return f"SyntaxError: {e.msg} ({name[at + 1 :] if at >= 0 else name}, line {e.lineno})"
     if isinstance(e, SystemExit):
         return f"it called sys.exit({e.code!r}) at import"
     text = "".join(traceback.format_exception_only(type(e), e)).strip().splitlines()
