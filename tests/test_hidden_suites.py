@@ -185,8 +185,9 @@ def test_corpus_is_graded_as_expected(recorded: Recorded) -> None:
     for entry in corpus():
         graded = recorded.graded[entry.name]
         got = graded.points(IDS)
-        if graded.errors:
-            problems.append(f"{entry.name}: grader errors {graded.errors}")
+        internal = [e for e in graded.errors if e.startswith("grader error")]
+        if internal:  # the suites' own failures; a student's unimportable file is listed too
+            problems.append(f"{entry.name}: grader errors {internal}")
         if got != entry.expected:
             wrong = {ex for ex in IDS if got[ex] != entry.expected[ex]}
             problems.append(
