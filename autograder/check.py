@@ -14,7 +14,9 @@ import io
 import linecache
 import os
 import re
+import signal
 import sys
+import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,14 @@ PUBLIC = Path(__file__).resolve().parent / "public"
 NOT_STARTED = re.compile(r"^(\w+): not started")
 MISSING = re.compile(r"^module '([\w.]+)' has no attribute '(\w+)'")
 BAR_WIDTH = 30
+# A public test runs in milliseconds; one still running after this is stuck in a loop.
+TEST_SECONDS = float(os.environ.get("ATTENTION_KIT_TEST_SECONDS", "10"))
+
+
+class Stuck(Exception):
+    """Raised inside a public test that has run for TEST_SECONDS."""
+
+
 # pytest plugins `make check` does without: less start-up, and nothing of theirs to print
 UNUSED_PLUGINS = (
     "cacheprovider",
@@ -102,6 +112,26 @@ class Collector:
         if drop:
             config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> object:
+        """Stop a test stuck in the student's code after TEST_SECONDS (Linux and macOS)."""
+        if (
+            not hasattr(signal, "setitimer")
+            or threading.current_thread() is not threading.main_thread()
+        ):
+            return (yield)
+
+        def stuck(signum: int, frame: object) -> None:
+            raise Stuck(f"still running after {TEST_SECONDS:g} s: is there a loop that never ends?")
+
+        previous = signal.signal(signal.SIGALRM, stuck)
+        signal.setitimer(signal.ITIMER_REAL, TEST_SECONDS)
+        try:
+            return (yield)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:

@@ -198,6 +198,31 @@ def test_runtime_error_points_at_the_line(mixed: Path) -> None:
     assert "0/1 exercises in CausalAttention, 0/10 points" in proc.stdout
 
 
+def test_endless_loop_is_stopped_and_named(tmp_path: Path) -> None:
+    """Does a loop that never ends fail its exercise after the time limit, instead of hanging
+    make check, with the rest still checked?"""
+    loop = (
+        "    return inputs @ query  # (n,)",
+        "    import time\n    end = time.monotonic() + 60  # bounded\n"
+        "    while time.monotonic() < end:\n        pass",
+    )
+    ws = workspace(tmp_path, "solutions", {"simple_attention": loop})
+    env_seconds = {"ATTENTION_KIT_TEST_SECONDS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder.check", "--ex", "simple_attention"],
+        cwd=ws,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env_seconds},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    lines = lines_by_exercise(proc.stdout)
+    assert lines["attention_scores"].split()[0] == MARK_FAILING
+    assert lines["softmax_stable"].split()[0] == MARK_DONE
+    assert "still running after 1 s: is there a loop that never ends?" in proc.stdout
+
+
 def test_renamed_exercise(mixed: Path) -> None:
     """Is a function or class the student renamed reported as missing from its file?"""
     proc = run_check(mixed, "--ex", "SelfAttention_v2")
