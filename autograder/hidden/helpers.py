@@ -4,6 +4,7 @@ that say what was checked without showing a hidden value."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -255,3 +256,68 @@ def expect_like_reference(
     expect_loaded(run, what=what)
     expected = forward(model, xs, train=train, forward_seed=forward_seed)
     expect_outputs(run, expected, [f"random batch {spec(x)}" for x in xs], what=what)
+
+
+@dataclass(frozen=True)
+class CausalClass:
+    """A causal attention class under test, with the sizes its checks build it with."""
+
+    exercise: str
+    d_in: int
+    d_out: int
+    context: int
+    heads: int | None = None  # None: CausalAttention, which takes no num_heads
+
+    def args(self, dropout: float, qkv_bias: bool = False) -> tuple[Any, ...]:
+        heads = () if self.heads is None else (self.heads,)
+        return (self.d_in, self.d_out, self.context, dropout, *heads, qkv_bias)
+
+    def name(self, dropout: float, qkv_bias: bool = False) -> str:
+        heads = "" if self.heads is None else f", num_heads={self.heads}"
+        bias = ", qkv_bias=True" if qkv_bias else ""
+        return (
+            f"{self.exercise}({self.d_in}, {self.d_out}, context_length={self.context}, "
+            f"dropout={dropout}{heads}{bias})"
+        )
+
+    def expect_like_reference(
+        self,
+        student: Student,
+        ref: Any,
+        inputs: Any,
+        xs: tuple[Tensor, ...],
+        *,
+        qkv_bias: bool = False,
+        train: bool = False,
+    ) -> None:
+        """With the reference's parameters loaded, the reference's outputs (dropout=0.5)."""
+        seed, forward_seed = inputs.seed(), inputs.seed() if train else None
+        expect_like_reference(
+            student,
+            self.exercise,
+            getattr(ref, self.exercise),
+            self.args(0.5, qkv_bias),
+            xs,
+            seed=seed,
+            name=self.name(0.5, qkv_bias),
+            train=train,
+            forward_seed=forward_seed,
+        )
+
+
+def expect_book_output(
+    student: Student,
+    ref: Any,
+    exercise: str,
+    args: tuple[Any, ...],
+    batch: Tensor,
+    *,
+    what: str,
+    hint: str,
+    label: str,
+) -> None:
+    """After torch.manual_seed(123), the student's parameters and outputs are the book's."""
+    model = build(getattr(ref, exercise), *args, seed=123)
+    run = student.module(exercise, *args, inputs=(batch,), seed=123)
+    expect_same_parameters(run, model, what=what, hint=hint)
+    expect_outputs(run, forward(model, (batch,)), [label], what=what, reveal=True)

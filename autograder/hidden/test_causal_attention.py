@@ -15,13 +15,10 @@ from ..grading.student import Student
 from ..grading.suite import Inputs, Reference, check, expect_parameters
 from .helpers import (
     JOURNEY,
-    build,
+    CausalClass,
+    expect_book_output,
     expect_causal_buffer,
-    expect_like_reference,
-    expect_outputs,
-    expect_same_parameters,
     expect_tensor,
-    forward,
     spec,
 )
 
@@ -110,37 +107,7 @@ def test_causal_attention_weights_float64(student: Student, ref: Reference, inpu
 # ---- CausalAttention -----------------------------------------------------------------------
 
 D_IN, D_OUT, CONTEXT = 4, 3, 6
-
-
-def _name(dropout: float, qkv_bias: bool = False) -> str:
-    bias = ", qkv_bias=True" if qkv_bias else ""
-    return f"CausalAttention({D_IN}, {D_OUT}, context_length={CONTEXT}, dropout={dropout}{bias})"
-
-
-def _expect_loaded_run(
-    student: Student,
-    ref: Reference,
-    inputs: Inputs,
-    xs: tuple[torch.Tensor, ...],
-    *,
-    qkv_bias: bool = False,
-    train: bool = False,
-) -> None:
-    """With the reference's parameters loaded, the reference's outputs (dropout=0.5)."""
-    args = (D_IN, D_OUT, CONTEXT, 0.5, qkv_bias)
-    seed, forward_seed = inputs.seed(), inputs.seed() if train else None
-    name = _name(0.5, qkv_bias)
-    expect_like_reference(
-        student,
-        "CausalAttention",
-        ref.CausalAttention,
-        args,
-        xs,
-        seed=seed,
-        name=name,
-        train=train,
-        forward_seed=forward_seed,
-    )
+CAUSAL = CausalClass("CausalAttention", D_IN, D_OUT, CONTEXT)
 
 
 @check("CausalAttention", 1)
@@ -148,49 +115,55 @@ def test_causal_attention_parameters(student: Student, inputs: Inputs) -> None:
     """Are its parameters W_query, W_key, W_value nn.Linear weights [d_out, d_in], no bias?"""
     run = student.module("CausalAttention", D_IN, D_OUT, CONTEXT, 0.0, seed=inputs.seed())
     shapes = {f"{name}.weight": (D_OUT, D_IN) for name in ("W_query", "W_key", "W_value")}
-    expect_parameters(run, shapes, what=_name(0.0))
+    expect_parameters(run, shapes, what=CAUSAL.name(0.0))
 
 
 @check("CausalAttention", 1)
 def test_causal_attention_mask_buffer(student: Student, inputs: Inputs) -> None:
     """Is there a buffer `mask` [context_length, context_length], set only above the diagonal?"""
     run = student.module("CausalAttention", D_IN, D_OUT, CONTEXT, 0.0, seed=inputs.seed())
-    expect_causal_buffer(run, "mask", CONTEXT, what=_name(0.0))
+    expect_causal_buffer(run, "mask", CONTEXT, what=CAUSAL.name(0.0))
 
 
 @check("CausalAttention", 3)
 def test_causal_attention_eval(student: Student, ref: Reference, inputs: Inputs) -> None:
     """In eval mode (dropout off) on a full-length batch, are the context vectors right?"""
-    _expect_loaded_run(student, ref, inputs, (inputs.tensor(2, CONTEXT, D_IN),))
+    CAUSAL.expect_like_reference(student, ref, inputs, (inputs.tensor(2, CONTEXT, D_IN),))
 
 
 @check("CausalAttention", 1.5)
 def test_causal_attention_shorter(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Is the mask cut to the sequence length, for n < context_length and for one token?"""
     xs = (inputs.tensor(2, 4, D_IN), inputs.tensor(1, 1, D_IN))
-    _expect_loaded_run(student, ref, inputs, xs)
+    CAUSAL.expect_like_reference(student, ref, inputs, xs)
 
 
 @check("CausalAttention", 1)
 def test_causal_attention_qkv_bias(student: Student, ref: Reference, inputs: Inputs) -> None:
     """With qkv_bias=True and the reference's weights and biases, are the outputs right?"""
-    _expect_loaded_run(student, ref, inputs, (inputs.tensor(2, CONTEXT, D_IN),), qkv_bias=True)
+    CAUSAL.expect_like_reference(
+        student, ref, inputs, (inputs.tensor(2, CONTEXT, D_IN),), qkv_bias=True
+    )
 
 
 @check("CausalAttention", 1.5)
 def test_causal_attention_train_dropout(student: Student, ref: Reference, inputs: Inputs) -> None:
     """In train mode, is dropout applied to the attention weights, as the reference draws it?"""
-    _expect_loaded_run(student, ref, inputs, (inputs.tensor(2, CONTEXT, D_IN),), train=True)
+    CAUSAL.expect_like_reference(
+        student, ref, inputs, (inputs.tensor(2, CONTEXT, D_IN),), train=True
+    )
 
 
 @check("CausalAttention", 1)
 def test_causal_attention_seed_123(student: Student, ref: Reference) -> None:
     """Does torch.manual_seed(123) reproduce the book's CausalAttention output (section 3.5.3)?"""
-    batch = torch.stack((JOURNEY, JOURNEY))
-    model = build(ref.CausalAttention, 3, 2, 6, 0.0, seed=123)
-    run = student.module("CausalAttention", 3, 2, 6, 0.0, inputs=(batch,), seed=123)
-    what = "CausalAttention(3, 2, context_length=6, dropout=0.0) after torch.manual_seed(123)"
-    hint = "create nn.Linear W_query, W_key, W_value in that order, bias=qkv_bias"
-    expect_same_parameters(run, model, what=what, hint=hint)
-    labels = ["the journey batch [2, 6, 3] (book section 3.5.3)"]
-    expect_outputs(run, forward(model, (batch,)), labels, what=what, reveal=True)
+    expect_book_output(
+        student,
+        ref,
+        "CausalAttention",
+        (3, 2, 6, 0.0),
+        torch.stack((JOURNEY, JOURNEY)),
+        what="CausalAttention(3, 2, context_length=6, dropout=0.0) after torch.manual_seed(123)",
+        hint="create nn.Linear W_query, W_key, W_value in that order, bias=qkv_bias",
+        label="the journey batch [2, 6, 3] (book section 3.5.3)",
+    )

@@ -15,14 +15,11 @@ from ..grading.student import Student, StudentError
 from ..grading.suite import Inputs, Reference, check, expect_parameters
 from .helpers import (
     JOURNEY,
-    build,
+    CausalClass,
+    expect_book_output,
     expect_causal_buffer,
-    expect_like_reference,
-    expect_outputs,
     expect_raises,
-    expect_same_parameters,
     expect_submodules,
-    forward,
 )
 
 BOOK_BATCH = torch.stack((JOURNEY, JOURNEY))  # book section 3.5.3: batch = torch.stack(...)
@@ -32,38 +29,7 @@ LAYERS = ("W_query", "W_key", "W_value")
 # ---- MultiHeadAttentionWrapper -------------------------------------------------------------
 
 W_IN, W_OUT, W_CONTEXT, W_HEADS = 4, 3, 6, 3
-
-
-def _wrapper(dropout: float, qkv_bias: bool = False) -> str:
-    bias = ", qkv_bias=True" if qkv_bias else ""
-    return (
-        f"MultiHeadAttentionWrapper({W_IN}, {W_OUT}, context_length={W_CONTEXT}, "
-        f"dropout={dropout}, num_heads={W_HEADS}{bias})"
-    )
-
-
-def _wrapper_like_reference(
-    student: Student,
-    ref: Reference,
-    inputs: Inputs,
-    xs: tuple[torch.Tensor, ...],
-    *,
-    qkv_bias: bool = False,
-    train: bool = False,
-) -> None:
-    args = (W_IN, W_OUT, W_CONTEXT, 0.5, W_HEADS, qkv_bias)
-    seed, forward_seed = inputs.seed(), inputs.seed() if train else None
-    expect_like_reference(
-        student,
-        "MultiHeadAttentionWrapper",
-        ref.MultiHeadAttentionWrapper,
-        args,
-        xs,
-        seed=seed,
-        name=_wrapper(0.5, qkv_bias),
-        train=train,
-        forward_seed=forward_seed,
-    )
+WRAPPER = CausalClass("MultiHeadAttentionWrapper", W_IN, W_OUT, W_CONTEXT, W_HEADS)
 
 
 @check("MultiHeadAttentionWrapper", 1.5)
@@ -72,7 +38,7 @@ def test_wrapper_structure(student: Student, inputs: Inputs) -> None:
     run = student.module(
         "MultiHeadAttentionWrapper", W_IN, W_OUT, W_CONTEXT, 0.0, W_HEADS, seed=inputs.seed()
     )
-    what = _wrapper(0.0)
+    what = WRAPPER.name(0.0)
     heads = {f"heads.{i}": "CausalAttention" for i in range(W_HEADS)}
     expect_submodules(run, {"heads": "ModuleList", **heads}, what=what)
     shapes = {
@@ -84,78 +50,49 @@ def test_wrapper_structure(student: Student, inputs: Inputs) -> None:
 @check("MultiHeadAttentionWrapper", 2.5)
 def test_wrapper_eval(student: Student, ref: Reference, inputs: Inputs) -> None:
     """In eval mode on a full-length batch, are the heads' outputs side by side on the last dim?"""
-    _wrapper_like_reference(student, ref, inputs, (inputs.tensor(2, W_CONTEXT, W_IN),))
+    WRAPPER.expect_like_reference(student, ref, inputs, (inputs.tensor(2, W_CONTEXT, W_IN),))
 
 
 @check("MultiHeadAttentionWrapper", 1)
 def test_wrapper_shorter(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Does it work for n < context_length and for a single token?"""
     xs = (inputs.tensor(2, 4, W_IN), inputs.tensor(1, 1, W_IN))
-    _wrapper_like_reference(student, ref, inputs, xs)
+    WRAPPER.expect_like_reference(student, ref, inputs, xs)
 
 
 @check("MultiHeadAttentionWrapper", 0.5)
 def test_wrapper_qkv_bias(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Is qkv_bias passed on to every head?"""
     xs = (inputs.tensor(2, W_CONTEXT, W_IN),)
-    _wrapper_like_reference(student, ref, inputs, xs, qkv_bias=True)
+    WRAPPER.expect_like_reference(student, ref, inputs, xs, qkv_bias=True)
 
 
 @check("MultiHeadAttentionWrapper", 1)
 def test_wrapper_train_dropout(student: Student, ref: Reference, inputs: Inputs) -> None:
     """In train mode, do the heads run in order with dropout on their weights, as the reference?"""
     xs = (inputs.tensor(2, W_CONTEXT, W_IN),)
-    _wrapper_like_reference(student, ref, inputs, xs, train=True)
+    WRAPPER.expect_like_reference(student, ref, inputs, xs, train=True)
 
 
 @check("MultiHeadAttentionWrapper", 1.5)
 def test_wrapper_seed_123(student: Student, ref: Reference) -> None:
     """Does torch.manual_seed(123) reproduce the book's wrapper output (section 3.6.1)?"""
-    args = (3, 2, 6, 0.0, 2)
-    model = build(ref.MultiHeadAttentionWrapper, *args, seed=123)
-    run = student.module("MultiHeadAttentionWrapper", *args, inputs=(BOOK_BATCH,), seed=123)
-    what = "MultiHeadAttentionWrapper(3, 2, 6, 0.0, num_heads=2) after torch.manual_seed(123)"
-    hint = "build the heads one after another, each a CausalAttention(d_in, d_out, ...)"
-    expect_same_parameters(run, model, what=what, hint=hint)
-    labels = [f"{BOOK} (book section 3.6.1)"]
-    expect_outputs(run, forward(model, (BOOK_BATCH,)), labels, what=what, reveal=True)
+    expect_book_output(
+        student,
+        ref,
+        "MultiHeadAttentionWrapper",
+        (3, 2, 6, 0.0, 2),
+        BOOK_BATCH,
+        what="MultiHeadAttentionWrapper(3, 2, 6, 0.0, num_heads=2) after torch.manual_seed(123)",
+        hint="build the heads one after another, each a CausalAttention(d_in, d_out, ...)",
+        label=f"{BOOK} (book section 3.6.1)",
+    )
 
 
 # ---- MultiHeadAttention --------------------------------------------------------------------
 
 M_IN, M_OUT, M_CONTEXT, M_HEADS = 4, 6, 5, 3  # head_dim 2
-
-
-def _mha(dropout: float, qkv_bias: bool = False) -> str:
-    bias = ", qkv_bias=True" if qkv_bias else ""
-    return (
-        f"MultiHeadAttention({M_IN}, {M_OUT}, context_length={M_CONTEXT}, dropout={dropout}, "
-        f"num_heads={M_HEADS}{bias})"
-    )
-
-
-def _mha_like_reference(
-    student: Student,
-    ref: Reference,
-    inputs: Inputs,
-    xs: tuple[torch.Tensor, ...],
-    *,
-    qkv_bias: bool = False,
-    train: bool = False,
-) -> None:
-    args = (M_IN, M_OUT, M_CONTEXT, 0.5, M_HEADS, qkv_bias)
-    seed, forward_seed = inputs.seed(), inputs.seed() if train else None
-    expect_like_reference(
-        student,
-        "MultiHeadAttention",
-        ref.MultiHeadAttention,
-        args,
-        xs,
-        seed=seed,
-        name=_mha(0.5, qkv_bias),
-        train=train,
-        forward_seed=forward_seed,
-    )
+MHA = CausalClass("MultiHeadAttention", M_IN, M_OUT, M_CONTEXT, M_HEADS)
 
 
 @check("MultiHeadAttention", 1)
@@ -166,7 +103,7 @@ def test_mha_parameters(student: Student, inputs: Inputs) -> None:
     )
     shapes = {f"{layer}.weight": (M_OUT, M_IN) for layer in LAYERS}
     shapes |= {"out_proj.weight": (M_OUT, M_OUT), "out_proj.bias": (M_OUT,)}
-    expect_parameters(run, shapes, what=_mha(0.0))
+    expect_parameters(run, shapes, what=MHA.name(0.0))
 
 
 @check("MultiHeadAttention", 0.5)
@@ -175,7 +112,7 @@ def test_mha_mask_buffer(student: Student, inputs: Inputs) -> None:
     run = student.module(
         "MultiHeadAttention", M_IN, M_OUT, M_CONTEXT, 0.0, M_HEADS, seed=inputs.seed()
     )
-    expect_causal_buffer(run, "mask", M_CONTEXT, what=_mha(0.0))
+    expect_causal_buffer(run, "mask", M_CONTEXT, what=MHA.name(0.0))
 
 
 @check("MultiHeadAttention", 1)
@@ -195,36 +132,42 @@ def test_mha_not_divisible(student: Student) -> None:
 @check("MultiHeadAttention", 2.5)
 def test_mha_eval(student: Student, ref: Reference, inputs: Inputs) -> None:
     """In eval mode on full-length batches, are the outputs right?"""
-    _mha_like_reference(student, ref, inputs, (inputs.tensor(3, M_CONTEXT, M_IN),))
+    MHA.expect_like_reference(student, ref, inputs, (inputs.tensor(3, M_CONTEXT, M_IN),))
 
 
 @check("MultiHeadAttention", 1.5)
 def test_mha_shorter(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Is the mask cut to the sequence length, for n < context_length and for one token?"""
     xs = (inputs.tensor(2, 3, M_IN), inputs.tensor(1, 1, M_IN))
-    _mha_like_reference(student, ref, inputs, xs)
+    MHA.expect_like_reference(student, ref, inputs, xs)
 
 
 @check("MultiHeadAttention", 1)
 def test_mha_qkv_bias(student: Student, ref: Reference, inputs: Inputs) -> None:
     """With qkv_bias=True and the reference's weights and biases, are the outputs right?"""
-    _mha_like_reference(student, ref, inputs, (inputs.tensor(2, M_CONTEXT, M_IN),), qkv_bias=True)
+    MHA.expect_like_reference(
+        student, ref, inputs, (inputs.tensor(2, M_CONTEXT, M_IN),), qkv_bias=True
+    )
 
 
 @check("MultiHeadAttention", 1)
 def test_mha_train_dropout(student: Student, ref: Reference, inputs: Inputs) -> None:
     """In train mode, is dropout applied to the attention weights, as the reference draws it?"""
-    _mha_like_reference(student, ref, inputs, (inputs.tensor(2, M_CONTEXT, M_IN),), train=True)
+    MHA.expect_like_reference(
+        student, ref, inputs, (inputs.tensor(2, M_CONTEXT, M_IN),), train=True
+    )
 
 
 @check("MultiHeadAttention", 1.5)
 def test_mha_seed_123(student: Student, ref: Reference) -> None:
     """Does torch.manual_seed(123) reproduce the book's MultiHeadAttention output (3.6.2)?"""
-    args = (3, 2, 6, 0.0, 2)
-    model = build(ref.MultiHeadAttention, *args, seed=123)
-    run = student.module("MultiHeadAttention", *args, inputs=(BOOK_BATCH,), seed=123)
-    what = "MultiHeadAttention(3, 2, 6, 0.0, num_heads=2) after torch.manual_seed(123)"
-    hint = "create nn.Linear W_query, W_key, W_value, then out_proj, in that order"
-    expect_same_parameters(run, model, what=what, hint=hint)
-    labels = [f"{BOOK} (book section 3.6.2)"]
-    expect_outputs(run, forward(model, (BOOK_BATCH,)), labels, what=what, reveal=True)
+    expect_book_output(
+        student,
+        ref,
+        "MultiHeadAttention",
+        (3, 2, 6, 0.0, 2),
+        BOOK_BATCH,
+        what="MultiHeadAttention(3, 2, 6, 0.0, num_heads=2) after torch.manual_seed(123)",
+        hint="create nn.Linear W_query, W_key, W_value, then out_proj, in that order",
+        label=f"{BOOK} (book section 3.6.2)",
+    )
