@@ -380,3 +380,34 @@ def test_ordinary_user_gets_the_user_namespace_sandbox(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["userns", "0.0"]
+
+
+def test_a_worker_killed_from_outside_is_retried(zygote: Zygote) -> None:
+    """Is a call whose worker is killed from outside run again on a fresh worker, so the
+    student loses nothing, while code that crashes every time still fails?"""
+    import signal
+    import threading
+
+    student, channel = student_for(
+        zygote,
+        """
+        import os, time
+        def slow(x):
+            time.sleep(1.0)
+            return x
+        def die(x):
+            os._exit(3)
+        """,
+    )
+    try:
+        student.call("slow", 0.0)  # a worker is up
+        first = channel.pid
+        assert first is not None
+        threading.Timer(0.3, os.kill, (first, signal.SIGKILL)).start()
+        assert student.call("slow", 7.0).scalar == 7.0
+        assert channel.pid != first
+        with pytest.raises(StudentError) as err:
+            student.call("die", 0.0)
+        assert err.value.kind == "crash"
+    finally:
+        channel.stop()
