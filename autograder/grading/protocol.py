@@ -171,8 +171,8 @@ def read_frame(read_exact: Any) -> tuple[dict[str, Any], list[np.ndarray]]:
         raise ProtocolError(f"frame of {hlen + blen} bytes is over {MAX_FRAME}")
     try:
         header = json.loads(read_exact(hlen))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ProtocolError(f"header is not JSON: {e}") from None
+    except (ValueError, RecursionError) as e:  # bad UTF-8 or JSON, or nesting meant to overflow
+        raise ProtocolError(f"header is not JSON: {type(e).__name__}") from None
     body = read_exact(blen)
     if not isinstance(header, dict) or not isinstance(header.get("data"), dict):
         raise ProtocolError("header lacks a data object")

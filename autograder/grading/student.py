@@ -67,12 +67,10 @@ class Student:
         offlimits: Callable[[str], tuple[str, ...]] = lambda _: (),
         timeout: float = CALL_TIMEOUT,
     ) -> None:
-        self.channel, self.locate, self.offlimits, self.timeout = (
-            channel,
-            locate,
-            offlimits,
-            timeout,
-        )
+        self.channel = channel
+        self.locate = locate
+        self.offlimits = offlimits
+        self.timeout = timeout
         self.output: list[str] = []  # what the student's code printed, per call
 
     def call(self, exercise: str, *args: Any, **kwargs: Any) -> Value:
