@@ -310,14 +310,53 @@ def expect_book_output(
     ref: Any,
     exercise: str,
     args: tuple[Any, ...],
-    batch: Tensor,
+    book_input: Tensor,
+    fresh_input: Tensor,
     *,
+    seed: int = 123,
     what: str,
     hint: str,
     label: str,
 ) -> None:
-    """After torch.manual_seed(123), the student's parameters and outputs are the book's."""
-    model = build(getattr(ref, exercise), *args, seed=123)
-    run = student.module(exercise, *args, inputs=(batch,), seed=123)
+    """After torch.manual_seed(seed), the student's parameters and output are the book's, and the
+    same module is right on a fresh input too: an output typed in from the book earns nothing."""
+    model = build(getattr(ref, exercise), *args, seed=seed)
+    run = student.module(exercise, *args, inputs=(book_input, fresh_input), seed=seed)
     expect_same_parameters(run, model, what=what, hint=hint)
-    expect_outputs(run, forward(model, (batch,)), [label], what=what, reveal=True)
+    if len(run.outputs) != 2:
+        raise AssertionError(f"{what}: {len(run.outputs)} outputs for 2 inputs")
+    book, fresh = forward(model, (book_input, fresh_input))
+    expect_tensor(run.outputs[0], book, what=f"{what}, {label}", reveal=True)
+    expect_tensor(run.outputs[1], fresh, what=f"{what}, {FRESH} {spec(fresh_input)}")
+
+
+FRESH = "a fresh input shaped like the document's"
+
+
+def fresh_like(inputs: Any, arg: Any) -> Any:
+    """A new positive input with `arg`'s shape and dtype (the documents' inputs are positive);
+    anything that is not a float array stays as it is."""
+    if isinstance(arg, Tensor) and arg.is_floating_point():
+        return inputs.positive(*arg.shape, dtype=arg.dtype)
+    if isinstance(arg, np.ndarray) and arg.dtype.kind == "f":
+        return inputs.rng.uniform(0.1, 1.1, size=arg.shape).astype(arg.dtype)
+    return arg
+
+
+def expect_document(
+    student: Student,
+    ref: Any,
+    inputs: Any,
+    exercise: str,
+    args: tuple[Any, ...],
+    *,
+    what: str,
+    compare: Any = None,
+) -> None:
+    """The printed values for the document's inputs, and the reference's on a fresh input of the
+    same shape: an answer typed in from the documents earns nothing."""
+    compare = compare or expect_tensor
+    reference = getattr(ref, exercise)
+    compare(student.call(exercise, *args), reference(*args), what=what, reveal=True)
+    fresh = tuple(fresh_like(inputs, a) for a in args)
+    compare(student.call(exercise, *fresh), reference(*fresh), what=f"{FRESH} ({what})")

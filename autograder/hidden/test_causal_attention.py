@@ -18,6 +18,7 @@ from .helpers import (
     CausalClass,
     expect_book_output,
     expect_causal_buffer,
+    expect_document,
     expect_tensor,
     spec,
 )
@@ -46,12 +47,11 @@ def test_causal_mask_other_sizes(student: Student, ref: Reference) -> None:
 
 
 @check("mask_and_renormalize", 1.5)
-def test_mask_and_renormalize_document(student: Student, ref: Reference) -> None:
+def test_mask_and_renormalize_document(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are the journey weights masked and renormalised as in the book (section 3.5.1)?"""
     weights = ref.all_attention_weights(JOURNEY)
-    got = student.call("mask_and_renormalize", weights)
     what = "mask_and_renormalize on the [6, 6] journey attention weights"
-    expect_tensor(got, ref.mask_and_renormalize(weights), what=what, reveal=True)
+    expect_document(student, ref, inputs, "mask_and_renormalize", (weights,), what=what)
 
 
 @check("mask_and_renormalize", 2)
@@ -76,12 +76,13 @@ def test_mask_and_renormalize_float64(student: Student, ref: Reference, inputs: 
 
 
 @check("causal_attention_weights", 1)
-def test_causal_attention_weights_document(student: Student, ref: Reference) -> None:
+def test_causal_attention_weights_document(
+    student: Student, ref: Reference, inputs: Inputs
+) -> None:
     """Are the journey scores (inputs @ inputs.T, d_k=3) turned into causal weights right?"""
     scores = ref.all_attention_scores(JOURNEY)
-    got = student.call("causal_attention_weights", scores, 3)
     what = "causal_attention_weights on the [6, 6] journey scores, d_k=3"
-    expect_tensor(got, ref.causal_attention_weights(scores, 3), what=what, reveal=True)
+    expect_document(student, ref, inputs, "causal_attention_weights", (scores, 3), what=what)
 
 
 @check("causal_attention_weights", 2.5)
@@ -155,7 +156,7 @@ def test_causal_attention_train_dropout(student: Student, ref: Reference, inputs
 
 
 @check("CausalAttention", 1)
-def test_causal_attention_seed_123(student: Student, ref: Reference) -> None:
+def test_causal_attention_seed_123(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Does torch.manual_seed(123) reproduce the book's CausalAttention output (section 3.5.3)?"""
     expect_book_output(
         student,
@@ -163,6 +164,7 @@ def test_causal_attention_seed_123(student: Student, ref: Reference) -> None:
         "CausalAttention",
         (3, 2, 6, 0.0),
         torch.stack((JOURNEY, JOURNEY)),
+        inputs.positive(2, 6, 3),
         what="CausalAttention(3, 2, context_length=6, dropout=0.0) after torch.manual_seed(123)",
         hint="create nn.Linear W_query, W_key, W_value in that order, bias=qkv_bias",
         label="the journey batch [2, 6, 3] (book section 3.5.3)",

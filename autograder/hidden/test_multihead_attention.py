@@ -75,7 +75,7 @@ def test_wrapper_train_dropout(student: Student, ref: Reference, inputs: Inputs)
 
 
 @check("MultiHeadAttentionWrapper", 1.5)
-def test_wrapper_seed_123(student: Student, ref: Reference) -> None:
+def test_wrapper_seed_123(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Does torch.manual_seed(123) reproduce the book's wrapper output (section 3.6.1)?"""
     expect_book_output(
         student,
@@ -83,6 +83,7 @@ def test_wrapper_seed_123(student: Student, ref: Reference) -> None:
         "MultiHeadAttentionWrapper",
         (3, 2, 6, 0.0, 2),
         BOOK_BATCH,
+        inputs.positive(*BOOK_BATCH.shape),
         what="MultiHeadAttentionWrapper(3, 2, 6, 0.0, num_heads=2) after torch.manual_seed(123)",
         hint="build the heads one after another, each a CausalAttention(d_in, d_out, ...)",
         label=f"{BOOK} (book section 3.6.1)",
@@ -159,7 +160,7 @@ def test_mha_train_dropout(student: Student, ref: Reference, inputs: Inputs) -> 
 
 
 @check("MultiHeadAttention", 1.5)
-def test_mha_seed_123(student: Student, ref: Reference) -> None:
+def test_mha_seed_123(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Does torch.manual_seed(123) reproduce the book's MultiHeadAttention output (3.6.2)?"""
     expect_book_output(
         student,
@@ -167,6 +168,7 @@ def test_mha_seed_123(student: Student, ref: Reference) -> None:
         "MultiHeadAttention",
         (3, 2, 6, 0.0, 2),
         BOOK_BATCH,
+        inputs.positive(*BOOK_BATCH.shape),
         what="MultiHeadAttention(3, 2, 6, 0.0, num_heads=2) after torch.manual_seed(123)",
         hint="create nn.Linear W_query, W_key, W_value, then out_proj, in that order",
         label=f"{BOOK} (book section 3.6.2)",

@@ -11,7 +11,7 @@ import torch
 
 from ..grading.student import Student
 from ..grading.suite import Inputs, Reference, check
-from .helpers import JOURNEY, LARGE_LOGIT_ATOL, expect_tensor, spec
+from .helpers import JOURNEY, LARGE_LOGIT_ATOL, expect_document, expect_tensor, spec
 
 F64 = torch.float64
 
@@ -19,12 +19,10 @@ F64 = torch.float64
 
 
 @check("attention_scores", 1)
-def test_attention_scores_document(student: Student, ref: Reference) -> None:
+def test_attention_scores_document(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Does "journey" score the six tokens of "Your journey starts with one step" as printed?"""
-    got = student.call("attention_scores", JOURNEY[1], JOURNEY)
-    expected = ref.attention_scores(JOURNEY[1], JOURNEY)
     what = "attention_scores(inputs[1], inputs) on doc 003 In[2]"
-    expect_tensor(got, expected, what=what, reveal=True)
+    expect_document(student, ref, inputs, "attention_scores", (JOURNEY[1], JOURNEY), what=what)
 
 
 @check("attention_scores", 1)
@@ -50,12 +48,11 @@ def test_attention_scores_float64(student: Student, ref: Reference, inputs: Inpu
 
 
 @check("normalize_by_sum", 0.5)
-def test_normalize_by_sum_document(student: Student, ref: Reference) -> None:
+def test_normalize_by_sum_document(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are the journey scores divided by their sum as printed?"""
     scores = ref.attention_scores(JOURNEY[1], JOURNEY)
-    got = student.call("normalize_by_sum", scores)
     what = "normalize_by_sum on the scores of doc 003 In[3]"
-    expect_tensor(got, ref.normalize_by_sum(scores), what=what, reveal=True)
+    expect_document(student, ref, inputs, "normalize_by_sum", (scores,), what=what)
 
 
 @check("normalize_by_sum", 1)
@@ -79,12 +76,11 @@ def test_normalize_by_sum_float64(student: Student, ref: Reference, inputs: Inpu
 
 
 @check("softmax_naive", 1)
-def test_softmax_naive_document(student: Student, ref: Reference) -> None:
+def test_softmax_naive_document(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Does the softmax of the journey scores match doc 003 In[4]?"""
     scores = ref.attention_scores(JOURNEY[1], JOURNEY)
-    got = student.call("softmax_naive", scores)
     what = "softmax_naive on the scores of doc 003 In[4]"
-    expect_tensor(got, ref.softmax_naive(scores), what=what, reveal=True)
+    expect_document(student, ref, inputs, "softmax_naive", (scores,), what=what)
 
 
 @check("softmax_naive", 1)
@@ -154,12 +150,11 @@ def test_softmax_stable_large_negative(student: Student, ref: Reference, inputs:
 
 
 @check("context_vector", 1)
-def test_context_vector_document(student: Student, ref: Reference) -> None:
+def test_context_vector_document(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Is the context vector of "journey" the one doc 003 In[6] prints?"""
     weights = ref.softmax_stable(ref.attention_scores(JOURNEY[1], JOURNEY))
-    got = student.call("context_vector", weights, JOURNEY)
     what = "context_vector for inputs[1] of doc 003 In[6]"
-    expect_tensor(got, ref.context_vector(weights, JOURNEY), what=what, reveal=True)
+    expect_document(student, ref, inputs, "context_vector", (weights, JOURNEY), what=what)
 
 
 @check("context_vector", 1)
@@ -185,10 +180,9 @@ def test_context_vector_float64(student: Student, ref: Reference, inputs: Inputs
 # The same three checks each: the journey inputs, random non-square inputs, float64 inputs.
 
 
-def _document(student: Student, ref: Reference, exercise: str) -> None:
-    got = student.call(exercise, JOURNEY)
+def _document(student: Student, ref: Reference, inputs: Inputs, exercise: str) -> None:
     what = f"{exercise} on the inputs of doc 003 In[1] (section 3.3.2)"
-    expect_tensor(got, getattr(ref, exercise)(JOURNEY), what=what, reveal=True)
+    expect_document(student, ref, inputs, exercise, (JOURNEY,), what=what)
 
 
 def _random(student: Student, ref: Reference, inputs: Inputs, exercise: str) -> None:
@@ -204,9 +198,9 @@ def _float64(student: Student, ref: Reference, inputs: Inputs, exercise: str) ->
 
 
 @check("all_attention_scores", 1)
-def test_all_attention_scores_document(student: Student, ref: Reference) -> None:
+def test_all_attention_scores_document(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Is the [6, 6] matrix of journey scores right (row 2 is doc 003 In[2])?"""
-    _document(student, ref, "all_attention_scores")
+    _document(student, ref, inputs, "all_attention_scores")
 
 
 @check("all_attention_scores", 1)
@@ -222,9 +216,9 @@ def test_all_attention_scores_float64(student: Student, ref: Reference, inputs: 
 
 
 @check("all_attention_weights", 1)
-def test_all_attention_weights_document(student: Student, ref: Reference) -> None:
+def test_all_attention_weights_document(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are the journey weights right, each row a softmax (row 2 is doc 003 In[5])?"""
-    _document(student, ref, "all_attention_weights")
+    _document(student, ref, inputs, "all_attention_weights")
 
 
 @check("all_attention_weights", 1)
@@ -240,9 +234,9 @@ def test_all_attention_weights_float64(student: Student, ref: Reference, inputs:
 
 
 @check("all_context_vectors", 1)
-def test_all_context_vectors_document(student: Student, ref: Reference) -> None:
+def test_all_context_vectors_document(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are the six journey context vectors right (row 2 is doc 003 In[6])?"""
-    _document(student, ref, "all_context_vectors")
+    _document(student, ref, inputs, "all_context_vectors")
 
 
 @check("all_context_vectors", 1)

@@ -20,10 +20,11 @@ from .helpers import (
     JOURNEY,
     WARS,
     build,
+    expect_book_output,
+    expect_document,
     expect_items,
     expect_loaded,
     expect_outputs,
-    expect_same_parameters,
     expect_tensor,
     forward,
     spec,
@@ -45,12 +46,13 @@ def _expect_projections(
 
 
 @check("qkv_projections", 1)
-def test_qkv_projections_document(student: Student, ref: Reference) -> None:
+def test_qkv_projections_document(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are the keys and values of doc 001 In[6]-In[8] reproduced (seed 123 weights)?"""
-    weights = BOOK_WEIGHTS
-    got = student.call("qkv_projections", WARS, *weights)
     what = "qkv_projections on doc 001's inputs with its torch.manual_seed(123) weights"
-    _expect_projections(got, ref.qkv_projections(WARS, *weights), what=what, reveal=True)
+    args = (WARS, *BOOK_WEIGHTS)
+    expect_document(
+        student, ref, inputs, "qkv_projections", args, what=what, compare=_expect_projections
+    )
 
 
 @check("qkv_projections", 1)
@@ -77,13 +79,14 @@ def test_qkv_projections_float64(student: Student, ref: Reference, inputs: Input
 
 
 @check("scaled_attention_weights", 1)
-def test_scaled_attention_weights_document(student: Student, ref: Reference) -> None:
+def test_scaled_attention_weights_document(
+    student: Student, ref: Reference, inputs: Inputs
+) -> None:
     """Are doc 001's scores for query 2, scaled by sqrt(2), turned into the printed weights?"""
     w_query, w_key, _ = BOOK_WEIGHTS
     scores = (WARS[1] @ w_query) @ (WARS @ w_key).T
-    got = student.call("scaled_attention_weights", scores, 2)
     what = "scaled_attention_weights(attn_scores_2, d_k=2) of doc 001 In[12]"
-    expect_tensor(got, ref.scaled_attention_weights(scores, 2), what=what, reveal=True)
+    expect_document(student, ref, inputs, "scaled_attention_weights", (scores, 2), what=what)
 
 
 @check("scaled_attention_weights", 1.5)
@@ -111,12 +114,10 @@ def test_scaled_attention_weights_float64(student: Student, ref: Reference, inpu
 
 
 @check("self_attention", 1.5)
-def test_self_attention_document(student: Student, ref: Reference) -> None:
+def test_self_attention_document(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are the context vectors of doc 001 In[16] reproduced (seed 123 weights)?"""
-    weights = BOOK_WEIGHTS
-    got = student.call("self_attention", WARS, *weights)
     what = "self_attention on doc 001's inputs with its torch.manual_seed(123) weights"
-    expect_tensor(got, ref.self_attention(WARS, *weights), what=what, reveal=True)
+    expect_document(student, ref, inputs, "self_attention", (WARS, *BOOK_WEIGHTS), what=what)
 
 
 @check("self_attention", 2)
@@ -165,16 +166,20 @@ def test_selfattention_v1_loaded(student: Student, ref: Reference, inputs: Input
 
 
 @check("SelfAttention_v1", 2)
-def test_selfattention_v1_seed_123(student: Student, ref: Reference) -> None:
+def test_selfattention_v1_seed_123(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Does torch.manual_seed(123) reproduce doc 001 In[16] (rand: query, key, value in order)?"""
-    model = build(ref.SelfAttention_v1, 3, 2, seed=123)
-    run = student.module("SelfAttention_v1", 3, 2, inputs=(WARS,), seed=123)
-    what = "SelfAttention_v1(3, 2) after torch.manual_seed(123)"
-    hint = (
-        "create W_query, W_key, W_value in that order, each nn.Parameter(torch.rand(d_in, d_out))"
+    expect_book_output(
+        student,
+        ref,
+        "SelfAttention_v1",
+        (3, 2),
+        WARS,
+        inputs.positive(*WARS.shape),
+        what="SelfAttention_v1(3, 2) after torch.manual_seed(123)",
+        hint="create W_query, W_key, W_value in that order, each "
+        "nn.Parameter(torch.rand(d_in, d_out))",
+        label="doc 001 In[16]",
     )
-    expect_same_parameters(run, model, what=what, hint=hint)
-    expect_outputs(run, forward(model, (WARS,)), ["doc 001 In[16]"], what=what, reveal=True)
 
 
 # ---- SelfAttention_v2 ----------------------------------------------------------------------
@@ -219,12 +224,17 @@ def test_selfattention_v2_qkv_bias(student: Student, ref: Reference, inputs: Inp
 
 
 @check("SelfAttention_v2", 1.5)
-def test_selfattention_v2_seed_789(student: Student, ref: Reference) -> None:
+def test_selfattention_v2_seed_789(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Does torch.manual_seed(789) reproduce the book's SelfAttention_v2 output (section 3.4.2)?"""
-    model = build(ref.SelfAttention_v2, 3, 2, seed=789)
-    run = student.module("SelfAttention_v2", 3, 2, inputs=(JOURNEY,), seed=789)
-    what = "SelfAttention_v2(3, 2) after torch.manual_seed(789)"
-    hint = "create nn.Linear W_query, W_key, W_value in that order, bias=qkv_bias"
-    expect_same_parameters(run, model, what=what, hint=hint)
-    labels = ["the journey inputs (book section 3.4.2)"]
-    expect_outputs(run, forward(model, (JOURNEY,)), labels, what=what, reveal=True)
+    expect_book_output(
+        student,
+        ref,
+        "SelfAttention_v2",
+        (3, 2),
+        JOURNEY,
+        inputs.positive(*JOURNEY.shape),
+        seed=789,
+        what="SelfAttention_v2(3, 2) after torch.manual_seed(789)",
+        hint="create nn.Linear W_query, W_key, W_value in that order, bias=qkv_bias",
+        label="the journey inputs (book section 3.4.2)",
+    )
