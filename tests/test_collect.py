@@ -148,7 +148,6 @@ def test_missing_module_names_its_exercises(tmp_path: Path) -> None:
         "Simple_Attention.py",  # case
         "simple-attention.py",  # hyphen
         "simple_atention.py",  # typo
-        "simple_attention.ipynb",  # the notebook instead of the module
     ],
 )
 def test_misnamed_module_says_expected_name(tmp_path: Path, wrong_name: str) -> None:
@@ -164,6 +163,26 @@ def test_misnamed_module_says_expected_name(tmp_path: Path, wrong_name: str) -> 
         "it should be exercises/simple_attention.py): attention_scores, "
     )
     assert line.endswith("all_context_vectors score 0")
+    assert_clean(got["bob"])
+
+
+def test_notebook_instead_of_module_says_what_to_hand_in(tmp_path: Path) -> None:
+    """Does a notebook handed in for a module say notebooks are not graded and name the .py?"""
+    subs = batch(tmp_path)
+    files = sources()
+    files["exercises/simple_attention.ipynb"] = files.pop("exercises/simple_attention.py")
+    write_folder(subs / "alice", files)
+    (subs / "carol.ipynb").write_text("{}")
+    got = by_student(collect(subs))
+    assert one_line(got["alice"]).startswith(
+        "exercises/simple_attention.py is missing (found exercises/simple_attention.ipynb: "
+        "notebooks are not graded, export it as the Python script "
+        "exercises/simple_attention.py): attention_scores, "
+    )
+    assert one_line(got["carol"]) == (
+        "carol.ipynb is a notebook and notebooks are not graded: export your code as Python "
+        "scripts and hand in a folder carol/ or a carol.zip holding exercises/<module>.py"
+    )
     assert_clean(got["bob"])
 
 

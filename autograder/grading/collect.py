@@ -35,6 +35,7 @@ IGNORED_NAMES = {"__pycache__", "__MACOSX", "Thumbs.db", "desktop.ini"}
 ARCHIVES = (".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar")
 # top-level files that look like a submission in the wrong form (others are ignored)
 LOOSE_SUBMISSION = (*ARCHIVES[1:], ".py", ".ipynb")
+NOT_GRADED = "notebooks are not graded"
 
 Reader = Callable[[], bytes]  # reads one file, at most MAX_SOURCE_BYTES + 1 bytes
 
@@ -82,9 +83,12 @@ def _collect_entry(entry: Path) -> Submission | None:
     elif name.lower().endswith(LOOSE_SUBMISSION):
         raw_id = name.split(".", 1)[0]
         sub = Submission(raw_id, entry)
+        hand_in = f"a folder {raw_id}/ or a {raw_id}.zip holding exercises/<module>.py"
         sub.errors.append(
-            f"{name} is not a submission: hand in a folder {raw_id}/ or a {raw_id}.zip "
-            "holding exercises/<module>.py"
+            f"{name} is a notebook and {NOT_GRADED}: export your code as Python scripts and "
+            f"hand in {hand_in}"
+            if _notebook(name)
+            else f"{name} is not a submission: hand in {hand_in}"
         )
     else:
         return None  # a roster, a README: not a submission
@@ -358,8 +362,16 @@ def _normal(stem: str) -> str:
 
 def _missing_line(module: str, path: str, strays: list[str]) -> str:
     ids = ", ".join(e.id for e in manifest.load() if e.module == module)
-    hint = f" (found {strays[0]}: it should be {path})" if strays else ""
+    hint = ""
+    if strays and _notebook(strays[0]):  # renaming it to .py would not help: say what to do
+        hint = f" (found {strays[0]}: {NOT_GRADED}, export it as the Python script {path})"
+    elif strays:
+        hint = f" (found {strays[0]}: it should be {path})"
     return f"exercises/{module}.py is missing{hint}: {ids} score 0"
+
+
+def _notebook(name: str) -> bool:
+    return name.lower().endswith(".ipynb")
 
 
 def _read_module(sub: Submission, module: str, path: str, read: Reader) -> None:
