@@ -411,3 +411,73 @@ def test_a_worker_killed_from_outside_is_retried(zygote: Zygote) -> None:
         assert err.value.kind == "crash"
     finally:
         channel.stop()
+
+
+@needs_namespaces
+def test_the_worker_leads_its_own_process_group(zygote: Zygote) -> None:
+    """Is the worker the leader of its own session and process group, so that kill(0, ...)
+    (what os.kill(os.getppid(), ...) becomes in its PID namespace) reaches nobody else?"""
+    student, channel = student_for(
+        zygote,
+        """
+        import os
+        def ids(x):
+            return float(os.getpid()), float(os.getpgrp()), float(os.getsid(0)), float(os.getppid())
+        """,
+    )
+    try:
+        value = student.call("ids", 0.0)
+    finally:
+        channel.stop()
+    assert [v.scalar for v in value.items] == [1.0, 1.0, 1.0, 0.0]
+
+
+USERNS_KILL_PROBE = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from autograder.grading.isolate import SandboxChannel, Zygote
+from autograder.grading.student import Student, StudentError
+z = Zygote()
+src = {"simple_attention": '''
+import os, signal
+def f(x):
+    if os.getpid() == 1:  # only inside a PID namespace: there getppid() is 0, kill(0) the group
+        os.kill(os.getppid(), signal.SIGKILL)
+    return 1.0
+'''}
+ch = SandboxChannel(z, 0, src)
+try:
+    Student(ch, lambda n: ("simple_attention", n)).call("f", 1.0)
+    print(z.mode, "returned")
+except StudentError as e:
+    print(z.mode, e.kind)
+ch.stop()
+z.close()
+"""
+
+
+def test_a_worker_cannot_kill_the_grader_as_the_same_user(tmp_path: Path) -> None:
+    """As an ordinary user the worker runs under the grader's own uid: does killing its parent
+    (kill(0), the process group) reach no one but the worker, which as its PID namespace's init
+    ignores it, so that the call returns and the grader goes on?"""
+    import shutil
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to become an ordinary user")
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    probe = subprocess.run([*as_nobody, sys.executable, "-c", "pass"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("the interpreter is not readable by an ordinary user on this machine")
+    proc = subprocess.run(
+        [*as_nobody, sys.executable, "-c", USERNS_KILL_PROBE, str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "HOME": str(tmp_path)},
+        start_new_session=True,  # should the kill get through, it ends the probe, not pytest
+    )
+    assert proc.returncode == 0, f"the grader died (exit {proc.returncode}): {proc.stderr[-2000:]}"
+    assert proc.stdout.split() == ["userns", "returned"]

@@ -147,6 +147,9 @@ def _spawn(
         child = os.fork()
         if child == 0:
             os.close(write_end)
+            # A process group of its own: kill(0) (getppid() is 0 in the PID namespace) and
+            # killpg reach the worker and its children only, not the grader's group.
+            os.setsid()
             _run_worker(setup, lane, fd, worker)
         os.write(write_end, str(child).encode())
         os.close(write_end)
