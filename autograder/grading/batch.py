@@ -122,6 +122,10 @@ def _grade_all(
                 raise LaneFailed(item)
     finally:
         bar.close()
+        if saved < len(todo):
+            # Submissions still queued for the lanes would block this process's exit forever
+            # (the queue's feeder thread waits for a reader that is gone): drop them.
+            work.cancel_join_thread()
         for p in procs:
             if saved < len(todo):
                 p.kill()
