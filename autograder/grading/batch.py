@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import secrets
+import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,13 @@ def autograde(
         if todo:
             lanes = max(1, min(lanes or os.cpu_count() or 1, len(todo)))
             mode = _grade_all(todo, book, run_seed, timeout, lanes, progress)
-        report.write_all(book, out)
+        try:
+            report.write_all(book, out)
+        except OSError as e:  # OUT filled up (or went read-only) after the first check
+            raise report.OutNotWritable(
+                f"cannot write reports to {out}: {e.strerror or e}; every graded student is in "
+                "the gradebook: free some space and run again to write them"
+            ) from None
     finally:
         book.close()
     return BatchSummary(len(subs), len(todo), len(subs) - len(todo), mode, run_seed)
@@ -115,7 +122,13 @@ def _grade_all(
                 mode = item
             elif kind == "graded":
                 graded: Graded = item
-                book.save(graded)
+                try:
+                    book.save(graded)
+                except sqlite3.Error as e:  # OUT filled up during the run: stop, say so
+                    raise report.OutNotWritable(
+                        f"cannot save {graded.student} in {book.path}: {e}; {saved} students "
+                        "were saved and are kept: free some space and run again to resume"
+                    ) from None
                 saved += 1
                 bar.update(graded.student)
             else:
