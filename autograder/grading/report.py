@@ -8,6 +8,7 @@ batch progress bar.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -52,9 +53,10 @@ def ensure_writable(out: Path) -> None:
             with suppress(FileNotFoundError):
                 os.unlink(probe)
     except OSError as e:
+        full = e.errno in (errno.ENOSPC, errno.EDQUOT)  # otherwise read-only, not permitted, ...
+        advice = "free some space or choose another --out" if full else "choose another --out"
         raise OutNotWritable(
-            f"cannot write reports to {out}: {e.strerror or e}; "
-            "free some space or choose another --out"
+            f"cannot write reports to {out}: {e.strerror or e}; {advice}"
         ) from None
 
 
