@@ -8,7 +8,7 @@ EX ?=
 SUBMISSIONS ?= examples/submissions
 OUT ?= out
 
-.PHONY: help check exercises class test lint format demo autograde bench bench-check clean
+.PHONY: help check exercises class test lint format demo autograde bench bench-check clean redteam-table
 
 help:
 	@echo "Students:     make check [EX=<exercise or topic>]"
@@ -57,6 +57,9 @@ bench: $(READY)
 
 bench-check: $(READY)
 	$(PY) -m bench.check_latency
+
+redteam-table: $(READY)
+	$(PY) -m autograder.redteam
 
 clean:
 	rm -rf build out .pytest_cache .ruff_cache
