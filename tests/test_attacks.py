@@ -1,0 +1,538 @@
+"""The attack corpus end to end: every tests/corpus/attack_* entry and three bystanders graded in
+one real `attention-kit autograde` batch, with what the attacks aimed at watched from outside.
+
+Each attack must cost exactly the points in its expected.toml, and the batch must leave no trace
+beyond OUT: no file changed in the kit's folder, the submissions, site-packages or the user site
+folder; nothing in /tmp; no connection to the loopback port and abstract socket the network attack
+aims at; no process left over; nothing a student sees holding a solution line, a hidden check's
+source or the run's seed; and the bystanders graded exactly as when graded alone. The batch runs
+under a child subreaper, so that a process escaping the sandbox would be caught as an orphan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import site
+import socket
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autograder import ROOT, manifest, redteam
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+CORPUS = ROOT / "tests" / "corpus"
+ATTACKS = sorted(p.parent.name for p in CORPUS.glob("attack_*/expected.toml"))
+BYSTANDERS = {  # student id -> corpus entry graded beside the attacks
+    "bystander_reference": "reference",
+    "bystander_mistake": "mistake_scale_by_dk",
+    "bystander_partial": "partial_simple_only",
+}
+BASES = {"solutions": ROOT / "solutions", "exercises": ROOT / "exercises", "none": None}
+EXERCISES = manifest.load()
+IDS = [e.id for e in EXERCISES]
+FULL = {e.id: e.points for e in EXERCISES}
+SEED = 730514289  # nine digits: found in a student's output only if it leaked
+CALL_TIMEOUT = "3"  # seconds per call: the hanging attacks cost this, once per exercise
+RUN_TIMEOUT = 300  # seconds for the whole batch (it takes about 25)
+SANDBOX_UID = 61000  # sandbox.SANDBOX_UID_BASE: every lane's uid is this or above
+FEEDBACK_CAP = 32 * 1024  # bytes: a flood of output must not reach the feedback
+DISTINCTIVE = 25  # characters: shorter source lines are too common to mean a leak
+
+# Runs `argv[3:]` as a child subreaper: orphans of the batch become its children. Those that end
+# within argv[2] seconds (Python's own helpers, such as multiprocessing's resource tracker) are
+# reaped; those still running are listed (pid, state, command) in the JSON report argv[1], then
+# killed. An attack's daemon sleeps far longer than that.
+GRACE = 5.0
+REAPER = """
+import ctypes, json, os, signal, subprocess, sys, time
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+with open(sys.argv[1] + ".out", "w+") as out, open(sys.argv[1] + ".err", "w+") as err:
+    rc = subprocess.run(sys.argv[3:], stdout=out, stderr=err).returncode  # no pipe to wait on
+    out.seek(0), err.seek(0)
+    stdout, stderr = out.read(), err.read()
+
+
+def running_children():
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                command = f.read().replace(b"\\0", b" ").decode(errors="replace")[:200]
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and fields[0] != "Z":
+            found.append([int(pid), fields[0], command])
+    return found
+
+
+deadline = time.monotonic() + float(sys.argv[2])
+while True:
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
+    left = running_children()
+    if not left or time.monotonic() > deadline:
+        break
+    time.sleep(0.1)
+for pid, *_ in left:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except OSError:
+        pass
+with open(sys.argv[1], "w") as f:
+    json.dump({"rc": rc, "stdout": stdout, "stderr": stderr, "left": left}, f)
+"""
+
+
+# ---- building the class ------------------------------------------------------------------------
+
+
+def spec(entry: str) -> dict[str, Any]:
+    with open(CORPUS / entry / "expected.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+def expected_points(entry: str) -> dict[str, float]:
+    points = spec(entry).get("points", {})
+    return {i: float(points.get(i, FULL[i])) for i in IDS}
+
+
+def materialise(entry: str, folder: Path) -> None:
+    """The entry as a student hands it in: its own files (conftest.py and all) plus the modules
+    of its base that it does not replace."""
+    shutil.copytree(CORPUS / entry, folder, ignore=shutil.ignore_patterns("expected.toml"))
+    base = BASES[spec(entry).get("base", "solutions")]
+    for module in manifest.modules():
+        target = folder / "exercises" / f"{module}.py"
+        if base is not None and not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(base / f"{module}.py", target)
+
+
+# ---- what must not change ----------------------------------------------------------------------
+
+
+def tree_hashes(root: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
+    """sha256 of every file under `root` (and each symlink's target), by relative path."""
+    hashes = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in skip and d != "__pycache__")
+        for name in files:
+            path = Path(folder, name)
+            rel = str(path.relative_to(root))
+            if path.is_symlink():
+                hashes[rel] = "-> " + os.readlink(path)
+            else:
+                hashes[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashes
+
+
+def listing(folder: Path) -> dict[str, str]:
+    """Top-level names of `folder` with each file's hash (folders as "dir"); {} if absent."""
+    if not folder.is_dir():
+        return {}
+    return {
+        p.name: "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in folder.iterdir()
+    }
+
+
+def tmp_targets() -> list[Path]:
+    """Every top-level /tmp entry an attack names in its source."""
+    names = set()
+    for source in CORPUS.glob("attack_*/**/*.py"):
+        names.update(re.findall(r"/tmp/([\w.@-]+)", source.read_text()))
+    return [Path("/tmp", n) for n in sorted(names)]
+
+
+def tmp_state() -> dict[str, Any]:
+    """What the attacks could leave in /tmp: the entries they name, and anything a sandbox uid
+    owns (the batch's own temp files go to a folder of its own, see `autograde`)."""
+    state: dict[str, Any] = {}
+    for path in tmp_targets():
+        if path.is_dir():
+            state[str(path)] = tree_hashes(path)
+        elif path.exists():
+            state[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    for path in Path("/tmp").iterdir():
+        try:
+            owner = path.lstat().st_uid
+        except FileNotFoundError:
+            continue
+        if owner >= SANDBOX_UID:
+            state[str(path)] = owner
+    return state
+
+
+def user_site() -> Path:
+    return Path(site.getusersitepackages())
+
+
+def python_state() -> dict[str, Any]:
+    """site-packages, the standard library and the user site folder, where startup files go."""
+    return {
+        "site-packages": listing(Path(sysconfig.get_path("purelib"))),
+        "stdlib": sorted(p.name for p in Path(sysconfig.get_path("stdlib")).iterdir()),
+        "user site": tree_hashes(user_site()) if user_site().is_dir() else None,
+    }
+
+
+def processes() -> dict[int, tuple[int, int, str]]:
+    """pid -> (real uid, parent pid, command) for every process."""
+    found = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                status = dict(line.split(":", 1) for line in f if ":" in line)
+            found[int(pid)] = (
+                int(status["Uid"].split()[0]),
+                int(status["PPid"]),
+                status["Name"].strip(),
+            )
+        except (OSError, KeyError, ValueError):
+            continue
+    return found
+
+
+def sandboxed(table: dict[int, tuple[int, int, str]]) -> dict[int, tuple[int, int, str]]:
+    return {pid: p for pid, p in table.items() if p[0] >= SANDBOX_UID}
+
+
+def children(table: dict[int, tuple[int, int, str]]) -> set[int]:
+    return {pid for pid, p in table.items() if p[1] == os.getpid()}
+
+
+# ---- the network attack's targets --------------------------------------------------------------
+
+
+@dataclass
+class Listeners:
+    tcp: socket.socket
+    udp: socket.socket
+    unix: socket.socket
+
+    def close(self) -> None:
+        for s in (self.tcp, self.udp, self.unix):
+            s.close()
+
+    def heard(self) -> list[str]:
+        """What reached any listener (nothing, if the sandbox held)."""
+        heard = []
+        for name, s in (("tcp", self.tcp), ("unix", self.unix)):
+            s.setblocking(False)
+            try:
+                conn, peer = s.accept()
+                conn.close()
+                heard.append(f"{name} connection from {peer!r}")
+            except BlockingIOError:
+                pass
+        self.udp.setblocking(False)
+        try:
+            data, peer = self.udp.recvfrom(4096)
+            heard.append(f"udp datagram {data[:60]!r} from {peer!r}")
+        except BlockingIOError:
+            pass
+        return heard
+
+
+def listen() -> Listeners:
+    """Listen where the corpus's network attack aims: its PORT on 127.0.0.1, its ABSTRACT name."""
+    sources = "\n".join(p.read_text() for p in CORPUS.glob("attack_*/**/*.py"))
+    ports = set(re.findall(r"^PORT = (\d+)", sources, re.M))
+    names = set(re.findall(r'^ABSTRACT = "\\0([^"]+)"', sources, re.M))
+    assert len(ports) == 1 and len(names) == 1, (ports, names)
+    port = int(ports.pop())
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        tcp.bind(("127.0.0.1", port))
+        udp.bind(("127.0.0.1", port))
+        unix.bind("\0" + names.pop())
+    except OSError as e:
+        for s in (tcp, udp, unix):
+            s.close()
+        pytest.fail(f"cannot listen where the network attack aims (port {port}): {e}")
+    tcp.listen(8)
+    unix.listen(8)
+    return Listeners(tcp, udp, unix)
+
+
+# ---- the batches -------------------------------------------------------------------------------
+
+
+@dataclass
+class Batch:
+    out: Path
+    report: dict[str, Any]  # the reaper's: rc, stdout, stderr, left (orphans)
+
+    def grades(self) -> dict[str, Any]:
+        return json.loads((self.out / "grades.json").read_text())["students"]
+
+    def results(self, student: str) -> dict[str, Any]:
+        return json.loads((self.out / "results" / f"{student}.json").read_text())
+
+    def feedback(self, student: str) -> str:
+        return (self.out / "feedback" / f"{student}.md").read_text()
+
+
+def autograde(subs: Path, out: Path, work: Path) -> Batch:
+    """One `attention-kit autograde` run under the reaper, from an empty folder, with a temp
+    folder of its own (where the zygotes make their sandbox folders)."""
+    (work / "cwd").mkdir(parents=True)
+    (work / "tmp").mkdir()
+    command = [sys.executable, "-m", "autograder.cli", "autograde", "--quiet"]
+    command += ["--submissions", str(subs), "--out", str(out), "--seed", str(SEED)]
+    command += ["--timeout", CALL_TIMEOUT]
+    report = work / "reaper.json"
+    subprocess.run(
+        [sys.executable, "-c", REAPER, str(report), str(GRACE), *command],
+        cwd=work / "cwd",
+        env={**os.environ, "TMPDIR": str(work / "tmp")},
+        timeout=RUN_TIMEOUT,
+        check=True,
+    )
+    batch = Batch(out, json.loads(report.read_text()))
+    assert batch.report["rc"] == 0, batch.report["stderr"][-3000:]
+    return batch
+
+
+@dataclass
+class Watched:
+    """The attack batch and what was seen around it."""
+
+    batch: Batch
+    subs: Path
+    work: Path
+    before: dict[str, Any]
+    after: dict[str, Any]
+    heard: list[str]
+
+
+def snapshot(subs: Path) -> dict[str, Any]:
+    table = processes()
+    return {
+        "kit": tree_hashes(ROOT, skip=(".venv", ".git")),
+        "submissions": tree_hashes(subs),
+        "python": python_state(),
+        "tmp": tmp_state(),
+        "sandboxed": sandboxed(table),
+        "children": children(table),
+    }
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watched]:
+    tmp = tmp_path_factory.mktemp("attacks")
+    subs = tmp / "submissions"
+    for entry in ATTACKS:
+        materialise(entry, subs / entry)
+    for student, entry in BYSTANDERS.items():
+        materialise(entry, subs / student)
+    listeners = listen()
+    try:
+        before = snapshot(subs)
+        batch = autograde(subs, tmp / "out", tmp / "work")
+        after = snapshot(subs)
+        heard = listeners.heard()
+    finally:
+        listeners.close()
+    yield Watched(batch, subs, tmp / "work", before, after, heard)
+
+
+@pytest.fixture(scope="module")
+def alone(tmp_path_factory: pytest.TempPathFactory) -> Batch:
+    tmp = tmp_path_factory.mktemp("bystanders")
+    for student, entry in BYSTANDERS.items():
+        materialise(entry, tmp / "submissions" / student)
+    return autograde(tmp / "submissions", tmp / "out", tmp / "work")
+
+
+# ---- points ------------------------------------------------------------------------------------
+
+
+def diff(expected: dict[str, float], got: dict[str, float], results: dict[str, Any]) -> str:
+    """`exercise: expected 3, got 1.5` and what the grader said, for each exercise that differs."""
+    said = {t["name"].split(":")[0]: t["output"] for t in results["tests"]}
+    return "\n".join(
+        f"  {ex}: expected {expected[ex]:g}, got {got[ex]:g}\n    {said[ex][:400]!r}"
+        for ex in IDS
+        if expected[ex] != got[ex]
+    )
+
+
+@pytest.mark.slow
+def test_every_submission_is_graded(attacked: Watched) -> None:
+    """Does the batch grade every attack and bystander, with nothing left behind by the reaper?"""
+    students = {*ATTACKS, *BYSTANDERS}
+    assert set(attacked.batch.grades()) == students
+    assert f"{len(students)} graded" in attacked.batch.report["stdout"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("entry", ATTACKS)
+def test_attack_costs_exactly_its_points(attacked: Watched, entry: str) -> None:
+    """Does the attack get exactly its expected points, with the real total reported first?"""
+    batch = attacked.batch
+    got = {k: float(v) for k, v in batch.grades()[entry]["points"].items()}
+    expected = expected_points(entry)
+    assert got == expected, f"{entry}:\n{diff(expected, got, batch.results(entry))}"
+    total = batch.grades()[entry]["total"]
+    assert batch.results(entry)["score"] == total
+    shown = re.search(r"^\*\*Total: (\S+) / ", batch.feedback(entry), re.M)
+    assert shown is not None and float(shown.group(1)) == total
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("student", list(BYSTANDERS))
+def test_bystanders_are_graded_as_when_alone(attacked: Watched, alone: Batch, student: str) -> None:
+    """Is a bystander's grades.json row the same beside the attacks as in a batch of its own?"""
+    assert attacked.batch.grades()[student] == alone.grades()[student]
+    got = {k: float(v) for k, v in attacked.batch.grades()[student]["points"].items()}
+    assert got == expected_points(BYSTANDERS[student])
+
+
+# ---- side effects ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_no_file_outside_out_changed(attacked: Watched) -> None:
+    """Are the kit's folder, the submissions, Python's folders and /tmp as they were, the run's
+    own temp folder empty again (sandbox folders gone) and its working folder untouched?"""
+    for what in ("kit", "submissions", "python", "tmp"):
+        assert attacked.after[what] == attacked.before[what], what
+    assert list((attacked.work / "tmp").iterdir()) == []
+    assert list((attacked.work / "cwd").iterdir()) == []
+
+
+@pytest.mark.slow
+def test_nothing_connected_out(attacked: Watched) -> None:
+    """Did no connection or datagram reach the listeners the network attack aims at?"""
+    assert attacked.heard == []
+
+
+@pytest.mark.slow
+def test_no_process_outlives_grading(attacked: Watched) -> None:
+    """Is no process left running as a sandbox uid, no orphan of the batch, no child of ours?"""
+    assert attacked.batch.report["left"] == []
+    new = set(attacked.after["sandboxed"]) - set(attacked.before["sandboxed"])
+    assert {pid: attacked.after["sandboxed"][pid] for pid in new} == {}
+    assert attacked.after["children"] == attacked.before["children"]
+
+
+def solution_lines() -> set[str]:
+    """Distinctive lines of the solution regions of solutions/*.py."""
+    lines = set()
+    for path in (ROOT / "solutions").glob("*.py"):
+        regions = re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", path.read_text(), re.S)
+        lines.update(line.strip() for region in regions for line in region.splitlines())
+    return {line for line in lines if len(line) >= DISTINCTIVE}
+
+
+def hidden_lines() -> set[str]:
+    """Distinctive source lines of the hidden suites (their check names may be shown)."""
+    lines = set()
+    for path in (ROOT / "autograder" / "hidden").glob("*.py"):
+        lines.update(line.strip() for line in path.read_text().splitlines())
+    return {line for line in lines if len(line) >= DISTINCTIVE}
+
+
+def own_lines(folder: Path) -> set[str]:
+    """Every line of a student's own files: their code may be quoted back to them."""
+    return {line.strip() for path in folder.rglob("*.py") for line in path.read_text().splitlines()}
+
+
+@pytest.mark.slow
+def test_nothing_hidden_reaches_a_student(attacked: Watched) -> None:
+    """Does no feedback, results file or grades.json row hold a solution line the student did
+    not write, a hidden suite's source line, or the run's seed?"""
+    batch, grades = attacked.batch, attacked.batch.grades()
+    solutions, hidden = solution_lines(), hidden_lines()
+    leaks, watched = [], 0
+    for student in grades:
+        secret = (solutions | hidden) - own_lines(attacked.subs / student)
+        watched += len(secret)
+        texts = {
+            "feedback": batch.feedback(student),
+            "results": json.dumps(batch.results(student), ensure_ascii=False),
+            "grades.json": json.dumps(grades[student], ensure_ascii=False),
+        }
+        for where, text in texts.items():
+            found = [line for line in secret if line in text]
+            if str(SEED) in text:
+                found.append(f"the seed {SEED}")
+            leaks += [f"{student} {where}: {line!r}" for line in found[:3]]
+    assert watched > 1000, "too few secret lines to look for: the test would prove nothing"
+    assert not leaks, "\n".join(leaks)
+
+
+@pytest.mark.slow
+def test_feedback_stays_small(attacked: Watched) -> None:
+    """Does no flood of printed output make any feedback file larger than a few pages?"""
+    sizes = {p.name: p.stat().st_size for p in (attacked.batch.out / "feedback").iterdir()}
+    assert {k: v for k, v in sizes.items() if v > FEEDBACK_CAP} == {}
+    flood = attacked.batch.feedback("attack_exhaustion_output_flood")
+    assert "21 passed" in flood and "characters cut" in flood
+
+
+# ---- the red-team table ------------------------------------------------------------------------
+
+
+def test_redteam_table_is_current() -> None:
+    """Is docs/redteam.md what `make redteam-table` writes from the corpus now?"""
+    assert redteam.main(["--check"]) == 0, "run `make redteam-table` and commit docs/redteam.md"
+
+
+def test_redteam_check_catches_a_stale_table(tmp_path: Path) -> None:
+    """Does --check fail for a page edited by hand, and for one whose corpus changed under it?"""
+    page, corpus = tmp_path / "redteam.md", tmp_path / "corpus"
+    entry = corpus / ATTACKS[0]
+    shutil.copytree(CORPUS / ATTACKS[0], entry)
+    args = ["--out", str(page), "--corpus", str(corpus)]
+    assert redteam.main(args) == 0
+    assert redteam.main(["--check", *args]) == 0
+    page.write_text(page.read_text().replace("none (checked)", "none", 1))
+    assert redteam.main(["--check", *args]) == 1
+    assert redteam.main(args) == 0
+    toml = entry / "expected.toml"
+    toml.write_text(re.sub(r"(?m)^attack = .*$", 'attack = "something else"', toml.read_text()))
+    assert redteam.main(["--check", *args]) == 1
+    toml.write_text(toml.read_text().replace("[points]", "[points]\nno_such_exercise = 0"))
+    with pytest.raises(ValueError, match="unknown exercises"):
+        redteam.load(corpus)
+
+
+def test_every_attack_says_its_family_and_what_it_tries() -> None:
+    """Does every attack entry name a known family, match its folder name, and say in words what
+    it must lose, each family holding several variants?"""
+    attacks = redteam.load()
+    assert sorted(a.name for a in attacks) == ATTACKS
+    counts = {f: sum(a.family == f for a in attacks) for f in redteam.FAMILIES}
+    assert min(counts.values()) >= 3, counts
+    for a in attacks:
+        words = redteam.outcome(a.points)
+        named = set(re.findall(r"\w+", words))
+        modules = {e.id: e.module for e in EXERCISES}
+        for ex in a.points:
+            assert ex in named or f"every exercise of {modules[ex]}.py" in words, (a.name, words)
