@@ -64,6 +64,7 @@ def write_all(book: Gradebook, out: Path, *, hidden_visibility: str = "after_pub
     """grades.json, grades.csv, results/<student>.json and feedback/<student>.md."""
     graded = book.latest()
     when = book.graded_at()
+    _remove_stale_temps(Path(out))
     write_grades_json(graded, out)
     write_grades_csv(graded, out)
     write_results(graded, out, hidden_visibility=hidden_visibility)
@@ -402,6 +403,17 @@ def _student_file(out: Path, folder: str, student: str, suffix: str) -> Path:
     if not SAFE_ID.fullmatch(student):
         raise ValueError(f"student id {student!r} is not safe as a file name")
     return Path(out) / folder / f"{student}{suffix}"
+
+
+def _remove_stale_temps(out: Path) -> None:
+    """Temp files of a run killed mid-write (kill -9 skips the cleanup): never renamed, never
+    read, but they would sit in results/ and feedback/ for good."""
+    stale = [*out.glob(".write-test-*")]
+    for folder in (out, out / "results", out / "feedback"):
+        stale += folder.glob(".*.tmp")
+    for path in stale:
+        with suppress(FileNotFoundError):
+            path.unlink()
 
 
 def _atomic_write(path: Path, text: str) -> None:
