@@ -61,6 +61,13 @@ def _autograde(args: argparse.Namespace) -> int:
     except report.OutNotWritable as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: every student graded so far is saved in {args.out}/gradebook.sqlite; "
+            "run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
     book = record.Gradebook(args.out / "gradebook.sqlite")
     try:
         print(report.gradebook_table(book))

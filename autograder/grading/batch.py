@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import secrets
+import signal
 import sqlite3
 import sys
 from dataclasses import dataclass
@@ -81,6 +82,9 @@ def _lane(n: int, run_seed: int, timeout: float, work: Any, done: Any) -> None:
     from .sandbox import die_with_parent
 
     die_with_parent()  # a batch killed with -9 takes its lanes (and their zygotes) along
+    # Ctrl-C is the main process's to handle (it stops the lanes): the lane, and the zygote and
+    # workers that inherit this, ignore it rather than each print a KeyboardInterrupt
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         with Grader(run_seed, timeout=timeout) as grader:
             done.put(("mode", grader.mode))
