@@ -349,3 +349,13 @@ def test_progress_disabled_is_silent() -> None:
     bar.update("a")
     bar.close()
     assert stream.getvalue() == ""
+
+
+def test_feedback_shows_control_characters_instead_of_obeying_them() -> None:
+    """Does printed output with a terminal escape (clear screen) and a carriage return appear
+    escaped in the feedback, so reading the file in a terminal is safe?"""
+    g = full_marks("eve")
+    g.output = "before\x1b[2J\rafter"
+    text = report.feedback_md(g)
+    assert "\x1b" not in text and "\r" not in text
+    assert "before\\x1b[2J\\x0dafter" in text

@@ -17,6 +17,7 @@ import statistics
 import sys
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable
 from contextlib import suppress
 from datetime import datetime
@@ -200,8 +201,18 @@ def write_results(
 # ---- feedback/<student>.md -----------------------------------------------------------------
 
 
+def _printable(text: str) -> str:
+    """Control characters (terminal escapes, carriage returns) shown as \\x.. escapes, so that
+    reading a feedback file in a terminal shows what was printed instead of obeying it."""
+    return "".join(
+        ch if ch in "\n\t" or unicodedata.category(ch) != "Cc" else f"\\x{ord(ch):02x}"
+        for ch in text
+    )
+
+
 def _fenced(text: str, info: str = "text") -> str:
-    """`text` in a code fence longer than any backtick run inside it."""
+    """`text` in a code fence longer than any backtick run inside it, control characters shown."""
+    text = _printable(text)
     longest, run = 0, 0
     for ch in text:
         run = run + 1 if ch == "`" else 0

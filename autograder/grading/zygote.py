@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -86,7 +87,7 @@ def main(fd: int) -> None:
     sandbox.enter_zygote(mode)
     setup = Setup(
         mode,
-        tempfile.mkdtemp(prefix="attention-kit-sandbox-"),
+        _mountpoint(),
         sandbox.Limits(),
         sandbox.python_view([str(ROOT / "solutions"), str(ROOT / "autograder" / "hidden")]),
     )
@@ -119,7 +120,23 @@ def main(fd: int) -> None:
             _send(control, {"error": "unknown request"})
     for pid, worker_pid in children.items():
         _kill(mode, pid, worker_pid)
-    shutil.rmtree(setup.mountpoint, ignore_errors=True)
+    # the mount point itself stays: one empty folder per user, reused by every run
+
+
+def _mountpoint() -> str:
+    """An empty folder of our own, the same for every run of this user (so a zygote killed
+    with -9 leaves nothing new behind); a fresh one if that path is not safely ours."""
+    path = os.path.join(tempfile.gettempdir(), f"attention-kit-sandbox-{os.getuid()}")
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return tempfile.mkdtemp(prefix="attention-kit-sandbox-")
+    st = os.lstat(path)
+    if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) == 0o700:
+        return path
+    return tempfile.mkdtemp(prefix="attention-kit-sandbox-")
 
 
 def _spawn(
