@@ -697,3 +697,44 @@ def test_out_filling_up_mid_batch_keeps_whole_students(
     got = json.loads((logs / "grades.json").read_text())["students"]
     want = grades(clean)["students"]
     assert got == {s: want[f"{s}00"] for s in SAMPLES}
+
+
+def test_out_filling_up_while_writing_reports(
+    tmp_path: Path, class_batch: Path, clean: Path
+) -> None:
+    """When OUT fills up while the reports are written, does the run stop with one line and exit
+    code 2, leaving no temp file, and once space is freed does a rerun write every report?"""
+    out, logs = tmp_path / "out", tmp_path / "logs"
+    out.mkdir()
+    logs.mkdir()
+    # the whole batch already graded; 128 KB free: room for the write check, not the reports
+    script = f"""
+        mount -t tmpfs -o size=8m tmpfs "$OUT"
+        cp "$CLEAN/gradebook.sqlite" "$OUT/"
+        free=$(df -k --output=avail "$OUT" | tail -n 1)
+        dd if=/dev/zero of="$OUT/filler" bs=1k count=$((free - 128)) 2>/dev/null
+        set +e
+        {AUTOGRADE} --out "$OUT" > "$LOGS/1.out" 2> "$LOGS/1.err"; echo $? > "$LOGS/1.rc"
+        find "$OUT" -name ".*" > "$LOGS/dotfiles"
+        rm "$OUT/filler"
+        {AUTOGRADE} --out "$OUT" > "$LOGS/2.out" 2> "$LOGS/2.err"; echo $? > "$LOGS/2.rc"
+        cp "$OUT/grades.json" "$LOGS/grades.json"
+        ls -A "$OUT/results" | wc -l > "$LOGS/results"
+        ls -A "$OUT/feedback" | wc -l > "$LOGS/feedback"
+    """
+    env = {"OUT": str(out), "SUBS": str(class_batch), "LOGS": str(logs), "CLEAN": str(clean)}
+    proc = private_mounts(script, env)
+    assert proc.returncode == 0, proc.stderr
+    assert (logs / "1.rc").read_text().strip() == "2"
+    assert (logs / "1.err").read_text() == (
+        f"error: cannot write reports to {out}: No space left on device; every graded student "
+        "is in the gradebook: free some space and run again to write them\n"
+    )
+    assert (logs / "dotfiles").read_text() == "", "temp files left in OUT"
+
+    assert (logs / "2.rc").read_text().strip() == "0", (logs / "2.err").read_text()[-3000:]
+    assert summary_counts((logs / "2.out").read_text()) == (0, N)
+    assert json.loads((logs / "grades.json").read_text()) == grades(clean)
+    assert (
+        (logs / "results").read_text().strip() == (logs / "feedback").read_text().strip() == str(N)
+    )
