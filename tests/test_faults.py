@@ -154,8 +154,8 @@ class Run:
 
     def __init__(self, subs: Path, out: Path, logs: Path, *extra: str) -> None:
         logs.mkdir(parents=True, exist_ok=True)
-        self.stdout_path, self.stderr_path = logs / "stdout", logs / "stderr"
-        with open(self.stdout_path, "w") as so, open(self.stderr_path, "w") as se:
+        self.stderr_path = logs / "stderr"
+        with open(logs / "stdout", "w") as so, open(self.stderr_path, "w") as se:
             self.proc = subprocess.Popen(
                 cli(subs, out, *extra), cwd=ROOT, stdout=so, stderr=se, start_new_session=True
             )
@@ -193,13 +193,6 @@ class Run:
 
     def wait(self) -> int:
         return self.proc.wait(timeout=max(1.0, RUN_TIMEOUT - (time.monotonic() - self.began)))
-
-    @property
-    def seconds(self) -> float:
-        return time.monotonic() - self.began
-
-    def stdout(self) -> str:
-        return self.stdout_path.read_text()
 
     def stderr(self) -> str:
         return self.stderr_path.read_text()
