@@ -434,10 +434,14 @@ def test_bystanders_are_graded_as_when_alone(attacked: Watched, alone: Batch, st
 @pytest.mark.slow
 def test_no_file_outside_out_changed(attacked: Watched) -> None:
     """Are the kit's folder, the submissions, Python's folders and /tmp as they were, the run's
-    own temp folder empty again (sandbox folders gone) and its working folder untouched?"""
+    own temp folder holding nothing but the kit's one empty mount point, and its working folder
+    untouched?"""
     for what in ("kit", "submissions", "python", "tmp"):
         assert attacked.after[what] == attacked.before[what], what
-    assert list((attacked.work / "tmp").iterdir()) == []
+    left = list((attacked.work / "tmp").iterdir())
+    mount_point = attacked.work / "tmp" / f"attention-kit-sandbox-{os.getuid()}"
+    assert left in ([], [mount_point])  # reused by every run of this user, never written to
+    assert not mount_point.exists() or list(mount_point.iterdir()) == []
     assert list((attacked.work / "cwd").iterdir()) == []
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import queue
 import re
-import selectors
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from contextlib import closing
 from pathlib import Path
@@ -185,18 +186,40 @@ def run_child(path: Path, mode: str) -> subprocess.Popen[str]:
     )
 
 
+_LINES: dict[int, queue.Queue[str]] = {}
+
+
+def _lines(proc: subprocess.Popen[str]) -> queue.Queue[str]:
+    """The child's stdout lines, read by a thread ("" at the end): a select() on the pipe would
+    miss lines already sitting in the reader's buffer."""
+    if proc.pid not in _LINES:
+        lines: queue.Queue[str] = queue.Queue()
+
+        def pump() -> None:
+            try:
+                for line in proc.stdout or ():
+                    lines.put(line)
+            except (OSError, ValueError):  # the test closed the pipe after a kill
+                pass
+            lines.put("")
+
+        threading.Thread(target=pump, daemon=True).start()
+        _LINES[proc.pid] = lines
+    return _LINES[proc.pid]
+
+
 def wait_for(proc: subprocess.Popen[str], wanted: str) -> None:
     """Read the child's lines until `wanted` (or fail after CHILD_TIMEOUT)."""
-    assert proc.stdout is not None
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
+    lines = _lines(proc)
     deadline = time.monotonic() + CHILD_TIMEOUT
-    while time.monotonic() < deadline:
-        if sel.select(timeout=deadline - time.monotonic()):
-            line = proc.stdout.readline()
-            assert line, f"child exited with {proc.wait()} before printing {wanted!r}"
-            if line.strip() == wanted:
-                return
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        assert line, f"child exited with {proc.wait()} before printing {wanted!r}"
+        if line.strip() == wanted:
+            return
     proc.kill()
     proc.wait()  # reaped: the failure below is the one reported, not a ResourceWarning
     proc.stdout.close()
