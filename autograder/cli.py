@@ -61,6 +61,13 @@ def _autograde(args: argparse.Namespace) -> int:
     except report.OutNotWritable as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except batch.LaneFailed as e:
+        print(
+            f"error: grading stopped: {e}; every student graded so far is saved in "
+            f"{args.out}/gradebook.sqlite: run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         print(
             f"interrupted: every student graded so far is saved in {args.out}/gradebook.sqlite; "

@@ -731,3 +731,24 @@ def test_out_filling_up_while_writing_reports(
     assert (
         (logs / "results").read_text().strip() == (logs / "feedback").read_text().strip() == str(N)
     )
+
+
+def test_a_lane_killed_from_outside_stops_the_batch_with_a_message(tmp_path: Path) -> None:
+    """When one grading lane is killed (the OOM killer, an operator), does the batch stop with
+    one line naming it instead of waiting forever, and does a rerun grade everyone once?"""
+    subs = cycled(tmp_path / "subs", 3)
+    out = tmp_path / "out"
+    run = Run(subs, out, tmp_path / "logs", "--lanes", "2")
+    assert run.until(lambda: saved(out / "gradebook.sqlite") >= 3), run.stderr()[-2000:]
+    lanes = [p for p in tree(run.proc.pid) if "spawn_main" in p.cmd and p.uid == os.getuid()]
+    assert lanes, "the batch's lane processes"
+    victim = min(lanes, key=lambda p: p.pid)
+    os.kill(victim.pid, signal.SIGKILL)
+    assert run.wait() == 1
+    assert "grading stopped: lane" in run.stderr() and "ended with exit code -9" in run.stderr()
+    assert not run.leftovers()
+    again = autograde(subs, out)
+    assert again.returncode == 0, again.stderr[-2000:]
+    graded, unchanged = summary_counts(again.stdout)
+    assert graded + unchanged == 3 * len(SAMPLES)
+    assert sorted(grades(out)["students"]) == sorted(p.name for p in subs.iterdir())

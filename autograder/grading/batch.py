@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import secrets
 import signal
 import sqlite3
@@ -35,6 +36,9 @@ class BatchSummary:
     skipped: int
     mode: str
     seed: int
+
+
+LANE_POLL = 1.0  # seconds between checks that every lane is still alive
 
 
 class LaneFailed(RuntimeError):
@@ -119,7 +123,13 @@ def _grade_all(
     mode, saved = "-", 0
     try:
         while saved < len(todo):
-            kind, item = done.get()
+            try:
+                kind, item = done.get(timeout=LANE_POLL)
+            except queue.Empty:  # a lane killed from outside never says so: look for one
+                for n, p in enumerate(procs):
+                    if p.exitcode is not None and p.exitcode != 0:
+                        raise LaneFailed(f"lane {n} ended with exit code {p.exitcode}") from None
+                continue
             if kind == "mode":
                 if item == "basic" and mode != "basic":
                     print(BASIC_MODE_WARNING, file=sys.stderr)
