@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -60,13 +60,6 @@ class Value:
         if self.kind in ("tuple", "list"):
             return f"{self.kind} of {len(self.items)}"
         return self.type_name or self.kind
-
-
-@dataclass
-class Frame:
-    """A decoded message: its JSON tree with arrays restored."""
-
-    data: dict[str, Any] = field(default_factory=dict)
 
 
 # ---- encoding (both sides) -------------------------------------------------------------------
