@@ -1,0 +1,307 @@
+"""Build the notebooks, one per topic, from solutions/, exercises.toml and the public fixtures.
+
+The instructor (source) notebook of a topic holds, in teaching order: an introduction, a locked
+cell with the module's imports, a locked cell with the documents' numbers, and per exercise an
+explanation, a worked example, an autograded-answer cell (grade_id = the exercise id) with the
+reference between `### BEGIN SOLUTION` and `### END SOLUTION`, and an autograder test cell
+(`<id>_tests`, the exercise's points) with the visible checks and a `### BEGIN HIDDEN TESTS`
+block that asks the kit's grader. The student notebook is the same with each solution region
+replaced by nbgrader's stub and the hidden block removed, as `nbgrader generate_assignment` does.
+
+Nothing here needs nbgrader or Jupyter: notebooks are written as nbformat 4.5 JSON.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from .. import ROOT, manifest
+from ..public.expect import FIXTURES
+from . import content
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"  # nbgrader's ClearSolutions default
+SOLUTIONS = ROOT / "solutions"
+IMPORTS_ID, DATA_ID = "imports", "data"  # grade_ids of the locked setup cells
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+CHECK_CLOSE = '''\
+def check_close(got, expected, what, atol=1e-4):
+    """Fail with a message saying what differs when `got` is not `expected` within `atol`."""
+    if hasattr(got, "detach"):
+        got = got.detach().numpy()
+    try:
+        got_array = np.asarray(got, dtype=float)
+    except (TypeError, ValueError):
+        raise AssertionError(f"{what}: expected numbers, got {type(got).__name__}") from None
+    want = np.asarray(expected, dtype=float)
+    assert got_array.shape == want.shape, (
+        f"{what}: expected shape {list(want.shape)}, got {list(got_array.shape)}"
+    )
+    shown_want, shown_got = np.round(want, 4).tolist(), np.round(got_array, 4).tolist()
+    assert np.allclose(got_array, want, atol=atol), (
+        f"{what}:\\n  expected {shown_want}\\n  got      {shown_got}"
+    )'''
+
+LOADER = '''\
+# {names} {verb} yours, read from {notebook} in this folder: finish that notebook first.
+import json
+from pathlib import Path
+
+
+def _answers(notebook):
+    """Run the import and answer cells of another notebook of this assignment; return its names."""
+    names = {{}}
+    for cell in json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]:
+        meta = cell.get("metadata", {{}}).get("nbgrader", {{}})
+        setup = meta.get("grade_id") == "{imports}"
+        if cell["cell_type"] == "code" and (meta.get("solution") or setup):
+            exec("".join(cell["source"]), names)
+    return names
+
+
+_other = _answers("{notebook}")
+{assign}'''
+
+
+def hidden_call(exercise_id: str) -> str:
+    """The hidden block's one call into the kit (see autograder/notebooks/kernel.py)."""
+    return f'from autograder.notebooks.kernel import hidden_points\nhidden_points("{exercise_id}")'
+
+
+# ---- reading a solution module -------------------------------------------------------------
+
+
+def _split(module: str) -> tuple[str, list[str], dict[str, str], list[ast.ImportFrom]]:
+    """(docstring, preamble statements, exercise id -> source, relative imports) of a solution."""
+    source = (SOLUTIONS / f"{module}.py").read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    ids = {e.id for e in manifest.load() if e.module == module}
+    doc = ast.get_docstring(tree) or ""
+    preamble, exercises, relative = [], {}, []
+    for node in tree.body:
+        start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+        text = "\n".join(lines[start - 1 : node.end_lineno])
+        if (
+            isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Constant)
+            and node is tree.body[0]
+        ):
+            continue  # the docstring
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in ids:
+            exercises[node.name] = text
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            relative.append(node)
+        else:
+            preamble.append(text)
+    return doc, preamble, exercises, relative
+
+
+def preamble(module: str) -> str:
+    """The module's own imports and helpers, as its .py file has them (for extracted notebooks)."""
+    source = (SOLUTIONS / f"{module}.py").read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    ids = {e.id for e in manifest.load() if e.module == module}
+    lines = source.splitlines()
+    body = tree.body[1:] if ast.get_docstring(tree) else tree.body
+    return "\n".join(
+        "\n".join(lines[node.lineno - 1 : node.end_lineno])
+        for node in body
+        if not (isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in ids)
+    )
+
+
+def _with_todo(code: str, todo: str, exercise_id: str) -> str:
+    """Put the manifest's TODO line above every solution region."""
+    out = []
+    for line in code.splitlines():
+        if line.strip() == BEGIN:
+            indent = line[: len(line) - len(line.lstrip())]
+            out.append(f"{indent}# TODO({exercise_id}): {todo}.")
+        out.append(line)
+    return "\n".join(out)
+
+
+# ---- cells ---------------------------------------------------------------------------------
+
+
+def _meta(
+    grade_id: str,
+    *,
+    solution: bool = False,
+    grade: bool = False,
+    locked: bool = False,
+    points: float | None = None,
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "grade": grade,
+        "grade_id": grade_id,
+        "locked": locked,
+        "schema_version": 3,
+        "solution": solution,
+    }
+    if points is not None:
+        meta["points"] = points
+    return {"nbgrader": meta}
+
+
+def _cell(kind: str, source: str, cell_id: str, metadata: dict[str, Any] | None = None) -> dict:
+    cell: dict[str, Any] = {
+        "cell_type": kind,
+        "id": re.sub(r"[^A-Za-z0-9_-]", "-", cell_id)[:64],
+        "metadata": metadata or {},
+        "source": source,
+    }
+    if kind == "code":
+        cell["execution_count"] = None
+        cell["outputs"] = []
+    return cell
+
+
+def _literal(value: Any) -> str:
+    return json.dumps(value).replace("true", "True").replace("false", "False")
+
+
+def data_cell_source(module: str) -> str:
+    """The documents' numbers a notebook uses, each with its source, and `check_close`."""
+    lines = [
+        "# Numbers from the course documents (autograder/public/fixtures/), with their source.",
+        "import numpy as np",
+        "",
+    ]
+    for name, fixture, key in content.DATA[module]:
+        entry = json.loads((FIXTURES / f"{fixture}.json").read_text(encoding="utf-8"))["values"][
+            key
+        ]
+        value = entry["value"]
+        if name in ("journey", "cat_ran", "wars"):
+            expr = f"torch.tensor({_literal(value)})"
+        elif module == "numpy_attention" and name == "X":
+            expr = f"np.array({_literal(value)}, dtype=float)"
+        else:
+            expr = _literal(value)
+        lines.append(f"# {fixture}.json {key}: {entry['source']}")
+        lines.append(f"{name} = {expr}")
+    lines += ["", "", CHECK_CLOSE]
+    return "\n".join(lines)
+
+
+def _loader_source(relative: list[ast.ImportFrom]) -> str:
+    parts = []
+    for node in relative:
+        names = [a.name for a in node.names]
+        parts.append(
+            LOADER.format(
+                names=", ".join(names),
+                verb="is" if len(names) == 1 else "are",
+                notebook=f"{node.module}.ipynb",
+                imports=IMPORTS_ID,
+                assign="\n".join(f'{a.asname or a.name} = _other["{a.name}"]' for a in node.names),
+            )
+        )
+    return "\n\n".join(parts)
+
+
+def source_notebook(module: str) -> dict[str, Any]:
+    """The instructor notebook of one topic, with the solutions and the hidden tests."""
+    doc, pre, exercises, relative = _split(module)
+    title = doc.splitlines()[0].rstrip(".") if doc else module
+    cells = [
+        _cell("markdown", f"# {title}\n\n{content.INTRO[module]}", "intro"),
+        _cell("markdown", content.HOW_TO, "how-to"),
+        _cell("code", "\n".join(pre), IMPORTS_ID, _meta(IMPORTS_ID, locked=True)),
+    ]
+    if relative:
+        loader = _loader_source(relative)
+        cells.append(_cell("code", loader, "from-notebooks", _meta("from_notebooks", locked=True)))
+    cells.append(_cell("code", data_cell_source(module), DATA_ID, _meta(DATA_ID, locked=True)))
+    chosen = [e for e in manifest.load() if e.module == module]
+    for n, ex in enumerate(chosen, start=1):
+        text, example, checks = content.EXERCISES[ex.id]
+        points = f"{ex.points:g} point{'s' if ex.points != 1 else ''}"
+        heading = f"## {n}. {ex.title} (`{ex.id}`, {points})\n\n{text}"
+        cells.append(_cell("markdown", heading, f"{ex.id}-text"))
+        if example:
+            cells.append(
+                _cell("code", example, f"{ex.id}-example", _meta(f"{ex.id}_example", locked=True))
+            )
+        answer = _with_todo(exercises[ex.id], ex.todo, ex.id)
+        cells.append(_cell("code", answer, ex.id, _meta(ex.id, solution=True)))
+        tests = f"{checks}\n{BEGIN_HIDDEN}\n{hidden_call(ex.id)}\n{END_HIDDEN}"
+        meta = _meta(f"{ex.id}_tests", grade=True, locked=True, points=ex.points)
+        cells.append(_cell("code", tests, f"{ex.id}-tests", meta))
+    return {
+        "cells": cells,
+        "metadata": {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
+# ---- the student version -------------------------------------------------------------------
+
+
+def clear_solutions(source: str) -> str:
+    """Each solution region replaced by the stub, indented like its BEGIN line (as nbgrader)."""
+    out, inside = [], False
+    for line in source.split("\n"):
+        if BEGIN in line:
+            inside = True
+            indent = re.match(r"\s*", line).group(0)  # type: ignore[union-attr]
+            out += [indent + stub for stub in CODE_STUB.split("\n")]
+        elif END in line:
+            inside = False
+        elif not inside:
+            out.append(line)
+    return "\n".join(out)
+
+
+def clear_hidden_tests(source: str) -> str:
+    """The hidden block removed, markers included (as nbgrader's ClearHiddenTests)."""
+    out, inside = [], False
+    for line in source.split("\n"):
+        if BEGIN_HIDDEN in line:
+            inside = True
+        elif END_HIDDEN in line:
+            inside = False
+        elif not inside:
+            out.append(line)
+    return "\n".join(out).rstrip("\n")
+
+
+def student_notebook(module: str) -> dict[str, Any]:
+    """The notebook a student works in: stubs, the visible checks, no solutions, no hidden tests."""
+    nb = source_notebook(module)
+    for cell in nb["cells"]:
+        meta = cell["metadata"].get("nbgrader", {})
+        if meta.get("solution"):
+            cell["source"] = clear_solutions(cell["source"])
+        if meta.get("grade"):
+            cell["source"] = clear_hidden_tests(cell["source"])
+    return nb
+
+
+def dumps(nb: dict[str, Any]) -> str:
+    """Notebook JSON as Jupyter writes it (indent 1, sources as line lists, trailing newline)."""
+    out = json.loads(json.dumps(nb))
+    for cell in out["cells"]:
+        cell["source"] = cell["source"].splitlines(keepends=True)
+    return json.dumps(out, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def write(dest: Path, *, student: bool) -> list[Path]:
+    """Write one notebook per topic into `dest`; returns their paths in teaching order."""
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for module in manifest.modules():
+        nb = student_notebook(module) if student else source_notebook(module)
+        path = dest / f"{module}.ipynb"
+        path.write_text(dumps(nb), encoding="utf-8")
+        written.append(path)
+    return written

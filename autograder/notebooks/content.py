@@ -1,0 +1,354 @@
+# ruff: noqa: E501  (the strings are notebook cells, whose lines may be longer)
+"""What the notebooks say and check besides the code: explanations, worked examples, visible checks.
+
+The code students write comes from solutions/, points and titles from exercises.toml, and every
+number from autograder/public/fixtures/ (DATA names the fixture values each notebook loads). The
+visible checks use only those names and `check_close`, defined in each notebook's data cell.
+"""
+
+from __future__ import annotations
+
+# module -> [(variable, fixture, key)]: the document values a notebook's data cell defines
+DATA: dict[str, list[tuple[str, str, str]]] = {
+    "simple_attention": [
+        ("journey", "doc002_003_journey", "inputs"),
+        ("journey_scores_2", "doc002_003_journey", "attn_scores_2"),
+        ("journey_weights_2_tmp", "doc002_003_journey", "attn_weights_2_tmp"),
+        ("journey_weights_2", "doc002_003_journey", "attn_weights_2"),
+        ("journey_context_2", "doc002_003_journey", "context_vec_2"),
+        ("cat_ran", "doc004_cat_ran", "inputs"),
+        ("cat_scores", "doc004_cat_ran", "attn_scores"),
+        ("cat_weights", "doc004_cat_ran", "attn_weights"),
+        ("cat_context", "doc004_cat_ran", "context_vec"),
+    ],
+    "trainable_attention": [
+        ("wars", "doc001_wars_seed123", "inputs"),
+        ("wars_query_2", "doc001_wars_seed123", "query_2"),
+        ("wars_keys", "doc001_wars_seed123", "keys"),
+        ("wars_values", "doc001_wars_seed123", "values"),
+        ("wars_scores_2", "doc001_wars_seed123", "attn_scores_2"),
+        ("wars_weights_2", "doc001_wars_seed123", "attn_weights_2"),
+        ("wars_context_2", "doc001_wars_seed123", "context_vec_2"),
+        ("wars_sa_v1", "doc001_wars_seed123", "sa_v1_output"),
+        ("journey", "doc002_003_journey", "inputs"),
+        ("book_sa_v2_seed_789", "chapter_seeded", "SelfAttention_v2"),
+    ],
+    "numpy_attention": [
+        ("X", "doc000_numpy_shapes", "X"),
+        ("d_k", "doc000_numpy_shapes", "d_k"),
+        ("weights_shape", "doc000_numpy_shapes", "attention_weights_shape"),
+        ("output_shape", "doc000_numpy_shapes", "output_shape"),
+    ],
+    "causal_attention": [
+        ("journey", "doc002_003_journey", "inputs"),
+        ("book_causal_seed_123", "chapter_seeded", "CausalAttention"),
+    ],
+    "multihead_attention": [
+        ("journey", "doc002_003_journey", "inputs"),
+        ("book_wrapper_seed_123", "chapter_seeded", "MultiHeadAttentionWrapper"),
+        ("book_mha_seed_123", "chapter_seeded", "MultiHeadAttention"),
+    ],
+}
+
+INTRO: dict[str, str] = {
+    "simple_attention": """\
+Attention lets every token of a sentence look at every other token and build a new vector,
+its *context vector*, from the ones that matter most to it. Here there is nothing to train yet:
+the tokens of "Your journey starts with one step" (and of "The cat ran") are fixed 3-d
+embeddings, one row each of `inputs`.
+
+The recipe has three steps: score every token against a query token with a dot product, turn the
+scores into weights that are positive and sum to 1, and add up the token vectors weighted by those
+weights. You will first do it for one query (the second token, "journey"), then for all of them
+at once with matrix products.""",
+    "trainable_attention": """\
+Real attention learns *what to look for*. Three weight matrices W_query, W_key and W_value
+project every token into a query, a key and a value. A token's query is scored against every key,
+the scores are divided by √d_k (the keys' width) so that the softmax does not saturate, and the
+context vector is the weighted sum of the values.
+
+The document's example is "wars not make one great", five 3-d tokens projected to 2 dimensions,
+with weights drawn by `torch.rand` after `torch.manual_seed(123)`. At the end you wrap everything
+in two `nn.Module` classes, first with `nn.Parameter` matrices and then with `nn.Linear` layers.""",
+    "numpy_attention": """\
+The same scaled dot-product attention, in plain numpy: no torch, no scipy. Seeing it without a
+deep-learning library makes the shapes plain: X is [n, d], the projections make Q and K [n, d_k]
+and V [n, d_v], the weights are [n, n] and the output is [n, d_v].
+
+The document's example feeds three 5-d tokens through random projections with d_k = 4; its
+weights were drawn without a seed, so what we can check against it are the shapes and that each
+row of weights sums to 1.""",
+    "causal_attention": """\
+A language model predicts the next token, so while it reads token t it must not peek at tokens
+t+1, t+2, ... *Causal* attention hides the future: every weight above the diagonal of the [n, n]
+weight matrix becomes 0, and each row still sums to 1.
+
+There are two ways to get there: zero the future weights after the softmax and renormalise each
+row, or set the future *scores* to -inf before the softmax (exp(-inf) = 0), which needs one
+softmax instead of two. Then you build the `CausalAttention` module of the book, with dropout on
+the attention weights and the mask kept as a buffer.""",
+    "multihead_attention": """\
+One attention head learns one way of relating tokens; several heads side by side can learn
+several. The first version simply runs `num_heads` CausalAttention modules and concatenates
+their outputs. The second does the same work with one set of projections: it splits the d_out
+features into heads of `head_dim = d_out // num_heads`, attends in every head at once with a
+batched matrix product, puts the heads back together and mixes them with an output projection.
+
+`CausalAttention` comes from your causal_attention notebook, which must be in the same folder:
+finish that one first.""",
+}
+
+# The hidden tests' call, and how to work through a notebook
+HOW_TO = """\
+**How to work.** Run the cells from the top. Under each exercise there is an answer cell: write
+your code where it says `YOUR CODE HERE` and delete the `raise NotImplementedError()` line. The
+cell after it checks your answer against the numbers printed in the course documents; when it runs
+without an error, those checks pass. The grader runs more checks than you see here, on fresh
+inputs, and gives partial credit check by check. Keep helper functions and imports in your answer
+cells: when your notebook is graded, only the answer cells (and functions, classes and imports in
+cells you add) are kept, so a cell where you try things out never breaks your grade."""
+
+# exercise id -> (explanation, worked example or "", visible checks)
+EXERCISES: dict[str, tuple[str, str, str]] = {
+    "attention_scores": (
+        """\
+The score of token i for a query is the dot product x_i · query: large when the two vectors
+point the same way. For the query "journey" (`inputs[1]`) there is one score per token, so the
+result has shape [n].""",
+        """\
+# One score by hand: "Your" (token 0) against the query "journey" (token 1)
+query = journey[1]
+print(journey[0] @ query)  # the documents print 0.9544""",
+        """\
+check_close(attention_scores(journey[1], journey), journey_scores_2, "scores for 'journey'")
+check_close(attention_scores(cat_ran[2], cat_ran), cat_scores, "scores for 'ran'")""",
+    ),
+    "normalize_by_sum": (
+        """\
+Weights should be positive and sum to 1. The simplest way: divide the scores by their sum.
+For 2-D input, every row is normalised on its own.""",
+        "",
+        """\
+weights = normalize_by_sum(torch.tensor(journey_scores_2))
+check_close(weights, journey_weights_2_tmp, "scores / their sum for 'journey'")
+check_close(weights.sum(), 1.0, "the sum of the weights")""",
+    ),
+    "softmax_naive": (
+        """\
+Softmax, exp(x) / Σ exp(x), is the usual normalisation: every weight is positive even when a
+score is negative, and larger scores get a larger share. Write it from `torch.exp` and a sum
+(the library softmax is off-limits in this exercise). It must work on 1-D and on 2-D input
+(one softmax per row).""",
+        """\
+# exp makes every score positive; dividing by the sum makes them add up to 1
+e = torch.exp(torch.tensor(journey_scores_2))
+print(e / e.sum())  # the documents print 0.1385, 0.2379, 0.2333, 0.1240, 0.1082, 0.1581""",
+        """\
+check_close(softmax_naive(torch.tensor(journey_scores_2)), journey_weights_2, "softmax of the scores")
+rows = softmax_naive(torch.tensor([journey_scores_2, journey_scores_2]))
+check_close(rows.sum(dim=-1), [1.0, 1.0], "row sums of a 2-D softmax")""",
+    ),
+    "softmax_stable": (
+        """\
+exp(1000) is infinite in float32, so the naive softmax of [1000, 1001] is nan. Softmax does not
+change when the same constant is subtracted from every entry, so subtract the largest entry
+first: the largest exponent is then exp(0) = 1 and nothing overflows. It takes a `dim` argument
+(default -1) saying along which dimension to normalise. The library softmax is off-limits.""",
+        """\
+# The overflow the naive version runs into
+print(torch.exp(torch.tensor([1000.0, 1001.0])))  # tensor([inf, inf])""",
+        """\
+check_close(softmax_stable(torch.tensor([1000.0, 1001.0])), [0.2689414, 0.7310586], "softmax of [1000, 1001]")
+check_close(softmax_stable(torch.tensor(journey_scores_2)), journey_weights_2, "softmax of the scores")
+check_close(softmax_stable(torch.tensor([[1.0, 2.0], [1.0, 2.0]]), dim=0), [[0.5, 0.5], [0.5, 0.5]], "softmax along dim=0")""",
+    ),
+    "context_vector": (
+        """\
+The context vector of the query is Σ_i α_i x_i: every token vector, weighted by its attention
+weight, added up. It has one entry per embedding dimension: shape [d].""",
+        "",
+        """\
+check_close(context_vector(torch.tensor(journey_weights_2), journey), journey_context_2, "context vector of 'journey'")
+check_close(context_vector(torch.tensor(cat_weights), cat_ran), cat_context, "context vector of 'ran'")""",
+    ),
+    "all_attention_scores": (
+        """\
+Now every token is a query. Row i of the [n, n] score matrix holds x_i · x_j for every j; a loop
+over pairs works, and so does one matrix product.""",
+        "",
+        """\
+scores = all_attention_scores(journey)
+check_close(scores.shape, (6, 6), "shape of the scores")
+check_close(scores[1], journey_scores_2, "row 1 ('journey')")""",
+    ),
+    "all_attention_weights": (
+        """\
+Apply softmax to every row of the score matrix: row i then holds the weights token i gives to
+every token, and each row sums to 1. (Here the library softmax is allowed.)""",
+        "",
+        """\
+weights = all_attention_weights(journey)
+check_close(weights[1], journey_weights_2, "row 1 ('journey')")
+check_close(weights.sum(dim=-1), [1.0] * 6, "row sums")
+check_close(all_attention_weights(cat_ran)[2], cat_weights, "row 2 ('ran')")""",
+    ),
+    "all_context_vectors": (
+        """\
+One context vector per token, all at once: the [n, n] weights times the [n, d] inputs.""",
+        "",
+        """\
+context = all_context_vectors(journey)
+check_close(context[1], journey_context_2, "row 1 ('journey')")
+check_close(all_context_vectors(cat_ran)[2], cat_context, "row 2 ('ran')")""",
+    ),
+    "qkv_projections": (
+        """\
+Multiply the inputs [n, d_in] by each weight matrix [d_in, d_out]: queries, keys and values,
+each [n, d_out]. The document draws the three matrices with `torch.rand` right after
+`torch.manual_seed(123)`, in the order query, key, value.""",
+        """\
+torch.manual_seed(123)
+W_query, W_key, W_value = (torch.rand(3, 2) for _ in range(3))
+print(wars[1] @ W_query)  # the query of "not": the document prints 0.4306, 1.4551""",
+        """\
+torch.manual_seed(123)
+W_query, W_key, W_value = (torch.rand(3, 2) for _ in range(3))
+queries, keys, values = qkv_projections(wars, W_query, W_key, W_value)
+check_close(queries[1], wars_query_2, "the query of 'not'")
+check_close(keys, wars_keys, "the keys")
+check_close(values, wars_values, "the values")""",
+    ),
+    "scaled_attention_weights": (
+        """\
+Scores grow with the width of the vectors, and a softmax of large scores puts almost all the
+weight on one token. Dividing the scores by √d_k keeps them in a range where the softmax still
+spreads the weight.""",
+        """\
+# The scores of "not" against every key (document 001), and d_k = 2
+print(torch.tensor(wars_scores_2) / 2**0.5)""",
+        """\
+check_close(scaled_attention_weights(torch.tensor(wars_scores_2), 2), wars_weights_2, "weights of 'not' with d_k = 2")""",
+    ),
+    "self_attention": (
+        """\
+Put the steps together: project, score every query against every key, scale and softmax, and
+weight the values. The result holds one context vector per token: [n, d_out].""",
+        "",
+        """\
+torch.manual_seed(123)
+W_query, W_key, W_value = (torch.rand(3, 2) for _ in range(3))
+context = self_attention(wars, W_query, W_key, W_value)
+check_close(context[1], wars_context_2, "context vector of 'not'")
+check_close(context, wars_sa_v1, "every context vector")""",
+    ),
+    "SelfAttention_v1": (
+        """\
+The same computation as an `nn.Module`: the three matrices become `nn.Parameter`s, created with
+`torch.rand(d_in, d_out)` in the order W_query, W_key, W_value, so that after
+`torch.manual_seed(123)` they hold the document's numbers.""",
+        "",
+        """\
+torch.manual_seed(123)
+sa_v1 = SelfAttention_v1(3, 2)
+check_close(sa_v1(wars), wars_sa_v1, "SelfAttention_v1(3, 2)(inputs) after torch.manual_seed(123)")""",
+    ),
+    "SelfAttention_v2": (
+        """\
+`nn.Linear(d_in, d_out, bias=qkv_bias)` does the matrix product for you (it stores its weight
+as [d_out, d_in] and computes x Wᵀ) and initialises it better than `torch.rand`. The book uses
+`torch.manual_seed(789)` for this version.""",
+        """\
+# nn.Linear's weight is the transpose of a [d_in, d_out] matrix
+print(nn.Linear(3, 2, bias=False).weight.shape)  # torch.Size([2, 3])""",
+        """\
+torch.manual_seed(789)
+sa_v2 = SelfAttention_v2(3, 2)
+check_close(sa_v2(journey), book_sa_v2_seed_789, "SelfAttention_v2(3, 2)(inputs) after torch.manual_seed(789)")""",
+    ),
+    "softmax_rows": (
+        """\
+A row-wise softmax for a 2-D numpy array, which stays finite for large scores (subtract each
+row's maximum first). No scipy or torch here.""",
+        "",
+        """\
+rows = softmax_rows(np.array([[1000.0, 1001.0], [0.0, 0.0]]))
+check_close(rows, [[0.2689414, 0.7310586], [0.5, 0.5]], "softmax of [[1000, 1001], [0, 0]]")""",
+    ),
+    "self_attention_numpy": (
+        """\
+Return both the output [n, d_v] and the weights [n, n], with the weights the row softmax of
+Q Kᵀ / √d_k.""",
+        """\
+# The document's input: three tokens of width 5, projected to d_k = 4
+print(X.shape, d_k)""",
+        """\
+rng = np.random.default_rng(0)
+W_Q, W_K, W_V = (rng.random((X.shape[1], d_k)) for _ in range(3))
+output, weights = self_attention_numpy(X, W_Q, W_K, W_V)
+check_close(weights.shape, weights_shape, "shape of the attention weights")
+check_close(output.shape, output_shape, "shape of the output")
+check_close(weights.sum(axis=1), [1.0, 1.0, 1.0], "row sums of the weights")""",
+    ),
+    "causal_mask": (
+        """\
+The mask says which positions are in the future: a bool [n, n] matrix that is True strictly
+above the diagonal (position j > i) and False on and below it.""",
+        "",
+        """\
+check_close(causal_mask(3), [[False, True, True], [False, False, True], [False, False, False]], "causal_mask(3)")""",
+    ),
+    "mask_and_renormalize": (
+        """\
+Zero the weights of the future, then divide every row by its new sum so that it sums to 1
+again. It works on [..., n, n]: a batch of weight matrices too.""",
+        "",
+        """\
+masked = mask_and_renormalize(torch.full((3, 3), 1 / 3))
+check_close(masked, [[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [1 / 3, 1 / 3, 1 / 3]], "uniform weights, masked")""",
+    ),
+    "causal_attention_weights": (
+        """\
+The one-softmax way: set future scores to -inf, then softmax(scores / √d_k) along each row.
+Row 0 then puts all its weight on token 0.""",
+        "",
+        """\
+weights = causal_attention_weights(torch.zeros(3, 3), d_k=2)
+check_close(weights, [[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [1 / 3, 1 / 3, 1 / 3]], "equal scores, masked")""",
+    ),
+    "CausalAttention": (
+        """\
+The book's module: `nn.Linear` projections, `nn.Dropout` on the attention weights, and the mask
+registered as a buffer named `mask` so that it moves with the module. `forward` takes a batch
+[b, n, d_in] with n <= context_length and uses the top-left [n, n] corner of the mask.""",
+        """\
+# A batch of two copies of the journey sentence: [2, 6, 3]
+batch = torch.stack((journey, journey))
+print(batch.shape)""",
+        """\
+torch.manual_seed(123)
+ca = CausalAttention(3, 2, context_length=6, dropout=0.0)
+check_close(ca(torch.stack((journey, journey))), book_causal_seed_123, "CausalAttention(3, 2, 6, 0.0) after torch.manual_seed(123)")""",
+    ),
+    "MultiHeadAttentionWrapper": (
+        """\
+`num_heads` CausalAttention heads in an `nn.ModuleList` named `heads`; `forward` concatenates
+their outputs along the last dimension, so the output is [b, n, d_out · num_heads].""",
+        "",
+        """\
+torch.manual_seed(123)
+mha = MultiHeadAttentionWrapper(3, 2, context_length=6, dropout=0.0, num_heads=2)
+check_close(mha(torch.stack((journey, journey))), book_wrapper_seed_123, "the wrapper after torch.manual_seed(123)")""",
+    ),
+    "MultiHeadAttention": (
+        """\
+One set of projections [d_in -> d_out], viewed as `num_heads` heads of `head_dim` features
+(`view` to [b, n, heads, head_dim], then `transpose` to [b, heads, n, head_dim]); attention in
+every head at once; heads back together to [b, n, d_out]; then `out_proj`. Raise `ValueError`
+when d_out is not divisible by num_heads.""",
+        "",
+        """\
+torch.manual_seed(123)
+mha = MultiHeadAttention(3, 2, context_length=6, dropout=0.0, num_heads=2)
+check_close(mha(torch.stack((journey, journey))), book_mha_seed_123, "MultiHeadAttention after torch.manual_seed(123)")""",
+    ),
+}

@@ -1,0 +1,143 @@
+"""Extract: a handed-in notebook -> the source of its module, graded like a .py file.
+
+The module is the kit's own imports for that topic (the notebook's locked import cell, as
+solutions/<module>.py has them), then, in notebook order:
+
+- every autograded-answer cell (nbgrader metadata `solution: true`; its grade_id is the
+  exercise id) and every code cell the student added (no nbgrader metadata), keeping only their
+  top-level `def`, `class`, `import` and plain `name = ...` statements: a cell where the student
+  tried a call or printed something never runs at import, so it cannot break the grade;
+- never the kit's locked cells (data, worked examples) or its test cells.
+
+Jupyter magics (`%time`, `!pip`) are commented out. Every problem is one line for the student's
+errors: a file that is not JSON or not a notebook (the module scores 0), a cell that does not
+parse (left out), an exercise defined nowhere (that exercise scores 0).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import manifest
+from .build import preamble
+
+KEPT = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)
+
+
+@dataclass
+class Extracted:
+    """The module source (None when the notebook could not be read) and one line per problem."""
+
+    source: str | None
+    errors: list[str] = field(default_factory=list)
+
+
+def _cells(raw: bytes, shown: str) -> tuple[list[dict[str, Any]] | None, str]:
+    """The notebook's cells, or None and the line that says why not."""
+    try:
+        nb = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        return None, f"{shown} is not UTF-8 text: save the notebook from Jupyter again"
+    except ValueError as e:
+        return None, (
+            f"{shown} is not a notebook (not valid JSON: {e}): hand in the .ipynb file as "
+            "Jupyter saved it"
+        )
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
+        return None, (
+            f"{shown} is JSON but not a Jupyter notebook (it has no list of cells): hand in the "
+            "released notebook with your answers"
+        )
+    return cells, ""
+
+
+def _text(cell: dict[str, Any]) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def _uncomment_magics(code: str) -> str:
+    return "\n".join(
+        f"# {line}" if line.lstrip().startswith(("%", "!")) else line for line in code.split("\n")
+    )
+
+
+def _kept_statements(code: str) -> str:
+    """Top-level def/class/import and `name = ...` statements of a cell, in order."""
+    tree = ast.parse(code)
+    lines = code.split("\n")
+    parts = []
+    for node in tree.body:
+        plain_assign = isinstance(node, (ast.Assign, ast.AnnAssign)) and all(
+            isinstance(t, ast.Name)
+            for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        )
+        if isinstance(node, KEPT) or plain_assign:
+            start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+            parts.append("\n".join(lines[start - 1 : node.end_lineno]))
+    return "\n".join(parts)
+
+
+def _defined(source: str) -> set[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return names
+
+
+def extract(module: str, raw: bytes, shown: str) -> Extracted:
+    """The module source of the notebook `raw` (file `shown`) for topic `module`."""
+    cells, problem = _cells(raw, shown)
+    if cells is None:
+        return Extracted(None, [f"{problem}; its exercises score 0"])
+    errors: list[str] = []
+    parts: list[str] = []
+    for n, cell in enumerate(cells, start=1):
+        if cell.get("cell_type") != "code":
+            continue
+        meta = cell.get("metadata", {})
+        nbg = meta.get("nbgrader", {}) if isinstance(meta, dict) else {}
+        nbg = nbg if isinstance(nbg, dict) else {}
+        if not nbg.get("solution") and (nbg.get("locked") or nbg.get("grade")):
+            continue  # the kit's own cells: imports, data, examples, tests
+        code = _uncomment_magics(_text(cell))
+        where = f"cell {n}" + (f" ({nbg['grade_id']})" if nbg.get("grade_id") else "")
+        try:
+            parts.append(_kept_statements(code))
+        except SyntaxError as e:
+            if nbg.get("solution"):
+                parts.append(code)  # graded as written: the student sees the syntax error
+            else:
+                errors.append(
+                    f"{shown}: {where} does not parse (line {e.lineno}: {e.msg}): it was left out"
+                )
+    body = "\n\n\n".join(p for p in parts if p.strip())
+    source = f'"""{module}, extracted from {shown}."""\n\n{preamble(module)}\n\n\n{body}\n'
+    if _parses(source):  # otherwise the grader reports the syntax error itself
+        defined = _defined(source)
+        for ex in manifest.load():
+            if ex.module == module and ex.id not in defined:
+                errors.append(
+                    f"{shown} has no answer cell defining {ex.id}: {ex.id} scores 0; copy its "
+                    "cell back from the released notebook and fill it in"
+                )
+    return Extracted(source, errors)
+
+
+def _parses(source: str) -> bool:
+    try:
+        ast.parse(source)
+    except SyntaxError:
+        return False
+    return True

@@ -1,0 +1,238 @@
+"""The notebooks generated from the single source, and turning a handed-in notebook into a module.
+
+The notebooks run in a real Python subprocess, cell by cell in notebook order (hidden blocks left
+out: they need a grading run), from the folder they were written to.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder import ROOT, manifest
+from autograder.notebooks import build, write_source, write_student
+from autograder.notebooks.extract import extract
+
+MODULES = manifest.modules()
+
+# Runs every code cell of each notebook in order; prints, per notebook, the cells that raised.
+RUNNER = """
+import json, sys
+from autograder.notebooks.build import clear_hidden_tests
+failed = {}
+for name in sys.argv[1:]:
+    ns, bad = {"__name__": "__main__"}, []
+    for cell in json.load(open(name + ".ipynb"))["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        try:
+            exec(compile(clear_hidden_tests("".join(cell["source"])), cell["id"], "exec"), ns)
+        except BaseException as e:
+            bad.append([cell["id"], type(e).__name__])
+    failed[name] = bad
+print(json.dumps(failed))
+"""
+
+
+def run_cells(folder: Path) -> dict[str, list[list[str]]]:
+    proc = subprocess.run(
+        [sys.executable, "-c", RUNNER, *MODULES],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def nbgrader_meta(cell: dict) -> dict:
+    return cell["metadata"].get("nbgrader", {})
+
+
+@pytest.fixture(scope="module")
+def notebooks(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("notebooks")
+    write_source(base / "source")
+    write_student(base / "release")
+    return base / "source", base / "release"
+
+
+def test_one_notebook_per_topic(notebooks: tuple[Path, Path]) -> None:
+    """Is there one notebook per module of exercises.toml, in both folders?"""
+    for folder in notebooks:
+        assert sorted(p.stem for p in folder.glob("*.ipynb")) == sorted(MODULES)
+
+
+def test_cells_carry_nbgrader_metadata(notebooks: tuple[Path, Path]) -> None:
+    """Does every exercise have one answer cell (grade_id = its id) and one test cell worth its
+    manifest points, with schema_version 3, and do the points add up to 100?"""
+    source, _ = notebooks
+    answers, tests = {}, {}
+    for module in MODULES:
+        for cell in cells(source / f"{module}.ipynb"):
+            meta = nbgrader_meta(cell)
+            if not meta:
+                continue
+            assert meta["schema_version"] == 3
+            assert {"grade", "solution", "locked", "grade_id"} <= set(meta)
+            if meta["solution"]:
+                assert not meta["grade"] and not meta["locked"]
+                answers[meta["grade_id"]] = module
+            if meta["grade"]:
+                assert meta["locked"] and not meta["solution"]
+                tests[meta["grade_id"]] = meta["points"]
+    exercises = manifest.load()
+    assert answers == {e.id: e.module for e in exercises}
+    assert tests == {f"{e.id}_tests": e.points for e in exercises}
+    assert sum(tests.values()) == 100
+
+
+def test_reference_notebooks_pass_their_visible_checks(notebooks: tuple[Path, Path]) -> None:
+    """Run top to bottom with the solutions, does every cell (examples, checks, the import of
+    CausalAttention from the causal notebook) run without an error?"""
+    source, _ = notebooks
+    assert run_cells(source) == {m: [] for m in MODULES}
+
+
+def test_student_notebooks_fail_only_their_checks(notebooks: tuple[Path, Path]) -> None:
+    """In the released notebooks, does every exercise's test cell fail (NotImplementedError) while
+    the setup, data and example cells run?"""
+    _, release = notebooks
+    failed = run_cells(release)
+    for module in MODULES:
+        ids = [e.id for e in manifest.load() if e.module == module]
+        assert failed[module] == [[f"{i}-tests", "NotImplementedError"] for i in ids]
+
+
+def test_student_notebooks_hold_no_solution_and_no_hidden_test(
+    notebooks: tuple[Path, Path],
+) -> None:
+    """Do the released answer cells keep the docstring and a TODO but no solution code, and the
+    test cells no hidden block?"""
+    _, release = notebooks
+    for module in MODULES:
+        text = (release / f"{module}.ipynb").read_text(encoding="utf-8")
+        assert "BEGIN SOLUTION" not in text and "HIDDEN" not in text
+        assert "hidden_points" not in text
+        for cell in cells(release / f"{module}.ipynb"):
+            meta = nbgrader_meta(cell)
+            if meta.get("solution"):
+                code = "".join(cell["source"])
+                tree = ast.parse(code)
+                assert ast.get_docstring(tree.body[0]), meta["grade_id"]
+                assert f"# TODO({meta['grade_id']})" in code
+                assert "raise NotImplementedError()" in code
+
+
+def test_hidden_block_is_one_call(notebooks: tuple[Path, Path]) -> None:
+    """Does each source test cell's hidden block make just the one call into the kit?"""
+    source, _ = notebooks
+    for module in MODULES:
+        for cell in cells(source / f"{module}.ipynb"):
+            meta = nbgrader_meta(cell)
+            if meta.get("grade"):
+                code = "".join(cell["source"])
+                hidden = code.split(build.BEGIN_HIDDEN)[1].split(build.END_HIDDEN)[0]
+                exercise = meta["grade_id"].removesuffix("_tests")
+                assert hidden.strip() == build.hidden_call(exercise)
+
+
+# ---- extract -------------------------------------------------------------------------------
+
+
+def test_extracted_reference_is_the_solution_code(notebooks: tuple[Path, Path]) -> None:
+    """Does the reference notebook extract to a module defining every exercise of its topic,
+    with the kit's imports, and no error?"""
+    source, _ = notebooks
+    for module in MODULES:
+        got = extract(module, (source / f"{module}.ipynb").read_bytes(), f"{module}.ipynb")
+        assert got.errors == []
+        assert got.source is not None
+        tree = ast.parse(got.source)
+        names = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        assert names == {e.id for e in manifest.load() if e.module == module}
+        assert build.preamble(module) in got.source
+
+
+def _notebook(*code_cells: tuple[dict, str]) -> bytes:
+    return json.dumps(
+        {
+            "cells": [
+                {"cell_type": "code", "metadata": meta, "source": src, "outputs": []}
+                for meta, src in code_cells
+            ],
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        }
+    ).encode()
+
+
+def answer(grade_id: str) -> dict:
+    return {"nbgrader": {"solution": True, "grade": False, "locked": False, "grade_id": grade_id}}
+
+
+def test_tries_and_prints_are_left_out() -> None:
+    """Are calls, prints and attribute patches in answer and added cells left out, while defs,
+    imports and constants stay, and the kit's locked cells are never taken?"""
+    raw = _notebook(
+        (
+            {"nbgrader": {"locked": True, "grade_id": "data", "solution": False, "grade": False}},
+            "import os\nos.system('x')\n",
+        ),
+        ({}, "import math\nEPS = 1e-9\nprint(attention_scores)\ntorch.allclose = None\n"),
+        (answer("attention_scores"), "def attention_scores(q, x):\n    return x @ q\n\nprint(1)\n"),
+        ({}, "%timeit attention_scores(q, x)\ndef helper():\n    return math.pi\n"),
+    )
+    got = extract("simple_attention", raw, "simple_attention.ipynb")
+    body = got.source.split(build.preamble("simple_attention"), 1)[1]  # type: ignore[union-attr]
+    assert "import math" in body and "EPS = 1e-9" in body and "def helper" in body
+    assert "def attention_scores" in body
+    assert "print" not in body and "allclose" not in body and "os.system" not in body
+    assert "timeit" not in body
+    missing = [e.id for e in manifest.load() if e.module == "simple_attention"][1:]
+    assert got.errors == [
+        f"simple_attention.ipynb has no answer cell defining {i}: {i} scores 0; copy its cell "
+        "back from the released notebook and fill it in"
+        for i in missing
+    ]
+
+
+def test_broken_notebooks_get_one_line_each() -> None:
+    """Do a file that is not JSON, JSON that is no notebook, and an added cell that does not
+    parse each get one line saying so?"""
+    not_json = extract("simple_attention", b"\x00{ not JSON", "s.ipynb")
+    assert not_json.source is None
+    assert len(not_json.errors) == 1
+    assert not_json.errors[0].startswith("s.ipynb is not a notebook (not valid JSON: ")
+    assert not_json.errors[0].endswith("; its exercises score 0")
+    no_cells = extract("simple_attention", b'{"nbformat": 4}', "s.ipynb")
+    assert no_cells.source is None
+    assert no_cells.errors == [
+        "s.ipynb is JSON but not a Jupyter notebook (it has no list of cells): hand in the "
+        "released notebook with your answers; its exercises score 0"
+    ]
+    syntax = extract("numpy_attention", _notebook(({}, "def (:\n")), "n.ipynb")
+    assert (
+        syntax.errors[0]
+        == "n.ipynb: cell 1 does not parse (line 1: invalid syntax): it was left out"
+    )
+
+
+def test_answer_cell_with_syntax_error_is_kept_as_written() -> None:
+    """Is an answer cell that does not parse kept as written, so the grader shows the student
+    the syntax error, with no line about missing exercises?"""
+    raw = _notebook((answer("softmax_rows"), "def softmax_rows(s):\n    return (\n"))
+    got = extract("numpy_attention", raw, "n.ipynb")
+    assert got.errors == []
+    assert "def softmax_rows(s):\n    return (\n" in got.source  # type: ignore[operator]
