@@ -85,11 +85,15 @@ class Grader:
 
 
 def static_scan(submission: Submission, exercise: manifest.Exercise) -> str | None:
-    """Off-limits calls visible in the source (the worker also watches them at run time)."""
+    """Off-limits calls visible in the source (the worker also watches them at run time), and
+    code anywhere in the submission that could hide such a call from the worker's watch."""
     if not exercise.offlimits:
         return None
     from .. import offlimits
 
+    evasions = _evasions(submission)
+    if evasions:
+        return evasion_message(exercise.id, evasions)
     source = submission.sources.get(exercise.module, "")
     try:
         found = offlimits.static_violations(source, [exercise.id], exercise.offlimits)
@@ -99,3 +103,27 @@ def static_scan(submission: Submission, exercise: manifest.Exercise) -> str | No
         return None
     where = "; ".join(found[:3])
     return f"off-limits in {exercise.id}: {where}: write it yourself; this exercise scores 0"
+
+
+def evasion_message(exercise: str, evasions: list[str]) -> str:
+    where = "; ".join(evasions[:3]) + (
+        f"; and {len(evasions) - 3} more" if len(evasions) > 3 else ""
+    )
+    return (
+        f"{exercise} cannot be checked for off-limits calls: {where}. Nothing in the exercises "
+        "needs this; while the submission holds it, every exercise with off-limits calls scores 0"
+    )
+
+
+_SCANNED: dict[tuple[tuple[str, str], ...], list[str]] = {}  # sources -> what evasion.scan found
+
+
+def _evasions(submission: Submission) -> list[str]:
+    """evasion.scan of the whole submission, once per submission (its exercises ask in turn)."""
+    key = tuple(sorted(submission.sources.items()))
+    if key not in _SCANNED:
+        from .. import evasion
+
+        _SCANNED.clear()  # one submission at a time: keep only the current one
+        _SCANNED[key] = evasion.scan(submission.sources)
+    return _SCANNED[key]

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import compare, manifest, offlimits
+from .. import compare, evasion, manifest, offlimits
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -154,6 +154,14 @@ def expect_own_code(module: ModuleType, exercise: str, run: Callable[[], object]
     """Fail if `exercise` uses what exercises.toml puts off-limits for it (source or a call)."""
     groups = manifest.by_id()[exercise].offlimits
     path = Path(module.__file__ or "")
+    hidden = _evasions(path.parent)
+    if hidden:
+        lines = [f"{exercise} cannot be checked for off-limits calls: your files hold code that"]
+        lines.append("  could hide such a call from the check (no exercise needs it):")
+        lines += [f"  {hit}" for hit in hidden[:5]]
+        lines.append("  Take it out: while it is there, every exercise with off-limits calls")
+        lines.append("  scores 0.")
+        raise AssertionError("\n".join(lines))
     found = offlimits.static_violations(path.read_text(encoding="utf-8"), [exercise], groups)
     with offlimits.watch(groups) as calls:
         run()
@@ -166,6 +174,17 @@ def expect_own_code(module: ModuleType, exercise: str, run: Callable[[], object]
         lines.append(f"  called while {exercise} ran: {', '.join(calls[:5])}")
     lines.append("  Write this step yourself from the basic operations: that is the exercise.")
     raise AssertionError("\n".join(lines))
+
+
+def _evasions(package: Path) -> list[str]:
+    """What evasion.scan finds in the package's exercise modules (as the grader will)."""
+    sources = {}
+    for module in manifest.modules():
+        try:
+            sources[module] = (package / f"{module}.py").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue  # a missing or unreadable file fails its own tests
+    return evasion.scan(sources)
 
 
 def _shorten(path: Path) -> str:
