@@ -5,13 +5,14 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 READY := $(VENV)/.ready
 EX ?=
+PLOT ?=
 SUBMISSIONS ?= examples/submissions
 OUT ?= out
 
 .PHONY: help check exercises class test lint format demo autograde bench bench-check clean redteam-table
 
 help:
-	@echo "Students:     make check [EX=<exercise or topic>]"
+	@echo "Students:     make check [EX=<exercise or topic>] [PLOT=1]"
 	@echo "Instructors:  make demo | make autograde SUBMISSIONS=<dir> OUT=<dir>"
 	@echo "Kit:          make test | make exercises | make class | make bench | make lint | make format"
 
@@ -22,7 +23,7 @@ $(READY): pyproject.toml constraints.txt
 	@touch $@
 
 check: $(READY)
-	@$(PY) -m autograder.check $(if $(EX),--ex $(EX))
+	@$(PY) -m autograder.check $(if $(EX),--ex $(EX)) $(if $(filter-out 0,$(PLOT)),--plot)
 
 exercises: $(READY)
 	$(PY) -m autograder.stubs

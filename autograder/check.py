@@ -24,7 +24,7 @@ from types import TracebackType
 
 import pytest
 
-from . import manifest
+from . import attention_maps, manifest
 
 PUBLIC = Path(__file__).resolve().parent / "public"
 NOT_STARTED = re.compile(r"^(\w+): not started")
@@ -363,6 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--ex", metavar="EXERCISE_OR_TOPIC", help="one exercise or one topic")
     parser.add_argument("--target", default="exercises", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--plot", action="store_true", help="also draw the attention heatmap as build/plots/*.png"
+    )
     args = parser.parse_args(argv)
     try:
         chosen = manifest.select(args.ex)
@@ -380,6 +383,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 3
     print(report(statuses, args.ex, args.target))
+    heatmap = attention_maps.after_check(statuses, args.ex, args.target, plot=args.plot)
+    if heatmap:
+        print("\n" + heatmap)
     return 0 if all(s.state == "done" for s in statuses) else 1
 
 
