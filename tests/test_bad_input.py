@@ -187,8 +187,8 @@ def _empty(subs: Path) -> None:
 
 @case(
     "notebook",
-    r"notebook\.ipynb is a notebook and notebooks are not graded: export your code as Python "
-    r"scripts and hand in a folder notebook/ or a notebook\.zip holding exercises/<module>\.py",
+    r"notebook\.ipynb is a notebook on its own: hand in a folder notebook/ or a notebook\.zip "
+    r"holding the released notebooks \(simple_attention\.ipynb, \.\.\.\) with your answers",
     zero=EVERYTHING,
 )
 def _notebook(subs: Path) -> None:
@@ -197,9 +197,8 @@ def _notebook(subs: Path) -> None:
 
 @case(
     "notebook_inside",
-    r"exercises/simple_attention\.py is missing \(found exercises/simple_attention\.ipynb: "
-    r"notebooks are not graded, export it as the Python script exercises/simple_attention\.py\): "
-    r"attention_scores, .* score 0",
+    r"exercises/simple_attention\.ipynb is not a notebook \(not valid JSON: .*\): hand in the "
+    r"\.ipynb file as Jupyter saved it; its exercises score 0",
     zero=("simple_attention",),
 )
 def _notebook_inside(subs: Path) -> None:
@@ -207,6 +206,43 @@ def _notebook_inside(subs: Path) -> None:
     del files["exercises/simple_attention.py"]
     files["exercises/simple_attention.ipynb"] = "{ not JSON"
     write_folder(subs / "notebook_inside", files)
+
+
+def released(module: str) -> dict[str, Any]:
+    """The instructor notebook of `module` (the reference in its answer cells), as JSON."""
+    from autograder.notebooks.build import source_notebook
+
+    return source_notebook(module)
+
+
+@case(
+    "notebook_no_cell",
+    r"exercises/simple_attention\.ipynb has no answer cell defining softmax_stable: "
+    r"softmax_stable scores 0; copy its cell back from the released notebook and fill it in",
+    zero=("softmax_stable",),
+)
+def _notebook_no_cell(subs: Path) -> None:
+    from autograder.notebooks.build import dumps
+
+    files = reference()
+    del files["exercises/simple_attention.py"]
+    nb = released("simple_attention")
+    nb["cells"] = [c for c in nb["cells"] if c["id"] != "softmax_stable"]
+    files["exercises/simple_attention.ipynb"] = dumps(nb)
+    write_folder(subs / "notebook_no_cell", files)
+
+
+@case(
+    "notebook_not_one",
+    r"numpy_attention\.ipynb is JSON but not a Jupyter notebook \(it has no list of cells\): "
+    r"hand in the released notebook with your answers; its exercises score 0",
+    zero=("numpy_attention",),
+)
+def _notebook_not_one(subs: Path) -> None:
+    files = {f"{m}.py": t for m, t in ((k.split("/")[1][:-3], v) for k, v in reference().items())}
+    del files["numpy_attention.py"]
+    files["numpy_attention.ipynb"] = json.dumps({"cells": "none"})
+    write_folder(subs / "notebook_not_one", files)
 
 
 @case(

@@ -7,8 +7,10 @@ submission (`bob`) to show that one student's problem never stops the others bei
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import struct
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from autograder import manifest
 from autograder.grading import collect as collect_mod
 from autograder.grading.collect import MAX_SOURCE_BYTES, SAFE_ID, collect
 from autograder.grading.model import Submission
+from autograder.notebooks import write_source
 
 MODULES = manifest.modules()
 
@@ -166,24 +169,87 @@ def test_misnamed_module_says_expected_name(tmp_path: Path, wrong_name: str) -> 
     assert_clean(got["bob"])
 
 
-def test_notebook_instead_of_module_says_what_to_hand_in(tmp_path: Path) -> None:
-    """Does a notebook handed in for a module say notebooks are not graded and name the .py?"""
+def released_notebooks() -> dict[str, bytes]:
+    """The instructor notebooks (the reference in the answer cells), by file name."""
+    folder = Path(tempfile.mkdtemp())
+    try:
+        return {p.name: p.read_bytes() for p in write_source(folder)}
+    finally:
+        shutil.rmtree(folder)
+
+
+def test_notebooks_are_read_in_every_layout(tmp_path: Path) -> None:
+    """Are the released notebooks read as their modules, in a folder, under nbgrader's
+    attention/ folder, in a zip and mixed with .py files, the answer cells becoming the source?"""
+    subs = batch(tmp_path)
+    notebooks = released_notebooks()
+    write_folder(subs / "alice", notebooks)
+    write_folder(subs / "dan", {f"attention/{n}": d for n, d in notebooks.items()})
+    write_zip(subs / "carol.zip", {f"exercises/{n}": d for n, d in notebooks.items()})
+    mixed = sources("")
+    del mixed["simple_attention.py"]
+    mixed["simple_attention.ipynb"] = notebooks["simple_attention.ipynb"]
+    write_folder(subs / "erin", mixed)
+    got = by_student(collect(subs))
+    for student in ("alice", "carol", "dan", "erin"):
+        assert_clean(got[student])
+    for module in MODULES:
+        assert f"def {manifest.load()[0].id}" not in got["bob"].sources[module]
+        for e in manifest.load():
+            if e.module == module:
+                assert f" {e.id}(" in got["alice"].sources[module]
+    assert "def attention_scores(" in got["erin"].sources["simple_attention"]
+    assert got["erin"].sources["numpy_attention"] == mixed["numpy_attention.py"].decode()
+    assert got["alice"].sources == got["carol"].sources == got["dan"].sources
+    assert_clean(got["bob"])
+
+
+def test_broken_notebook_is_one_line_and_the_rest_is_graded(tmp_path: Path) -> None:
+    """Does a notebook that is not JSON cost its module only, in one line, the .py modules beside
+    it still read, and a lone notebook say what to hand in?"""
     subs = batch(tmp_path)
     files = sources()
-    files["exercises/simple_attention.ipynb"] = files.pop("exercises/simple_attention.py")
+    del files["exercises/simple_attention.py"]
+    files["exercises/simple_attention.ipynb"] = b"{ not JSON"
     write_folder(subs / "alice", files)
     (subs / "carol.ipynb").write_text("{}")
     got = by_student(collect(subs))
-    assert one_line(got["alice"]).startswith(
-        "exercises/simple_attention.py is missing (found exercises/simple_attention.ipynb: "
-        "notebooks are not graded, export it as the Python script "
-        "exercises/simple_attention.py): attention_scores, "
-    )
+    line = one_line(got["alice"])
+    assert line.startswith("exercises/simple_attention.ipynb is not a notebook (not valid JSON: ")
+    assert line.endswith("hand in the .ipynb file as Jupyter saved it; its exercises score 0")
+    assert sorted(got["alice"].sources) == sorted(m for m in MODULES if m != "simple_attention")
     assert one_line(got["carol"]) == (
-        "carol.ipynb is a notebook and notebooks are not graded: export your code as Python "
-        "scripts and hand in a folder carol/ or a carol.zip holding exercises/<module>.py"
+        "carol.ipynb is a notebook on its own: hand in a folder carol/ or a carol.zip holding "
+        "the released notebooks (simple_attention.ipynb, ...) with your answers"
     )
     assert_clean(got["bob"])
+
+
+def test_notebook_beside_its_module_is_flagged(tmp_path: Path) -> None:
+    """With both simple_attention.py and .ipynb handed in, is the .py read and the notebook named
+    as not graded?"""
+    subs = batch(tmp_path)
+    files = sources()
+    files["exercises/simple_attention.ipynb"] = released_notebooks()["simple_attention.ipynb"]
+    write_folder(subs / "alice", files)
+    alice = by_student(collect(subs))["alice"]
+    assert one_line(alice) == (
+        "exercises/simple_attention.ipynb not graded: "
+        "only exercises/simple_attention.py is read for simple_attention"
+    )
+    assert alice.sources["simple_attention"] == files["exercises/simple_attention.py"].decode()
+
+
+def test_misnamed_notebook_says_its_name(tmp_path: Path) -> None:
+    """Is a notebook saved under another name pointed to the name it should have?"""
+    subs = batch(tmp_path)
+    files = sources()
+    files["exercises/Simple_Attention (1).ipynb"] = files.pop("exercises/simple_attention.py")
+    write_folder(subs / "alice", files)
+    assert one_line(by_student(collect(subs))["alice"]).startswith(
+        "exercises/simple_attention.py is missing (found exercises/Simple_Attention (1).ipynb: "
+        "it should be exercises/simple_attention.ipynb): attention_scores, "
+    )
 
 
 def test_copy_next_to_module_is_flagged(tmp_path: Path) -> None:

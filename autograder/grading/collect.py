@@ -2,7 +2,9 @@
 
 A submission is one entry of the folder: `<student>/` or `<student>.zip`, holding the modules
 either as `exercises/<module>.py` (the student release's paths) or at its top, possibly under one
-wrapping folder. Nothing is extracted to disk and no symlink is followed outside a submission.
+wrapping folder; a module may also come as the released notebook `<module>.ipynb`, whose answer
+cells become its source (autograder/notebooks/extract.py). Nothing is extracted to disk and
+no symlink is followed outside a submission.
 Every problem becomes one line in `Submission.errors`; the rest of the batch goes on.
 """
 
@@ -23,6 +25,7 @@ from .. import manifest
 from .model import Submission
 
 MAX_SOURCE_BYTES = 256 * 1024  # one module file
+MAX_NOTEBOOK_BYTES = 2 * 1024 * 1024  # one notebook, outputs included
 MAX_ZIP_BYTES = 5 * 1024 * 1024  # declared uncompressed total of one zip
 MAX_ZIP_MEMBERS = 500
 MAX_ID_LENGTH = 100
@@ -35,9 +38,7 @@ IGNORED_NAMES = {"__pycache__", "__MACOSX", "Thumbs.db", "desktop.ini"}
 ARCHIVES = (".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar")
 # top-level files that look like a submission in the wrong form (others are ignored)
 LOOSE_SUBMISSION = (*ARCHIVES[1:], ".py", ".ipynb")
-NOT_GRADED = "notebooks are not graded"
-
-Reader = Callable[[], bytes]  # reads one file, at most MAX_SOURCE_BYTES + 1 bytes
+Reader = Callable[..., bytes]  # reads one file, at most `limit` (MAX_SOURCE_BYTES) + 1 bytes
 
 
 class _Tree:
@@ -85,8 +86,8 @@ def _collect_entry(entry: Path) -> Submission | None:
         sub = Submission(raw_id, entry)
         hand_in = f"a folder {raw_id}/ or a {raw_id}.zip holding exercises/<module>.py"
         sub.errors.append(
-            f"{name} is a notebook and {NOT_GRADED}: export your code as Python scripts and "
-            f"hand in {hand_in}"
+            f"{name} is a notebook on its own: hand in a folder {raw_id}/ or a {raw_id}.zip "
+            "holding the released notebooks (simple_attention.ipynb, ...) with your answers"
             if _notebook(name)
             else f"{name} is not a submission: hand in {hand_in}"
         )
@@ -218,11 +219,11 @@ def _inside(base: Path, link: Path) -> Path | None:
 
 
 def _file_reader(path: Path) -> Reader:
-    def read() -> bytes:
+    def read(limit: int = MAX_SOURCE_BYTES) -> bytes:
         if not stat.S_ISREG(os.stat(path).st_mode):
             raise OSError("not a regular file")
         with open(path, "rb") as f:
-            return f.read(MAX_SOURCE_BYTES + 1)
+            return f.read(limit + 1)
 
     return read
 
@@ -279,9 +280,9 @@ def _list_zip(path: Path) -> _Tree:
 
 
 def _member_reader(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Reader:
-    def read() -> bytes:
+    def read(limit: int = MAX_SOURCE_BYTES) -> bytes:
         with zf.open(info) as f:  # at most the cap, whatever the header declares
-            return f.read(MAX_SOURCE_BYTES + 1)
+            return f.read(limit + 1)
 
     return read
 
@@ -309,13 +310,16 @@ def _read_tree(origin: Path, tree: _Tree) -> Submission:
             "put the .py files themselves in the submission"
         )
     base = _pick_base(tree.files)
-    wanted = {f"{base}{m}.py" for m in manifest.modules()}
+    wanted = {f"{base}{m}{ext}" for m in manifest.modules() for ext in (".py", ".ipynb")}
     for module in manifest.modules():
-        path = f"{base}{module}.py"
+        path, notebook = f"{base}{module}.py", f"{base}{module}.ipynb"
         strays = _lookalikes(module, tree.files, wanted)
-        if path in tree.files:
+        if path not in tree.files and notebook in tree.files:
+            _read_notebook(sub, module, notebook, tree.files[notebook])
+        elif path in tree.files:
             _read_module(sub, module, path, tree.files[path])
             strays = [p for p in strays if p.lower().endswith(".py")]
+            strays += [notebook] if notebook in tree.files else []
             if strays:
                 sub.errors.append(
                     f"{', '.join(strays[:3])} not graded: only {path} is read for {module}"
@@ -333,7 +337,10 @@ def _pick_base(files: dict[str, Reader]) -> str:
         wrap = tops.pop()
         if wrap != "exercises":
             bases += [f"{wrap}/", f"{wrap}/exercises/"]
-    counts = [sum(f"{b}{m}.py" in files for m in manifest.modules()) for b in bases]
+    counts = [
+        sum(f"{b}{m}.py" in files or f"{b}{m}.ipynb" in files for m in manifest.modules())
+        for b in bases
+    ]
     return bases[counts.index(max(counts))] if max(counts) else "exercises/"
 
 
@@ -363,8 +370,8 @@ def _normal(stem: str) -> str:
 def _missing_line(module: str, path: str, strays: list[str]) -> str:
     ids = ", ".join(e.id for e in manifest.load() if e.module == module)
     hint = ""
-    if strays and _notebook(strays[0]):  # renaming it to .py would not help: say what to do
-        hint = f" (found {strays[0]}: {NOT_GRADED}, export it as the Python script {path})"
+    if strays and _notebook(strays[0]):
+        hint = f" (found {strays[0]}: it should be {path[:-3]}.ipynb)"
     elif strays:
         hint = f" (found {strays[0]}: it should be {path})"
     return f"exercises/{module}.py is missing{hint}: {ids} score 0"
@@ -393,6 +400,28 @@ def _read_module(sub: Submission, module: str, path: str, read: Reader) -> None:
             f"{shown} is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}): "
             "save it as UTF-8; its exercises score 0"
         )
+
+
+def _read_notebook(sub: Submission, module: str, path: str, read: Reader) -> None:
+    """A module handed in as its released notebook: the answer cells become its source."""
+    from ..notebooks.extract import extract
+
+    shown = path
+    try:
+        data = read(MAX_NOTEBOOK_BYTES)
+    except Exception as e:  # OSError, BadZipFile, zlib.error, encrypted member, ...
+        sub.errors.append(f"{shown} could not be read ({e}): its exercises score 0")
+        return
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        sub.errors.append(
+            f"{shown} is over {MAX_NOTEBOOK_BYTES // 2**20} MB: not read, its exercises score 0; "
+            "clear its outputs (Edit > Clear Outputs of All Cells) and save it again"
+        )
+        return
+    got = extract(module, data, shown)
+    sub.errors.extend(got.errors)
+    if got.source is not None:
+        sub.sources[module] = got.source
 
 
 def _plural(n: int, word: str, many: str | None = None) -> str:
