@@ -13,6 +13,8 @@ scan({"simple_attention": source, ...}) -> ["simple_attention.py line 3: import 
 from __future__ import annotations
 
 import ast
+import re
+import unicodedata
 from collections.abc import Mapping
 
 THREADS = "runs code in another thread or process, where the off-limits watch does not see it"
@@ -125,7 +127,12 @@ PUBLIC = frozenset({"os._exit"})  # named with an underscore, documented and har
 
 
 def _private(name: str) -> bool:
-    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+    """`_C`, `_python_dispatch`, `__x`; not `_` alone and not dunders such as `__init__`."""
+    return (
+        len(name) > 1
+        and name.startswith("_")
+        and not (name.startswith("__") and name.endswith("__"))
+    )
 
 
 def _flagged_module(path: str) -> str | None:
@@ -255,10 +262,44 @@ def scan_source(source: str) -> list[tuple[int, str, str]]:
     return sorted(set(scan.hits))
 
 
+# Every construct above is spelled with one of these names in code, or a private one (`_x`): a
+# module that holds none of them is clean without being parsed, which is most modules. Module
+# names are words of prose too ("generated from solutions/", "the library softmax"): they count
+# only after an import, a from, a comma or a dot.
+_NAMES = sorted(
+    {
+        *(attr for attrs in MODULE_ATTRS.values() for attr in attrs),
+        *INTROSPECTIVE_ATTRS,
+        *CALLS,
+        *NAMED_ATTRIBUTE,
+    }
+)
+_MODULE_WORDS = sorted({*MODULES, *(part for path in PATHS for part in path.split(".")[1:])})
+_SUSPECT = re.compile(
+    r"\b(?:" + "|".join(map(re.escape, _NAMES)) + r")\b"
+    r"|(?<!\w)_(?!_\w*__\b)\w"  # a private name: _C, __x; not _ alone, not __init__
+    r"|(?:\bimport\b|\bfrom\b|,|\.)\s*\(?\s*(?:" + "|".join(_MODULE_WORDS) + r")\b"
+)
+
+
+def _suspect(source: str) -> bool:
+    """Whether `source` may hold a construct the scan looks for, outside comments (Python reads
+    identifiers NFKC-normalised, so the text is too)."""
+    text = unicodedata.normalize("NFKC", source)
+    for match in _SUSPECT.finditer(text):
+        line = text[text.rfind("\n", 0, match.start()) + 1 : match.start()]
+        hash_at = line.find("#")
+        if hash_at < 0 or "'" in line[:hash_at] or '"' in line[:hash_at]:
+            return True  # code, or a '#' that may sit inside a string: read the module
+    return False
+
+
 def scan(sources: Mapping[str, str]) -> list[str]:
     """Every construct in the submission's modules, as `module.py line N: what (why)`."""
     found = []
     for module, source in sources.items():
+        if not _suspect(source):
+            continue
         try:
             hits = scan_source(source)
         except SyntaxError:

@@ -70,13 +70,18 @@ FLAGGED = [
     ("g = getattr\n", [(1, "getattr")]),  # called later under another name
     ("import operator\nf = operator.attrgetter('x')\n", [(2, "operator.attrgetter")]),
     ("from torch.utils.data import DataLoader\n", [(1, "from torch.utils.data import ...")]),
+    ("x = '#'; import threading  # hidden behind a '#' in a string\n", [(1, "import threading")]),
+    ("import \uff47\uff43\n", [(1, "import gc")]),  # fullwidth letters: Python reads NFKC
+    ("from torch import (\n    nn,\n    jit,\n)\n", [(1, "from torch import jit")]),
 ]
 
 
 @pytest.mark.parametrize(("source", "expected"), FLAGGED, ids=[c[1][0][1] for c in FLAGGED])
 def test_route_around_the_watch_is_found(source: str, expected: list[tuple[int, str]]) -> None:
-    """Is each way of hiding a call from the watch reported, with its line?"""
+    """Is each way of hiding a call from the watch reported, with its line, also by scan(),
+    which parses only modules whose text names something it looks for?"""
     assert found(source) == expected
+    assert len(evasion.scan({"m": textwrap.dedent(source)})) == len(expected)
 
 
 ORDINARY = """
