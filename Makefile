@@ -9,10 +9,11 @@ PLOT ?=
 SUBMISSIONS ?= examples/submissions
 OUT ?= out
 
-.PHONY: help check exercises class test lint format demo autograde bench bench-check clean redteam-table
+.PHONY: help check watch hint reset exercises class test lint format demo autograde bench bench-check clean redteam-table
 
 help:
 	@echo "Students:     make check [EX=<exercise or topic>] [PLOT=1]"
+	@echo "              make watch [EX=...] | make hint [EX=...] | make reset EX=<exercise> [YES=1]"
 	@echo "Instructors:  make demo | make autograde SUBMISSIONS=<dir> OUT=<dir>"
 	@echo "Kit:          make test | make exercises | make class | make bench | make lint | make format"
 
@@ -24,6 +25,15 @@ $(READY): pyproject.toml constraints.txt
 
 check: $(READY)
 	@$(PY) -m autograder.check $(if $(EX),--ex $(EX)) $(if $(filter-out 0,$(PLOT)),--plot)
+
+watch: $(READY)
+	@$(PY) -m autograder.watch $(if $(EX),--ex $(EX))
+
+hint: $(READY)
+	@$(PY) -m autograder.hint $(if $(EX),--ex $(EX))
+
+reset: $(READY)
+	@$(PY) -m autograder.reset $(if $(EX),--ex $(EX)) $(if $(filter-out 0,$(YES)),--yes)
 
 exercises: $(READY)
 	$(PY) -m autograder.stubs

@@ -24,7 +24,7 @@ from types import TracebackType
 
 import pytest
 
-from . import attention_maps, manifest
+from . import attention_maps, manifest, progress
 
 PUBLIC = Path(__file__).resolve().parent / "public"
 NOT_STARTED = re.compile(r"^(\w+): not started")
@@ -386,6 +386,10 @@ def main(argv: list[str] | None = None) -> int:
     heatmap = attention_maps.after_check(statuses, args.ex, args.target, plot=args.plot)
     if heatmap:
         print("\n" + heatmap)
+    if args.target == "exercises":  # remembered for make hint and make watch
+        newly = progress.record({s.exercise.id: s.state == "done" for s in statuses})
+        if newly:
+            print(f"\nNewly passing since your last check: {', '.join(newly)}")
     return 0 if all(s.state == "done" for s in statuses) else 1
 
 

@@ -6,6 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+# the student's loop besides check: autograder/<name>.py, each with its own main(argv)
+LEARNER_COMMANDS = {
+    "watch": "check the exercise you edit on every save (same as `make watch`)",
+    "hint": "the next hint for an exercise (same as `make hint`)",
+    "reset": "put one exercise back to its stub, after asking (same as `make reset`)",
+}
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="attention-kit", description=__doc__)
@@ -33,12 +40,15 @@ def main(argv: list[str] | None = None) -> int:
 
     check = sub.add_parser("check", help="the student's check (same as `make check`)")
     check.add_argument("rest", nargs=argparse.REMAINDER)
+    for name, text in LEARNER_COMMANDS.items():
+        sub.add_parser(name, help=text, add_help=False)
 
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("check", *LEARNER_COMMANDS):  # each parses its own options
+        import importlib
+
+        return int(importlib.import_module(f"autograder.{argv[0]}").main(argv[1:]))
     args = parser.parse_args(argv)
-    if args.command == "check":
-        from .check import main as check_main
-
-        return check_main(args.rest)
     return _autograde(args)
 
 

@@ -12,7 +12,7 @@ import ast
 import sys
 from pathlib import Path
 
-from . import ROOT, manifest
+from . import ROOT, manifest, pristine
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 SOLUTIONS, EXERCISES = ROOT / "solutions", ROOT / "exercises"
@@ -64,6 +64,9 @@ def expected_stubs() -> dict[Path, str]:
     for module in manifest.modules():
         path = SOLUTIONS / f"{module}.py"
         files[EXERCISES / path.name] = stub_source(path.read_text(), path.name)
+    # the same stubs again, shipped with the check, for `make reset` (students have no solutions/)
+    modules = {m: files[EXERCISES / f"{m}.py"] for m in manifest.modules()}
+    files[pristine.STUBS_JSON] = pristine.to_json(modules)
     return files
 
 

@@ -1,0 +1,162 @@
+"""`make reset EX=<exercise>`: put one exercise back to its stub, after asking.
+
+Only that exercise's function or class is replaced, with the untouched stub from
+autograder/public/stubs.json; the other exercises in the same file stay as they are. It shows
+what would be lost and asks; anything but y or yes leaves the file alone. With no terminal to
+ask on, it refuses unless given --yes (YES=1 with make).
+Exit status 0 when reset (or nothing to reset), 1 when not reset, 2 for an unknown EX.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from . import manifest, pristine, progress
+
+SHOWN_DIFF_LINES = 30  # the diff is cut after this many lines; the count says how many are left
+
+
+def _lines(text: str) -> list[str]:
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    return lines
+
+
+def plan(current: str | None, stub_module: str, name: str) -> tuple[str, list[str], str]:
+    """(the file's new text, the lines of `name` that will go, what will happen in words).
+
+    `current` is None when the file does not exist: the whole stub module is written.
+    """
+    stub_lines = _lines(stub_module)
+    found = pristine.region(stub_lines, name)
+    if found is None:
+        raise ValueError(f"{name} is not in the shipped stubs (stubs.json): run `make exercises`")
+    stub_part = stub_lines[found[0] : found[1]]
+    if current is None:
+        return stub_module, [], "the file is missing: it will be written again from the stub"
+    lines = _lines(current)
+    mine = pristine.region(lines, name)
+    if mine is None:
+        new = [*lines, *(["\n", "\n"] if lines else []), *stub_part]
+        return (
+            "".join(new),
+            [],
+            f"there is no {name} in the file: its stub will be added at the end",
+        )
+    start, end = mine
+    old = lines[start:end]
+    new = [*lines[:start], *stub_part, *lines[end:]]
+    what = f"your {len(old)} lines of {name} will be replaced by the stub's {len(stub_part)}"
+    return "".join(new), old, what
+
+
+def _diff(old: list[str], stub_module: str, name: str) -> list[str]:
+    stub_lines = _lines(stub_module)
+    start, end = pristine.region(stub_lines, name) or (0, 0)
+    diff = list(
+        difflib.unified_diff(old, stub_lines[start:end], "yours", "the stub", n=1, lineterm="")
+    )
+    lines = [line.rstrip("\n") for line in diff[2:]]  # without the ---/+++ header
+    if len(lines) > SHOWN_DIFF_LINES:
+        rest = len(lines) - SHOWN_DIFF_LINES
+        lines = [*lines[:SHOWN_DIFF_LINES], f"... and {rest} more lines"]
+    return ["  " + line for line in lines]
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace `path` with `text` atomically, keeping its permissions."""
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _ask(question: str) -> bool:
+    try:
+        answer = input(question)
+    except EOFError:
+        print()
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make reset", description=__doc__.splitlines()[0])
+    parser.add_argument("exercise", nargs="?", help="the exercise to reset")
+    parser.add_argument("--ex", metavar="EXERCISE", help="the exercise to reset (EX= with make)")
+    parser.add_argument("--yes", action="store_true", help="do not ask (YES=1 with make)")
+    args = parser.parse_args(argv)
+    name = args.ex or args.exercise
+    exercises = manifest.by_id()
+    if not name:
+        print("make reset: say which exercise, e.g. make reset EX=softmax_stable", file=sys.stderr)
+        return 2
+    if name not in exercises:
+        topic = name in manifest.modules()
+        why = "is a topic; reset works on one exercise" if topic else "is not an exercise"
+        print(f"make reset: {name!r} {why}. Choose one of: {', '.join(exercises)}", file=sys.stderr)
+        return 2
+    exercise = exercises[name]
+    path = Path("exercises") / f"{exercise.module}.py"
+    try:
+        stub_module = pristine.load()[exercise.module]
+        current = path.read_text(encoding="utf-8") if path.exists() else None
+        new, old, what = plan(current, stub_module, name)
+    except (OSError, UnicodeDecodeError, ValueError, KeyError) as e:
+        reason = f"{type(e).__name__}: {e}" if isinstance(e, (KeyError, UnicodeDecodeError)) else e
+        print(f"make reset: cannot reset {name}: {reason}", file=sys.stderr)
+        return 1
+    if new == current:
+        print(f"{name} in {path} is already the untouched stub: nothing to reset.")
+        return 0
+    print(f"Resetting {name} in {path}: {what}.")
+    if old:
+        print("What changes (- yours, + the stub):")
+        print("\n".join(_diff(old, stub_module, name)))
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print(
+                f"make reset: not resetting {name}: there is no terminal to ask on. "
+                "Run it in a terminal, or add YES=1 (--yes) to reset without asking.",
+                file=sys.stderr,
+            )
+            return 1
+        try:
+            confirmed = _ask(f"Reset {name} in {path}? [y/N] ")
+        except KeyboardInterrupt:
+            confirmed = False
+            print()
+        if not confirmed:
+            print(f"Not reset: {path} is unchanged.")
+            return 1
+    try:
+        _write(path, new)
+    except OSError as e:
+        print(f"make reset: could not write {path} ({e.strerror or e}); it is unchanged")
+        return 1
+    progress.forget([name])
+    kept = (
+        "every exercise in it is a stub again"
+        if current is None
+        else ("your other exercises there are as you left them")
+    )
+    print(f"Reset {name} in {path}; {kept}.")
+    print(f"Start again with: make check EX={name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,533 @@
+"""The student's loop end to end: make hint, make reset, make watch and the remembered progress.
+
+Each test runs the real command (`python -m autograder.<command>`, or make) in a subprocess, in a
+temp workspace holding `exercises/`; the watch loop and reset's question are driven through a
+pseudo-terminal, as a student's terminal would. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import pty
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from autograder import ROOT, manifest, pristine, progress, stubs
+
+pytestmark = pytest.mark.slow
+STATE = progress.STATE_NAME
+EXERCISES = manifest.load()
+WAIT_SECONDS = 180  # the longest any one step may take (a check imports torch: seconds)
+
+
+def workspace(tmp: Path, base: str) -> Path:
+    """tmp/exercises: a copy of the committed stubs ("exercises") or of "solutions"."""
+    (tmp / "exercises").mkdir(parents=True)
+    for path in (ROOT / base).glob("*.py"):
+        shutil.copy(path, tmp / "exercises" / path.name)
+    return tmp
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "utf-8"}
+
+
+def run(ws: Path, module: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", f"autograder.{module}", *args],
+        cwd=ws,
+        env=env(),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=WAIT_SECONDS,
+    )
+
+
+def definition(source: str, name: str) -> str:
+    """The text of the top-level def or class `name` (the test's own reading, by the parser)."""
+    lines = source.splitlines(keepends=True)
+    node = next(
+        n
+        for n in ast.parse(source).body
+        if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == name
+    )
+    return "".join(lines[node.lineno - 1 : node.end_lineno])
+
+
+def stub_text(module: str) -> str:
+    return (ROOT / "exercises" / f"{module}.py").read_text()
+
+
+def solution_text(module: str) -> str:
+    return (ROOT / "solutions" / f"{module}.py").read_text()
+
+
+class Terminal:
+    """A command in a pseudo-terminal: what it printed so far, what to type, its exit status."""
+
+    def __init__(self, argv: list[str], cwd: Path) -> None:
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: a session of its own, the pty its controlling terminal
+            try:
+                os.chdir(cwd)
+                os.execvpe(argv[0], argv, env())
+            finally:
+                os._exit(127)
+        self.seen = b""
+        self.status: int | None = None
+
+    @property
+    def text(self) -> str:
+        return self.seen.decode("utf-8", "replace").replace("\r\n", "\n")
+
+    def _read(self, seconds: float) -> None:
+        ready, _, _ = select.select([self.fd], [], [], seconds)
+        if ready:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                chunk = b""
+            if not chunk:
+                raise EOFError
+            self.seen += chunk
+
+    def expect(self, pattern: str, after: int = 0, timeout: float = WAIT_SECONDS) -> int:
+        """Wait until `pattern` (a regex) appears in the output past `after`; its end offset."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = re.compile(pattern).search(self.text, after)
+            if found:
+                return found.end()
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {pattern!r} within {timeout} s in:\n{self.text[-3000:]}")
+            try:
+                self._read(0.2)
+            except EOFError:
+                raise AssertionError(f"exited without {pattern!r}:\n{self.text[-3000:]}") from None
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.fd, keys)
+
+    def wait(self, timeout: float = 30) -> int:
+        """The exit status (negative: killed by that signal); kills the child on a timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self._read(0.1)
+            except EOFError:
+                pass
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.status = os.waitstatus_to_exitcode(status)
+                return self.status
+        self.kill()
+        raise AssertionError(f"still running after {timeout} s:\n{self.text[-3000:]}")
+
+    def kill(self) -> None:
+        if self.status is None:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+            self.status = -9
+        os.close(self.fd)
+
+    def group_is_gone(self) -> bool:
+        """Has every process of the command's session (its checks too) exited?"""
+        try:
+            os.killpg(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+
+@pytest.fixture
+def terminals() -> Iterator[list[Terminal]]:
+    started: list[Terminal] = []
+    yield started
+    for t in started:
+        t.kill()
+
+
+# ---- the shipped stubs -----------------------------------------------------------------------
+
+
+def test_shipped_stubs_are_the_stub_files() -> None:
+    """Does stubs.json hold exactly the committed stub of every module, and is it current?"""
+    shipped = pristine.load()
+    assert shipped == {m: stub_text(m) for m in manifest.modules()}
+    assert stubs.expected_stubs()[pristine.STUBS_JSON] == pristine.STUBS_JSON.read_text()
+
+
+def test_region_of_a_file_that_does_not_parse() -> None:
+    """Is an exercise found by its indentation when its file has a syntax error?"""
+    source = (
+        "import torch\n\n\n@decorated\ndef a(x):\n    return (x\n\n    # note\n\n"
+        "def b(x):\n    return x\n"
+    )
+    lines = source.splitlines(keepends=True)
+    assert pristine.region(lines, "a") == (3, 6)  # the decorator to its last statement
+    assert pristine.region(lines, "b") == (9, 11)
+    assert pristine.region(lines, "c") is None
+
+
+# ---- the state file --------------------------------------------------------------------------
+
+
+def test_check_records_progress(tmp_path: Path) -> None:
+    """Does make check remember what passed, forget what broke, and say what is newly passing?"""
+    ws = workspace(tmp_path, "solutions")
+    first = run(ws, "check", "--ex", "simple_attention")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Newly passing" not in first.stdout  # nothing remembered to compare with
+    state = json.loads((ws / STATE).read_text())
+    simple = [e.id for e in EXERCISES if e.module == "simple_attention"]
+    assert sorted(state["passed"]) == sorted(simple)
+    assert set(state["first_passed"]) == set(simple)
+
+    path = ws / "exercises" / "simple_attention.py"
+    good = path.read_text()
+    path.write_text(
+        good.replace(
+            definition(good, "softmax_stable"),
+            definition(stub_text("simple_attention"), "softmax_stable"),
+        )
+    )
+    broken = run(ws, "check", "--ex", "softmax_stable")
+    assert broken.returncode == 1
+    state = json.loads((ws / STATE).read_text())
+    assert "softmax_stable" not in state["passed"]
+    assert "softmax_naive" in state["passed"]  # not checked this time: still remembered
+
+    path.write_text(good)
+    fixed = run(ws, "check", "--ex", "simple_attention")
+    assert fixed.returncode == 0
+    assert fixed.stdout.rstrip().endswith("Newly passing since your last check: softmax_stable")
+    assert fixed.stderr == ""
+    assert [p.name for p in ws.iterdir() if p.name.endswith(".tmp")] == []
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"{not json", b'{"version": 1, "passed": "softmax_stable"}', b"\xff\xfe\x00", b"[]"],
+    ids=["truncated", "wrong-shape", "not-utf8", "a-list"],
+)
+def test_corrupt_state_is_replaced(tmp_path: Path, content: bytes) -> None:
+    """Does a corrupt state file cost one line on stderr and a fresh file, never a traceback?"""
+    ws = workspace(tmp_path, "exercises")
+    (ws / STATE).write_bytes(content)
+    proc = run(ws, "hint", "causal_mask")
+    assert proc.returncode == 0
+    assert "Hint 1 of" in proc.stdout
+    notice = proc.stderr.strip().splitlines()
+    assert len(notice) == 1 and notice[0].startswith(f"note: {STATE} ")
+    assert "starting" in notice[0]
+    state = json.loads((ws / STATE).read_text())
+    assert state["hints"] == {"causal_mask": 1}
+    assert run(ws, "hint", "causal_mask").stderr == ""  # replaced: no notice the second time
+
+
+def test_unwritable_workspace_only_loses_the_memory(tmp_path: Path) -> None:
+    """Where the state cannot be saved (a folder in its place), do hints still come, with a
+    one-line notice?"""
+    ws = workspace(tmp_path, "exercises")
+    (ws / STATE).mkdir()
+    proc = run(ws, "hint", "causal_mask")
+    assert proc.returncode == 0
+    assert "Hint 1 of" in proc.stdout
+    assert "Traceback" not in proc.stderr
+    assert all(line.startswith("note: ") for line in proc.stderr.strip().splitlines())
+    assert "could not save your progress" in proc.stderr
+
+
+# ---- make hint -------------------------------------------------------------------------------
+
+
+def test_hints_one_at_a_time_then_no_more(tmp_path: Path) -> None:
+    """Does each call show the next hint (1 of N, 2 of N, ...), across separate runs, and after
+    the last say there are no more and repeat it?"""
+    ws = workspace(tmp_path, "exercises")
+    ex = manifest.by_id()["softmax_stable"]
+    n = len(ex.hints)
+    assert n >= 2
+    for i, hint in enumerate(ex.hints, start=1):
+        proc = run(ws, "hint", "--ex", ex.id)
+        assert proc.returncode == 0 and proc.stderr == ""
+        assert f"Hint {i} of {n} for softmax_stable: {hint}" in proc.stdout
+        assert ("Another one: make hint EX=softmax_stable" in proc.stdout) == (i < n)
+    for _ in range(2):
+        proc = run(ws, "hint", ex.id)
+        assert f"No more hints for softmax_stable: that was all {n}." in proc.stdout
+        assert f"Hint {n} of {n}: {ex.hints[-1]}" in proc.stdout
+    other = run(ws, "hint", "causal_mask")  # each exercise counts its own
+    assert "Hint 1 of" in other.stdout
+    assert json.loads((ws / STATE).read_text())["hints"] == {"softmax_stable": n, "causal_mask": 1}
+
+
+def test_hint_without_ex_is_for_the_first_not_done(tmp_path: Path) -> None:
+    """Without EX, is the hint for the first exercise that did not pass at the last check?"""
+    ws = workspace(tmp_path, "exercises")
+    first_two = [e.id for e in EXERCISES[:2]]
+    third = EXERCISES[2]
+    state = progress.State(passed=set(first_two), last_check="2026-01-01T00:00:00+00:00")
+    (ws / STATE).write_text(json.dumps(state.to_json()))
+    proc = run(ws, "hint")
+    assert proc.returncode == 0
+    assert f"{third.id} (the first exercise that did not pass at your last check)" in proc.stdout
+    assert f"Hint 1 of {len(third.hints)} for {third.id}: {third.hints[0]}" in proc.stdout
+    topic = run(ws, "hint", "causal_attention")  # a topic: its first not done
+    assert "Hint 1 of" in topic.stdout and " for causal_mask: " in topic.stdout
+
+    everything = progress.State(passed={e.id for e in EXERCISES}, last_check="2026-01-01")
+    (ws / STATE).write_text(json.dumps(everything.to_json()))
+    done = run(ws, "hint")
+    assert done.returncode == 0
+    assert "Every exercise passed at your last check: no hint needed." in done.stdout
+
+
+def test_hint_for_an_unknown_exercise(tmp_path: Path) -> None:
+    """Does an unknown EX exit with 2, name it and list what there is?"""
+    proc = run(workspace(tmp_path, "exercises"), "hint", "softmax_fancy")
+    assert proc.returncode == 2
+    assert "no exercise or topic called 'softmax_fancy'" in proc.stderr
+    assert "softmax_stable" in proc.stderr and "causal_attention" in proc.stderr
+    assert proc.stdout == ""
+
+
+# ---- make reset ------------------------------------------------------------------------------
+
+
+def reset_in_terminal(terminals: list[Terminal], ws: Path, answer: bytes) -> Terminal:
+    t = Terminal([sys.executable, "-m", "autograder.reset", "softmax_stable"], ws)
+    terminals.append(t)
+    t.expect(re.escape("Reset softmax_stable in exercises/simple_attention.py? [y/N] "))
+    t.type(answer)
+    t.wait()
+    return t
+
+
+def test_reset_asks_and_keeps_the_other_exercises(
+    tmp_path: Path, terminals: list[Terminal]
+) -> None:
+    """Does reset show what goes, leave the file alone on anything but y/yes, and on yes put back
+    only that exercise's stub, the rest of the file untouched?"""
+    ws = workspace(tmp_path, "solutions")
+    path = ws / "exercises" / "simple_attention.py"
+    mine = path.read_text()
+    mine_stable = definition(mine, "softmax_stable")
+    for answer in (b"n\r", b"\r", b"maybe\r", b"\x04"):  # no, Enter, anything else, Ctrl-D
+        t = reset_in_terminal(terminals, ws, answer)
+        assert t.status == 1, t.text
+        assert "Not reset: exercises/simple_attention.py is unchanged." in t.text
+        assert path.read_text() == mine
+    t = reset_in_terminal(terminals, ws, b"yes\r")
+    assert t.status == 0, t.text
+    assert "What changes (- yours, + the stub):" in t.text
+    assert "-    shifted = x - x.amax(dim=dim, keepdim=True)" in t.text
+    assert '+    raise NotImplementedError("softmax_stable: not started")' in t.text
+    stub_stable = definition(stub_text("simple_attention"), "softmax_stable")
+    assert path.read_text() == mine.replace(mine_stable, stub_stable)
+
+    check = run(ws, "check", "--ex", "simple_attention")  # the rest still passes
+    lines = {
+        line.split()[1]: line.split()[0]
+        for line in check.stdout.splitlines()
+        if line.startswith("  ") and line.split()[0] in "✓✗·"
+    }
+    assert lines.pop("softmax_stable") == "·"
+    assert set(lines.values()) == {"✓"}
+
+
+def test_reset_without_a_terminal_refuses_unless_yes(tmp_path: Path) -> None:
+    """With stdin not a terminal (a pipe saying yes), does reset refuse, and reset with --yes?"""
+    ws = workspace(tmp_path, "solutions")
+    ws_state = progress.State(passed={"CausalAttention", "causal_mask"}, last_check="x")
+    (ws / STATE).write_text(json.dumps(ws_state.to_json()))
+    path = ws / "exercises" / "causal_attention.py"
+    mine = path.read_text()
+    refused = run(ws, "reset", "--ex", "CausalAttention", stdin="y\n")
+    assert refused.returncode == 1
+    assert "there is no terminal to ask on" in refused.stderr
+    assert "YES=1" in refused.stderr
+    assert path.read_text() == mine
+    done = run(ws, "reset", "--ex", "CausalAttention", "--yes", stdin="")
+    assert done.returncode == 0, done.stderr
+    stub = definition(stub_text("causal_attention"), "CausalAttention")
+    assert path.read_text() == mine.replace(definition(mine, "CausalAttention"), stub)
+    assert json.loads((ws / STATE).read_text())["passed"] == ["causal_mask"]
+    again = run(ws, "reset", "--ex", "CausalAttention", "--yes")
+    assert again.returncode == 0
+    assert "already the untouched stub: nothing to reset" in again.stdout
+
+
+def test_reset_a_file_that_does_not_parse(tmp_path: Path) -> None:
+    """Is an exercise with a syntax error reset by itself, so that its file parses again?"""
+    ws = workspace(tmp_path, "solutions")
+    path = ws / "exercises" / "numpy_attention.py"
+    mine = path.read_text()
+    broken_rows = definition(mine, "softmax_rows").replace("-> np.ndarray:", "-> np.ndarray", 1)
+    path.write_text(mine.replace(definition(mine, "softmax_rows"), broken_rows))
+    proc = run(ws, "reset", "softmax_rows", "--yes")
+    assert proc.returncode == 0, proc.stderr
+    stub = definition(stub_text("numpy_attention"), "softmax_rows")
+    assert path.read_text() == mine.replace(definition(mine, "softmax_rows"), stub)
+
+
+def test_reset_a_missing_file_or_function(tmp_path: Path) -> None:
+    """Is a deleted file written again from the stub, and a deleted exercise added at its end?"""
+    ws = workspace(tmp_path, "solutions")
+    (ws / "exercises" / "causal_attention.py").unlink()
+    proc = run(ws, "reset", "causal_mask", "--yes")
+    assert proc.returncode == 0, proc.stderr
+    assert (ws / "exercises" / "causal_attention.py").read_text() == stub_text("causal_attention")
+
+    path = ws / "exercises" / "numpy_attention.py"
+    mine = path.read_text()
+    without = mine.replace(definition(mine, "softmax_rows"), "")
+    path.write_text(without)
+    proc = run(ws, "reset", "softmax_rows", "--yes")
+    assert proc.returncode == 0
+    assert "its stub will be added at the end" in proc.stdout
+    stub = definition(stub_text("numpy_attention"), "softmax_rows")
+    assert path.read_text() == without + "\n\n" + stub
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [("softmax_fancy", "'softmax_fancy' is not an exercise"), ("simple_attention", "is a topic")],
+)
+def test_reset_an_unknown_exercise(tmp_path: Path, name: str, says: str) -> None:
+    """Does reset of an unknown name or a whole topic exit with 2 and change nothing?"""
+    ws = workspace(tmp_path, "solutions")
+    before = {p.name: p.read_text() for p in (ws / "exercises").glob("*.py")}
+    proc = run(ws, "reset", name, "--yes")
+    assert proc.returncode == 2
+    assert says in proc.stderr
+    assert {p.name: p.read_text() for p in (ws / "exercises").glob("*.py")} == before
+
+
+# ---- make watch ------------------------------------------------------------------------------
+
+
+def replace_definition(path: Path, name: str, body: str) -> None:
+    """Save `path` with `name`'s definition replaced by the stub's signature and `body`."""
+    text = path.read_text()
+    old = definition(text, name)
+    header = old[: old.index('"""', old.index('"""') + 3) + 3]  # def line and docstring
+    path.write_text(text.replace(old, f"{header}\n{body}"))
+
+
+def test_watch_checks_each_save_and_moves_on(tmp_path: Path, terminals: list[Terminal]) -> None:
+    """On the stubs, does watch show the first report, re-check on each save (failing, then
+    passing), move on to the next exercise, and leave on Ctrl-C with one line and status 0?"""
+    ws = workspace(tmp_path, "exercises")
+    path = ws / "exercises" / "simple_attention.py"
+    t = Terminal([sys.executable, "-m", "autograder.watch"], ws)
+    terminals.append(t)
+    at = t.expect(r"Watching exercises/: save a file to check it again\. Ctrl-C to leave\.")
+    assert "· attention_scores" in t.text
+    assert "0/21 exercises, 0/100 points" in t.text
+
+    replace_definition(path, "attention_scores", "    return query @ inputs.T @ query\n")
+    at = t.expect(r"make watch: attention_scores \(exercises/simple_attention\.py\)", at)
+    at = t.expect(r"✗ attention_scores", at)
+    at = t.expect(r"Watching exercises/", at)
+
+    replace_definition(path, "attention_scores", "    return inputs @ query\n")
+    at = t.expect(r"✓ attention_scores passes\. On to the next one: normalize_by_sum\.", at)
+    at = t.expect(r"· normalize_by_sum +0/2 +not started", at)
+    at = t.expect(r"Overall: \S+ 1/21 exercises, 3/100 points", at)
+    t.expect(r"Watching exercises/", at)
+    assert json.loads((ws / STATE).read_text())["passed"] == ["attention_scores"]
+
+    t.type(b"\x03")
+    assert t.wait() == 0, t.text
+    tail = t.text[at:]
+    assert "Stopped watching; your progress is saved in .attention-kit-state.json." in tail
+    assert "Traceback" not in t.text
+    assert t.group_is_gone()
+
+
+def test_make_watch_with_ex(tmp_path: Path, terminals: list[Terminal]) -> None:
+    """Through the Makefile, does `make watch EX=<done exercise>` move straight on to the next
+    one not done, and does Ctrl-C leave with one line and no traceback?"""
+    ws = workspace(tmp_path, "solutions")
+    shutil.copy(ROOT / "Makefile", ws / "Makefile")
+    path = ws / "exercises" / "causal_attention.py"
+    path.write_text(
+        path.read_text().replace(
+            definition(path.read_text(), "CausalAttention"),
+            definition(stub_text("causal_attention"), "CausalAttention"),
+        )
+    )
+    # READY= : no bootstrap stamp to rebuild in the temp folder; PY= : this interpreter
+    argv = ["make", "-s", "READY=", f"PY={sys.executable}", "watch", "EX=causal_mask"]
+    t = Terminal(argv, ws)
+    terminals.append(t)
+    passed = "causal_mask, mask_and_renormalize and causal_attention_weights pass"
+    at = t.expect(rf"✓ {passed}\. On to the next one: CausalAttention\.")
+    at = t.expect(r"· CausalAttention +0/10 +not started", at)
+    at = t.expect(r"Watching exercises/", at)
+    t.type(b"\x03")
+    t.wait()  # make itself ends by the SIGINT it was sent, as make does
+    assert "Stopped watching;" in t.text[at:]
+    assert "Traceback" not in t.text and "Interrupt" not in t.text
+    assert t.group_is_gone()
+
+
+def test_make_hint_and_reset_targets(tmp_path: Path) -> None:
+    """Do `make hint EX=` and `make reset EX= YES=1` run the commands in the student folder?"""
+    ws = workspace(tmp_path, "solutions")
+    shutil.copy(ROOT / "Makefile", ws / "Makefile")
+    make = ["make", "-s", "READY=", f"PY={sys.executable}"]
+    hint = subprocess.run(
+        [*make, "hint", "EX=causal_mask"],
+        cwd=ws,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=WAIT_SECONDS,
+    )
+    assert hint.returncode == 0, hint.stderr
+    assert "Hint 1 of" in hint.stdout and "causal_mask" in hint.stdout
+    reset = subprocess.run(
+        [*make, "reset", "EX=causal_mask", "YES=1"],
+        cwd=ws,
+        env=env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=WAIT_SECONDS,
+    )
+    assert reset.returncode == 0, reset.stderr
+    text = (ws / "exercises" / "causal_attention.py").read_text()
+    assert definition(text, "causal_mask") == definition(
+        stub_text("causal_attention"), "causal_mask"
+    )
+
+
+def test_attention_kit_subcommands(tmp_path: Path) -> None:
+    """Do `attention-kit hint|reset|check` pass their own options through (--ex, --yes)?"""
+    ws = workspace(tmp_path, "solutions")
+    hint = run(ws, "cli", "hint", "--ex", "causal_mask")
+    assert hint.returncode == 0, hint.stderr
+    assert "Hint 1 of" in hint.stdout and "causal_mask" in hint.stdout
+    reset = run(ws, "cli", "reset", "--ex", "causal_mask", "--yes")
+    assert reset.returncode == 0, reset.stderr
+    assert "Reset causal_mask in exercises/causal_attention.py" in reset.stdout
+    unknown = run(ws, "cli", "check", "--ex", "softmax_fancy")
+    assert unknown.returncode == 2
+    assert "no exercise or topic called 'softmax_fancy'" in unknown.stderr
