@@ -9,12 +9,13 @@ PLOT ?=
 SUBMISSIONS ?= examples/submissions
 OUT ?= out
 
-.PHONY: help check watch hint reset exercises class test lint format demo autograde bench bench-check clean redteam-table
+.PHONY: help check watch hint reset exercises class test lint format demo autograde bench bench-check clean redteam-table release gradescope
 
 help:
 	@echo "Students:     make check [EX=<exercise or topic>] [PLOT=1]"
 	@echo "              make watch [EX=...] | make hint [EX=...] | make reset EX=<exercise> [YES=1]"
 	@echo "Instructors:  make demo | make autograde SUBMISSIONS=<dir> OUT=<dir>"
+	@echo "              make release | make gradescope [VISIBILITY=after_published]"
 	@echo "Kit:          make test | make exercises | make class | make bench | make lint | make format"
 
 $(READY): pyproject.toml constraints.txt
@@ -71,6 +72,12 @@ bench-check: $(READY)
 
 redteam-table: $(READY)
 	$(PY) -m autograder.redteam
+
+release: $(READY)
+	$(PY) -m autograder.release
+
+gradescope: $(READY)
+	$(PY) -m autograder.gradescope build $(if $(VISIBILITY),--visibility $(VISIBILITY))
 
 clean:
 	rm -rf build out .pytest_cache .ruff_cache
