@@ -183,20 +183,21 @@ def _kept(names: list[str]) -> list[str]:
 
 
 def _copy_bounded(src: Path, dest: Path) -> list[str]:
-    """Copy the files of `src` to `dest` (symlinks as links, never followed), within the limits;
-    returns one line for each thing left out."""
+    """Copy the files of `src` to `dest` (symlinks as links, never followed; no hidden folders
+    such as .git), within the limits; returns one line for each thing left out."""
     notes, copied = [], 0
     for dirpath, dirnames, filenames in os.walk(src):
         here = Path(dirpath)
         rel = here.relative_to(src)
-        if len(rel.parts) >= MAX_COPY_DEPTH:
-            dirnames[:] = []
+        dirnames[:] = [] if len(rel.parts) >= MAX_COPY_DEPTH else sorted(_kept(dirnames))
         (dest / rel).mkdir(parents=True, exist_ok=True)
         for name in sorted(filenames) + [d for d in dirnames if (here / d).is_symlink()]:
             path = here / name
             info = path.lstat()
             if stat.S_ISLNK(info.st_mode):
                 os.symlink(os.readlink(path), dest / rel / name)
+                continue
+            if not stat.S_ISREG(info.st_mode):  # a fifo or a device: nothing to grade, never read
                 continue
             if copied >= MAX_COPY_FILES:
                 notes.append(f"over {MAX_COPY_FILES} files uploaded: only the first were read")
