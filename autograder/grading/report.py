@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from .. import manifest
+from .. import attention_maps, manifest
 from .collect import SAFE_ID
 from .model import CheckResult, Graded
 from .record import Gradebook
@@ -62,7 +62,8 @@ def ensure_writable(out: Path) -> None:
 
 
 def write_all(book: Gradebook, out: Path, *, hidden_visibility: str = "after_published") -> None:
-    """grades.json, grades.csv, results/<student>.json and feedback/<student>.md."""
+    """grades.json, grades.csv, results/<student>.json, feedback/<student>.md and .html,
+    report.html and charts/."""
     graded = book.latest()
     when = book.graded_at()
     _remove_stale_temps(Path(out))
@@ -70,6 +71,9 @@ def write_all(book: Gradebook, out: Path, *, hidden_visibility: str = "after_pub
     write_grades_csv(graded, out)
     write_results(graded, out, hidden_visibility=hidden_visibility)
     write_feedback(graded, out, when)
+    from .report_html import write_html  # report_html builds on this module
+
+    write_html(graded, out, when)
 
 
 # ---- grades.json and grades.csv ------------------------------------------------------------
@@ -276,6 +280,10 @@ def _lost_section(
     if failures:
         text = "\n\n".join(f"{', '.join(names)}:\n{message}" for names, message in failures)
         lines += ["What failed:", "", _fenced(text), ""]
+    drawn = attention_maps.feedback_map(e.id)
+    if drawn:
+        lines += [f"The expected weights (`make check EX={e.id}` draws yours beside them):", ""]
+        lines += [_fenced(drawn), ""]
     mine = [line for line in errors if _mentions(line, e)]
     if mine:
         lines += ["Problems with its file:", "", _fenced("\n".join(mine)), ""]

@@ -1,0 +1,386 @@
+"""Report, as web pages: OUT/report.html for the instructor, OUT/feedback/<student>.html.
+
+report.html holds the class summary, the gradebook table, a per-exercise pass-rate chart and a
+score histogram, drawn as inline SVG so the page needs nothing else; with matplotlib installed
+the same charts are also written as OUT/charts/pass_rate.png and OUT/charts/scores.png.
+feedback/<student>.html is feedback/<student>.md turned into HTML. Every piece of text is
+escaped before it is placed in a page (a student's output may well contain HTML), and the
+pages forbid scripts outright in their Content-Security-Policy.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import os
+import re
+import statistics
+import tempfile
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import manifest
+from . import report
+from .model import Graded
+
+CHARTS = "charts"
+BINS = 10  # the score histogram: 0-10, 10-20, ..., 90-100 (100 goes in the last bin)
+CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
+STYLE = """
+body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 68em; color: #1b1b1b;
+       padding: 0 1em; }
+h1 { font-size: 1.6em; } h2 { margin-top: 1.6em; font-size: 1.25em; } h3 { font-size: 1.05em; }
+table { border-collapse: collapse; margin: .8em 0; }
+th, td { border: 1px solid #c8c8c8; padding: .25em .6em; text-align: left; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+pre { background: #f4f4f4; border: 1px solid #ddd; padding: .7em; overflow-x: auto;
+      white-space: pre-wrap; }
+code { background: #f1f1f1; padding: 0 .2em; }
+.chart { margin: .5em 0 1em; } .chart text { font: 12px system-ui, sans-serif; fill: #1b1b1b; }
+.bar rect { fill: #3b73b9; } .bin rect { fill: #2f8f5b; } .axis { stroke: #777; }
+.note { color: #555; }
+"""
+INSTALL = 'PNG copies of the charts need matplotlib: pip install -c constraints.txt -e ".[plot]"'
+
+
+@dataclass(frozen=True)
+class ClassStats:
+    """What the charts and the summary show, computed once from the gradebook."""
+
+    graded: list[Graded]
+    totals: list[float]
+    rates: list[tuple[str, int]]  # (exercise id, students with full points), teaching order
+    bins: list[int]  # students per score bin
+    possible: float
+
+
+def stats(graded: list[Graded]) -> ClassStats:
+    exercises = manifest.load()
+    ids = [e.id for e in exercises]
+    points = [g.points(ids) for g in graded]
+    possible = float(sum(e.points for e in exercises))
+    totals = [float(sum(p.values())) for p in points]
+    rates = [(e.id, sum(p[e.id] >= e.points for p in points)) for e in exercises]
+    bins = [0] * BINS
+    for t in totals:
+        bins[min(BINS - 1, max(0, int(t * BINS // possible)))] += 1
+    return ClassStats(graded, totals, rates, bins, possible)
+
+
+def write_html(graded: list[Graded], out: Path, when: dict[str, str] | None = None) -> None:
+    """OUT/report.html, OUT/charts/*.png (when matplotlib is installed), feedback/*.html."""
+    out = Path(out)
+    when = when or {}
+    for stale in (out / CHARTS).glob(".*.tmp"):
+        with suppress(FileNotFoundError):
+            stale.unlink()
+    s = stats(graded)
+    pngs = write_png_charts(s, out)
+    report._atomic_write(out / "report.html", report_page(s, pngs))
+    for g in graded:
+        text = feedback_page(g.student, report.feedback_md(g, when.get(g.student, "")))
+        report._atomic_write(report._student_file(out, "feedback", g.student, ".html"), text)
+
+
+# ---- pages -----------------------------------------------------------------------------------
+
+
+def _page(title: str, body: list[str]) -> str:
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            '<meta charset="utf-8">',
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{html.escape(title)}</title>",
+            f"<style>{STYLE}</style>",
+            "</head>",
+            "<body>",
+            *body,
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
+
+
+def _n(x: float) -> str:
+    return html.escape(str(report._num(x)))
+
+
+def report_page(s: ClassStats, pngs: list[str]) -> str:
+    """The instructor's page: summary, charts, gradebook."""
+    body = ["<h1>attention-kit: class report</h1>"]
+    if not s.graded:
+        return _page("Class report", [*body, "<p>No students graded yet.</p>"])
+    body.append(
+        f'<p id="summary">{len(s.graded)} students, out of {_n(s.possible)}: '
+        f"mean {_n(statistics.fmean(s.totals))}, median {_n(statistics.median(s.totals))}, "
+        f"min {_n(min(s.totals))}, max {_n(max(s.totals))}</p>"
+    )
+    body += ["<h2>Students with full points, per exercise</h2>", pass_rate_svg(s)]
+    body += ["<h2>Scores</h2>", histogram_svg(s)]
+    if pngs:
+        links = ", ".join(f'<a href="{html.escape(p)}">{html.escape(p)}</a>' for p in pngs)
+        body.append(f'<p class="note">The charts as PNG: {links}</p>')
+    else:
+        body.append(f'<p class="note">{html.escape(INSTALL)}</p>')
+    body += ["<h2>Gradebook</h2>", gradebook_table(s)]
+    return _page("Class report", body)
+
+
+def gradebook_table(s: ClassStats) -> str:
+    """One row per student: points per topic, total, problems, a link to the feedback page."""
+    exercises = manifest.load()
+    ids = [e.id for e in exercises]
+    topics = manifest.modules()
+    rows = ['<table id="gradebook">', "<thead><tr><th>student</th>"]
+    for t in topics:
+        possible = sum(e.points for e in exercises if e.module == t)
+        short = t.removesuffix("_attention")  # as the terminal's gradebook heads them
+        rows.append(
+            f'<th class="num" title="{html.escape(t)}">{html.escape(short)} /{_n(possible)}</th>'
+        )
+    rows.append(f'<th class="num">total /{_n(s.possible)}</th><th>problems</th></tr></thead>')
+    rows.append("<tbody>")
+    for g, total in zip(s.graded, s.totals, strict=True):
+        points = g.points(ids)
+        name = html.escape(g.student)
+        link = html.escape(f"feedback/{g.student}.html", quote=True)
+        cells = [f'<td><a href="{link}">{name}</a></td>']
+        for t in topics:
+            topic_points = sum(points[e.id] for e in exercises if e.module == t)
+            cells.append(f'<td class="num">{_n(topic_points)}</td>')
+        cells.append(f'<td class="num">{_n(total)}</td>')
+        cells.append(f"<td>{len(g.errors) or ''}</td>")
+        rows.append(f'<tr data-student="{name}">' + "".join(cells) + "</tr>")
+    rows += ["</tbody>", "</table>"]
+    return "\n".join(rows)
+
+
+# ---- SVG charts --------------------------------------------------------------------------------
+
+BAR_HEIGHT, BAR_GAP, LABEL_WIDTH, PLOT_WIDTH = 18, 6, 200, 420
+
+
+def pass_rate_svg(s: ClassStats) -> str:
+    """A horizontal bar per exercise: the share of students with its full points."""
+    n = len(s.graded)
+    height = len(s.rates) * (BAR_HEIGHT + BAR_GAP) + 10
+    width = LABEL_WIDTH + PLOT_WIDTH + 90
+    parts = [
+        f'<svg id="pass-rate" class="chart" xmlns="http://www.w3.org/2000/svg" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="Share of students with full points, per exercise">'
+    ]
+    for i, (exercise, passed) in enumerate(s.rates):
+        rate = passed / n if n else 0.0
+        y = 5 + i * (BAR_HEIGHT + BAR_GAP)
+        name = html.escape(exercise)
+        parts.append(
+            f'<g class="bar" data-exercise="{name}" data-passed="{passed}" data-students="{n}">'
+            f'<text x="{LABEL_WIDTH - 8}" y="{y + BAR_HEIGHT - 4}" text-anchor="end">{name}</text>'
+            f'<rect x="{LABEL_WIDTH}" y="{y}" width="{rate * PLOT_WIDTH:.1f}" '
+            f'height="{BAR_HEIGHT}"><title>{name}: {passed}/{n}</title></rect>'
+            f'<text x="{LABEL_WIDTH + rate * PLOT_WIDTH + 6:.1f}" y="{y + BAR_HEIGHT - 4}">'
+            f"{passed}/{n} {100 * rate:.0f}%</text></g>"
+        )
+    parts.append(
+        f'<line class="axis" x1="{LABEL_WIDTH}" y1="0" x2="{LABEL_WIDTH}" y2="{height}"/></svg>'
+    )
+    return "".join(parts)
+
+
+HIST_WIDTH, HIST_HEIGHT, HIST_MARGIN = 520, 220, 30
+
+
+def _bin_label(i: int, possible: float) -> str:
+    step = possible / BINS
+    return f"{report._num(i * step)}-{report._num((i + 1) * step)}"
+
+
+def histogram_svg(s: ClassStats) -> str:
+    """Students per score bin of a tenth of the total."""
+    top = max(s.bins) or 1
+    slot = HIST_WIDTH / BINS
+    width, height = HIST_WIDTH + 2 * HIST_MARGIN, HIST_HEIGHT + 2 * HIST_MARGIN
+    base = HIST_MARGIN + HIST_HEIGHT
+    parts = [
+        f'<svg id="scores" class="chart" xmlns="http://www.w3.org/2000/svg" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="Students per score range">'
+    ]
+    for i, count in enumerate(s.bins):
+        h = HIST_HEIGHT * count / top
+        x = HIST_MARGIN + i * slot
+        label = _bin_label(i, s.possible)
+        parts.append(
+            f'<g class="bin" data-range="{label}" data-count="{count}">'
+            f'<rect x="{x + 2:.1f}" y="{base - h:.1f}" width="{slot - 4:.1f}" height="{h:.1f}">'
+            f"<title>{label}: {count}</title></rect>"
+            f'<text x="{x + slot / 2:.1f}" y="{base - h - 4:.1f}" text-anchor="middle">'
+            f"{count if count else ''}</text>"
+            f'<text x="{x + slot / 2:.1f}" y="{base + 16}" text-anchor="middle">{label}</text>'
+            "</g>"
+        )
+    parts.append(
+        f'<line class="axis" x1="{HIST_MARGIN}" y1="{base}" x2="{HIST_MARGIN + HIST_WIDTH}" '
+        f'y2="{base}"/></svg>'
+    )
+    return "".join(parts)
+
+
+# ---- PNG charts (matplotlib, optional) ---------------------------------------------------------
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def write_png_charts(s: ClassStats, out: Path) -> list[str]:
+    """charts/pass_rate.png and charts/scores.png; [] when matplotlib is not installed."""
+    plt = _pyplot()
+    if plt is None or not s.graded:
+        return []
+    n = len(s.graded)
+    written = []
+
+    fig, ax = plt.subplots(figsize=(7.5, 0.28 * len(s.rates) + 1.2), layout="constrained")
+    names = [e for e, _ in s.rates][::-1]
+    ax.barh(names, [100 * p / n for _, p in s.rates][::-1], color="#3b73b9")
+    ax.set_xlim(0, 100)
+    ax.set_xlabel(f"% of {n} students with full points")
+    ax.tick_params(axis="y", labelsize=8)
+    written.append(_save(fig, out / CHARTS / "pass_rate.png", plt))
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.4), layout="constrained")
+    labels = [_bin_label(i, s.possible) for i in range(BINS)]
+    ax.bar(labels, s.bins, color="#2f8f5b")
+    ax.set_xlabel(f"total points (out of {report._num(s.possible)})")
+    ax.set_ylabel("students")
+    ax.tick_params(axis="x", labelsize=8, rotation=30)
+    ax.yaxis.get_major_locator().set_params(integer=True)
+    written.append(_save(fig, out / CHARTS / "scores.png", plt))
+    return [str(Path(CHARTS) / Path(p).name) for p in written]
+
+
+def _save(fig: Any, path: Path, plt: Any) -> str:
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=100)
+    finally:
+        plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return str(path)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """report._atomic_write for bytes: temp file beside `path`, fsync, rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+# ---- feedback/<student>.html: the Markdown feedback as HTML ----------------------------------
+
+FENCE = re.compile(r"^(`{3,})[\w-]*\s*$")
+HEADING = re.compile(r"^(#{1,6}) (.*)$")
+TABLE_RULE = re.compile(r"^\|[\s:|-]+\|$")
+
+
+def _inline(text: str) -> str:
+    """Escape, then **bold** and `code` (the only inline Markdown the feedback writes)."""
+    out, parts = [], re.split(r"(`[^`]+`)", text)
+    for part in parts:
+        if len(part) > 1 and part.startswith("`") and part.endswith("`"):
+            out.append(f"<code>{html.escape(part[1:-1])}</code>")
+        else:
+            escaped = html.escape(part)
+            out.append(re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", escaped))
+    return "".join(out)
+
+
+def _cells(line: str) -> list[str]:
+    inner = line.strip()[1:-1]
+    return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", inner)]
+
+
+def markdown_html(md: str) -> str:
+    """The subset of Markdown feedback_md writes (headings, paragraphs, tables, code fences),
+    as HTML; all text escaped, fenced text kept verbatim in <pre>."""
+    lines, out, i = md.splitlines(), [], 0
+    while i < len(lines):
+        line = lines[i]
+        fence = FENCE.match(line)
+        if fence:
+            end = i + 1
+            while end < len(lines) and lines[end].rstrip() != fence.group(1):
+                end += 1
+            out.append(f"<pre>{html.escape(chr(10).join(lines[i + 1 : end]))}</pre>")
+            i = end + 1
+            continue
+        heading = HEADING.match(line)
+        if heading:
+            level = len(heading.group(1))
+            out.append(f"<h{level}>{_inline(heading.group(2))}</h{level}>")
+        elif line.startswith("|") and i + 1 < len(lines) and TABLE_RULE.match(lines[i + 1]):
+            end = i + 2
+            while end < len(lines) and lines[end].startswith("|"):
+                end += 1
+            out.append(_table(lines[i], lines[i + 1], lines[i + 2 : end]))
+            i = end
+            continue
+        elif line.strip():
+            para = [line]
+            while i + 1 < len(lines) and _plain(lines[i + 1]):
+                i += 1
+                para.append(lines[i])
+            out.append(f"<p>{_inline(' '.join(p.strip() for p in para))}</p>")
+        i += 1
+    return "\n".join(out)
+
+
+def _plain(line: str) -> bool:
+    return bool(line.strip()) and not (
+        FENCE.match(line) or HEADING.match(line) or line.startswith("|")
+    )
+
+
+def _table(head: str, rule: str, body: list[str]) -> str:
+    aligns = ["num" if c.endswith(":") else "" for c in _cells(rule)]
+
+    def row(cells: list[str], tag: str) -> str:
+        shown = []
+        for cell, align in zip(cells, aligns + [""] * len(cells), strict=False):
+            attr = f' class="{align}"' if align else ""
+            shown.append(f"<{tag}{attr}>{_inline(cell)}</{tag}>")
+        return "<tr>" + "".join(shown) + "</tr>"
+
+    rows = ["<table>", "<thead>" + row(_cells(head), "th") + "</thead>", "<tbody>"]
+    rows += [row(_cells(line), "td") for line in body]
+    return "\n".join([*rows, "</tbody>", "</table>"])
+
+
+def feedback_page(student: str, md: str) -> str:
+    return _page(f"Feedback for {student}", [markdown_html(md)])
