@@ -193,7 +193,9 @@ class Collector:
             text = f"{module} has no {missing.group(2)}: keep the names the stub gave you."
             return Problem("failing", text, **base)
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        return Problem("failing", _with_line(text, where), where=where, **base)
+        notes = [str(n) for n in getattr(exc, "__notes__", [])]  # "Looks like: ..." from a test
+        text = "\n".join([_with_line(text, where), *notes])
+        return Problem("failing", text, where=where, **base)
 
     def _student_frame(self, tb: TracebackType | None) -> str:
         """path:line of the innermost frame inside the student's package, or ""."""

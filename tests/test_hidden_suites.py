@@ -209,6 +209,32 @@ def test_corpus_covers_mistakes_and_variants() -> None:
             assert entry.expected == FULL, f"{name} is a correct variant: its [points] stay empty"
 
 
+def test_feedback_names_each_mistake(recorded: Recorded) -> None:
+    """For each exercise a corpus mistake expects a diagnosis for (expected.toml `[diagnosis]`
+    and `[feedback_diagnosis]`), does a failed check's message say "Looks like:" and name it?"""
+    problems, named = [], 0
+    for path in sorted(CORPUS.glob("mistake_*/expected.toml")):
+        with open(path, "rb") as f:
+            spec = tomllib.load(f)
+        graded = recorded.graded[path.parent.name]
+        for exercise, phrase in (
+            spec.get("diagnosis", {}) | spec.get("feedback_diagnosis", {})
+        ).items():
+            named += 1
+            said = [
+                c.message.split("Looks like: ", 1)[1]
+                for c in graded.checks
+                if c.exercise == exercise
+                and c.points < c.max_points
+                and "Looks like: " in c.message
+            ]
+            if not any(phrase in s for s in said):
+                shown = failures(graded, {exercise})
+                problems.append(f"{path.parent.name}/{exercise}: {phrase!r} not in\n{shown}")
+    assert named >= 40, f"only {named} diagnoses expected"
+    assert not problems, "\n".join(problems)
+
+
 def test_hidden_values_stay_hidden(recorded: Recorded) -> None:
     """Does no message of a failed check show an expected value of its random inputs?"""
     number = re.compile(r"-?\d+\.\d{4,}")

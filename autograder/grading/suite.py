@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import manifest
+from .. import manifest, mistakes
 from ..compare import mismatch
 from .model import CheckResult, Graded, Submission
 from .protocol import Value
@@ -123,8 +123,12 @@ def expect_close(
     what: str,
     atol: float | None = None,
     reveal: bool = False,
+    case: mistakes.Case | None = None,
 ) -> None:
-    """Assert `got` is the expected tensor (kind, shape, values); hidden values stay hidden."""
+    """Assert `got` is the expected tensor (kind, shape, values); hidden values stay hidden.
+
+    `case` (the exercise and its inputs): a failure that is a known mistake's output says which.
+    """
     kind = "torch" if isinstance(expected, torch.Tensor) else "numpy"
     exp = expected.detach().numpy() if isinstance(expected, torch.Tensor) else np.asarray(expected)
     arr = as_array(got, kind=kind, what=what)
@@ -134,7 +138,12 @@ def expect_close(
         return
     if not reveal and "entries differ" in problem:
         problem = problem.split(";")[0] + f" (tolerance {tol:g})"
-    raise AssertionError(f"{what}: {problem}")
+    raise AssertionError(f"{what}: {problem}" + looks_like(mistakes.diagnose(case, arr, exp)))
+
+
+def looks_like(diagnosis: str | None) -> str:
+    """The line a diagnosis adds to a message (nothing without one)."""
+    return f"\nLooks like: {diagnosis}" if diagnosis else ""
 
 
 def expect_dtype(got: Value, dtype: str, *, what: str) -> None:
@@ -158,7 +167,10 @@ def expect_parameters(run: ModuleRun, shapes: dict[str, tuple[int, ...]], *, wha
             parts.append(f"unexpected {', '.join(extra)}")
         for k in wrong:
             parts.append(f"{k} has shape {list(got[k])}, expected {list(shapes[k])}")
-        raise AssertionError(f"{what}: parameters differ: {'; '.join(parts)}")
+        diagnosis = mistakes.diagnose_names(missing, extra)
+        raise AssertionError(
+            f"{what}: parameters differ: {'; '.join(parts)}" + looks_like(diagnosis)
+        )
 
 
 # ---- the runner ----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ that say what was checked without showing a hidden value."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,11 +12,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .. import mistakes
 from ..compare import mismatch
 from ..grading.protocol import Value
 from ..grading.seeding import seed_cpu
 from ..grading.student import ModuleRun, Student, StudentError
-from ..grading.suite import ATOL, as_array, expect_close, expect_dtype
+from ..grading.suite import ATOL, as_array, expect_close, expect_dtype, looks_like
+from ..mistakes import Case
 from ..public import scenarios
 from ..public.expect import fixture
 
@@ -53,8 +56,10 @@ def expect_tensor(
     what: str,
     reveal: bool = False,
     atol: float | None = None,
+    case: Case | None = None,
 ) -> None:
-    """The right kind and shape, a dtype of the same family, then the values.
+    """The right kind and shape, a dtype of the same family, then the values (`case`: the
+    exercise and its inputs, for naming a known mistake).
 
     A float32 result for float64 inputs passes at float32's tolerance: the documents' own loops
     (`torch.empty(n)`, `torch.zeros(d)`) compute in float32 whatever comes in.
@@ -67,11 +72,13 @@ def expect_tensor(
         if atol is None and "float32" in (got.dtype, want):
             atol = ATOL
     if not (isinstance(expected, Tensor) and expected.dtype == torch.bool):
-        _expect_finite(got, expected, what=what)
-    expect_close(got, expected, what=what, atol=atol, reveal=reveal)
+        _expect_finite(got, expected, what=what, case=case)
+    expect_close(got, expected, what=what, atol=atol, reveal=reveal, case=case)
 
 
-def _expect_finite(got: Value, expected: Tensor | np.ndarray, *, what: str) -> None:
+def _expect_finite(
+    got: Value, expected: Tensor | np.ndarray, *, what: str, case: Case | None = None
+) -> None:
     """nan or inf where the reference has none: say so, it is the usual overflow symptom."""
     exp = expected.detach().numpy() if isinstance(expected, Tensor) else np.asarray(expected)
     arr = got.array
@@ -83,6 +90,7 @@ def _expect_finite(got: Value, expected: Tensor | np.ndarray, *, what: str) -> N
         raise AssertionError(
             f"{what}: {int(bad.sum())} of {bad.size} entries are nan or inf (first at [{where}]); "
             "an exp that overflows or a 0/0 does this"
+            + looks_like(mistakes.diagnose(case, arr, exp))
         )
 
 
@@ -160,12 +168,74 @@ def expect_outputs(
     *,
     what: str,
     reveal: bool = False,
+    cases: Sequence[Case | None] | None = None,
 ) -> None:
-    """One output per input, each as expected; `labels` say which input it was."""
+    """One output per input, each as expected; `labels` say which input it was (`cases`: the
+    module and each input, for naming a known mistake)."""
     if len(run.outputs) != len(expected):
         raise AssertionError(f"{what}: {len(run.outputs)} outputs for {len(expected)} inputs")
-    for got, want, label in zip(run.outputs, expected, labels, strict=True):
-        expect_tensor(got, want, what=f"{what}, {label}", reveal=reveal)
+    cases = cases or [None] * len(expected)
+    for got, want, label, case in zip(run.outputs, expected, labels, cases, strict=True):
+        expect_tensor(got, want, what=f"{what}, {label}", reveal=reveal, case=case)
+
+
+def module_cases(
+    exercise: str,
+    args: tuple[Any, ...],
+    xs: Sequence[Tensor],
+    params: Mapping[str, Any],
+    *,
+    train: bool = False,
+    forward_seed: int | None = None,
+    seed: int | None = None,
+) -> list[Case | None]:
+    """The mistake catalogue's view of `exercise(*args)` with `params`, one case per input."""
+    return [
+        Case(
+            exercise,
+            (x,),
+            module_args=args,
+            params=params,
+            train=train,
+            forward_seed=forward_seed,
+            seed=seed,
+        )
+        for x in xs
+    ]
+
+
+def call(student: Student, exercise: str, *args: Any, **kwargs: Any) -> Value:
+    """student.call(...), its exception named when a known mistake raises it on these inputs."""
+    try:
+        return student.call(exercise, *args, **kwargs)
+    except StudentError as e:
+        diagnosis = None
+        if e.kind == "exception":
+            case = Case(exercise, args, kwargs)
+            diagnosis = mistakes.diagnose_error(case, e.type_name, e.message)
+        if not diagnosis:
+            raise
+        raise StudentError(
+            e.kind, e.message + looks_like(diagnosis), e.type_name, e.traceback
+        ) from None
+
+
+def run_module(
+    student: Student, exercise: str, *args: Any, cases: Sequence[Any], **kwargs: Any
+) -> ModuleRun:
+    """student.module(...), its exception named when a known mistake raises it on one input."""
+    try:
+        return student.module(exercise, *args, **kwargs)
+    except StudentError as e:
+        if e.kind != "exception":
+            raise
+        for case in cases:
+            diagnosis = mistakes.diagnose_error(case, e.type_name, e.message)
+            if diagnosis:
+                raise StudentError(
+                    e.kind, e.message + looks_like(diagnosis), e.type_name, e.traceback
+                ) from None
+        raise
 
 
 def expect_loaded(run: ModuleRun, *, what: str) -> None:
@@ -243,11 +313,15 @@ def expect_like_reference(
     """`exercise(*args)` with the reference's parameters (built after seed) loaded computes the
     reference's outputs on `xs`, in eval mode or in train mode with the same forward seed."""
     model = build(reference, *args, seed=seed)
-    run = student.module(
+    state = state_of(model)
+    cases = module_cases(exercise, args, xs, state, train=train, forward_seed=forward_seed)
+    run = run_module(
+        student,
         exercise,
         *args,
+        cases=cases,
         inputs=tuple(xs),
-        state=state_of(model),
+        state=state,
         train=train,
         forward_seed=forward_seed,
     )
@@ -255,7 +329,8 @@ def expect_like_reference(
     what = f"{name} with the reference's parameters, {mode}"
     expect_loaded(run, what=what)
     expected = forward(model, xs, train=train, forward_seed=forward_seed)
-    expect_outputs(run, expected, [f"random batch {spec(x)}" for x in xs], what=what)
+    labels = [f"random batch {spec(x)}" for x in xs]
+    expect_outputs(run, expected, labels, what=what, cases=cases)
 
 
 @dataclass(frozen=True)
@@ -321,13 +396,42 @@ def expect_book_output(
     """After torch.manual_seed(seed), the student's parameters and output are the book's, and the
     same module is right on a fresh input too: an output typed in from the book earns nothing."""
     model = build(getattr(ref, exercise), *args, seed=seed)
-    run = student.module(exercise, *args, inputs=(book_input, fresh_input), seed=seed)
-    expect_same_parameters(run, model, what=what, hint=hint)
+    xs = (book_input, fresh_input)
+    run = student.module(exercise, *args, inputs=xs, seed=seed)
+    try:
+        expect_same_parameters(run, model, what=what, hint=hint)
+    except AssertionError as e:
+        built = mistakes.diagnose_parameters(exercise, args, {}, seed, run.parameters)
+        if built and _computes_like(model, run, xs):
+            built = f"your computation is right, but {built}"
+        raise AssertionError(f"{e}{looks_like(built)}") from None
     if len(run.outputs) != 2:
         raise AssertionError(f"{what}: {len(run.outputs)} outputs for 2 inputs")
-    book, fresh = forward(model, (book_input, fresh_input))
-    expect_tensor(run.outputs[0], book, what=f"{what}, {label}", reveal=True)
-    expect_tensor(run.outputs[1], fresh, what=f"{what}, {FRESH} {spec(fresh_input)}")
+    book, fresh = forward(model, xs)
+    cases = module_cases(exercise, args, xs, run.parameters)
+    expect_tensor(run.outputs[0], book, what=f"{what}, {label}", reveal=True, case=cases[0])
+    what = f"{what}, {FRESH} {spec(fresh_input)}"
+    expect_tensor(run.outputs[1], fresh, what=what, case=cases[1])
+
+
+def _computes_like(model: nn.Module, run: ModuleRun, xs: Sequence[Tensor]) -> bool:
+    """Does the reference, given the student's own parameters, give the student's outputs?"""
+    if set(run.parameters) != {k for k, _ in model.named_parameters()}:
+        return False
+    twin = copy.deepcopy(model)
+    state = {k: torch.from_numpy(np.array(v)) for k, v in run.parameters.items()}
+    try:
+        twin.load_state_dict(state, strict=False)
+    except RuntimeError:  # shapes differ
+        return False
+    with torch.no_grad():
+        outs = [twin.eval()(x) for x in xs]
+    return len(run.outputs) == len(outs) and all(
+        got.array is not None
+        and got.array.shape == tuple(out.shape)
+        and mismatch(got.array, out.numpy(), atol=ATOL) is None
+        for got, out in zip(run.outputs, outs, strict=False)
+    )
 
 
 FRESH = "a fresh input shaped like the document's"
@@ -357,6 +461,8 @@ def expect_document(
     same shape: an answer typed in from the documents earns nothing."""
     compare = compare or expect_tensor
     reference = getattr(ref, exercise)
-    compare(student.call(exercise, *args), reference(*args), what=what, reveal=True)
+    got = call(student, exercise, *args)
+    compare(got, reference(*args), what=what, reveal=True, case=Case(exercise, args))
     fresh = tuple(fresh_like(inputs, a) for a in args)
-    compare(student.call(exercise, *fresh), reference(*fresh), what=f"{FRESH} ({what})")
+    got = call(student, exercise, *fresh)
+    compare(got, reference(*fresh), what=f"{FRESH} ({what})", case=Case(exercise, fresh))

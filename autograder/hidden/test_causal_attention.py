@@ -13,6 +13,7 @@ import torch
 
 from ..grading.student import Student
 from ..grading.suite import Inputs, Reference, check, expect_parameters
+from ..mistakes import Case
 from .helpers import (
     JOURNEY,
     CausalClass,
@@ -32,7 +33,8 @@ F64 = torch.float64
 def test_causal_mask_six_tokens(student: Student, ref: Reference) -> None:
     """Is the mask for the six journey tokens True exactly above the diagonal?"""
     got = student.call("causal_mask", 6)
-    expect_tensor(got, ref.causal_mask(6), what="causal_mask(6)", reveal=True)
+    case = Case("causal_mask", (6,))
+    expect_tensor(got, ref.causal_mask(6), what="causal_mask(6)", reveal=True, case=case)
 
 
 @check("causal_mask", 2)
@@ -40,7 +42,8 @@ def test_causal_mask_other_sizes(student: Student, ref: Reference) -> None:
     """Is it right for a single token and for a longer sequence?"""
     for n in (1, 9):
         got = student.call("causal_mask", n)
-        expect_tensor(got, ref.causal_mask(n), what=f"causal_mask({n})", reveal=True)
+        what, case = f"causal_mask({n})", Case("causal_mask", (n,))
+        expect_tensor(got, ref.causal_mask(n), what=what, reveal=True, case=case)
 
 
 # ---- mask_and_renormalize ------------------------------------------------------------------
@@ -60,7 +63,8 @@ def test_mask_and_renormalize_random(student: Student, ref: Reference, inputs: I
     for weights in (inputs.positive(5, 5), inputs.positive(2, 3, 4, 4), inputs.positive(1, 1)):
         got = student.call("mask_and_renormalize", weights)
         what = f"random positive weights {spec(weights)}"
-        expect_tensor(got, ref.mask_and_renormalize(weights), what=what)
+        case = Case("mask_and_renormalize", (weights,))
+        expect_tensor(got, ref.mask_and_renormalize(weights), what=what, case=case)
 
 
 @check("mask_and_renormalize", 1.5)
@@ -69,7 +73,8 @@ def test_mask_and_renormalize_float64(student: Student, ref: Reference, inputs: 
     weights = inputs.positive(4, 4, dtype=F64)
     got = student.call("mask_and_renormalize", weights)
     what = f"random positive weights {spec(weights)}"
-    expect_tensor(got, ref.mask_and_renormalize(weights), what=what)
+    case = Case("mask_and_renormalize", (weights,))
+    expect_tensor(got, ref.mask_and_renormalize(weights), what=what, case=case)
 
 
 # ---- causal_attention_weights --------------------------------------------------------------
@@ -93,7 +98,8 @@ def test_causal_attention_weights_random(student: Student, ref: Reference, input
     for scores, d_k in cases:
         got = student.call("causal_attention_weights", scores, d_k)
         what = f"random scores {spec(scores)}, d_k={d_k}"
-        expect_tensor(got, ref.causal_attention_weights(scores, d_k), what=what)
+        case = Case("causal_attention_weights", (scores, d_k))
+        expect_tensor(got, ref.causal_attention_weights(scores, d_k), what=what, case=case)
 
 
 @check("causal_attention_weights", 1.5)
@@ -102,7 +108,8 @@ def test_causal_attention_weights_float64(student: Student, ref: Reference, inpu
     scores = inputs.tensor(4, 4, dtype=F64, scale=3.0)
     got = student.call("causal_attention_weights", scores, 5)
     what = f"random scores {spec(scores)}, d_k=5"
-    expect_tensor(got, ref.causal_attention_weights(scores, 5), what=what)
+    case = Case("causal_attention_weights", (scores, 5))
+    expect_tensor(got, ref.causal_attention_weights(scores, 5), what=what, case=case)
 
 
 # ---- CausalAttention -----------------------------------------------------------------------

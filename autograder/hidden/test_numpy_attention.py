@@ -10,7 +10,8 @@ import numpy as np
 
 from ..grading.student import Student
 from ..grading.suite import ATOL, Inputs, Reference, check
-from .helpers import DOC000_X, LARGE_LOGIT_ATOL, expect_items, expect_tensor, spec
+from ..mistakes import Case
+from .helpers import DOC000_X, LARGE_LOGIT_ATOL, call, expect_items, expect_tensor, spec
 
 # ---- softmax_rows --------------------------------------------------------------------------
 
@@ -20,9 +21,9 @@ def test_softmax_rows_document(student: Student, ref: Reference, inputs: Inputs)
     """Is the [3, 3] matrix of doc 000's scaled scores (random weights) softmaxed row by row?"""
     q, k = DOC000_X @ inputs.array(5, 4), DOC000_X @ inputs.array(5, 4)
     scores = q @ k.T / np.sqrt(4)
-    got = student.call("softmax_rows", scores)
+    got = call(student, "softmax_rows", scores)
     what = f"the scaled scores {spec(scores)} of doc 000's X with random weights"
-    expect_tensor(got, ref.softmax_rows(scores), what=what)
+    expect_tensor(got, ref.softmax_rows(scores), what=what, case=Case("softmax_rows", (scores,)))
 
 
 @check("softmax_rows", 1.5)
@@ -31,17 +32,19 @@ def test_softmax_rows_random(student: Student, ref: Reference, inputs: Inputs) -
     cases = (inputs.array(4, 6, scale=3.0), inputs.array(1, 5, scale=3.0))
     cases += (inputs.array(3, 2, scale=3.0).astype(np.float32),)
     for scores in cases:
-        got = student.call("softmax_rows", scores)
-        expect_tensor(got, ref.softmax_rows(scores), what=f"random scores {spec(scores)}")
+        got = call(student, "softmax_rows", scores)
+        what, case = f"random scores {spec(scores)}", Case("softmax_rows", (scores,))
+        expect_tensor(got, ref.softmax_rows(scores), what=what, case=case)
 
 
 @check("softmax_rows", 1.5)
 def test_softmax_rows_large_scores(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Do scores of size 1000, positive or negative, come back finite and right?"""
     for scores in (inputs.array(3, 5, scale=1000.0), inputs.array(2, 4, scale=50.0) - 1050.0):
-        got = student.call("softmax_rows", scores)
+        got = call(student, "softmax_rows", scores)
         what = f"random scores {spec(scores)} of size 1000 (subtract each row's max before exp)"
-        expect_tensor(got, ref.softmax_rows(scores), what=what, atol=LARGE_LOGIT_ATOL)
+        case = Case("softmax_rows", (scores,))
+        expect_tensor(got, ref.softmax_rows(scores), what=what, atol=LARGE_LOGIT_ATOL, case=case)
 
 
 # ---- self_attention_numpy ------------------------------------------------------------------
@@ -55,11 +58,14 @@ def _expect_attention(
     what: str,
     atol: float | None = None,
 ) -> None:
-    got = student.call("self_attention_numpy", *args)
+    got = call(student, "self_attention_numpy", *args)
     output, weights = expect_items(got, 2, what=f"{what}: (output, attention_weights)")
     want_output, want_weights = ref.self_attention_numpy(*args)
-    expect_tensor(weights, want_weights, what=f"{what}, attention_weights", atol=atol)
-    expect_tensor(output, want_output, what=f"{what}, output", atol=atol)
+    cases = [Case("self_attention_numpy", args, item=i) for i in (0, 1)]
+    expect_tensor(
+        weights, want_weights, what=f"{what}, attention_weights", atol=atol, case=cases[1]
+    )
+    expect_tensor(output, want_output, what=f"{what}, output", atol=atol, case=cases[0])
 
 
 @check("self_attention_numpy", 2)

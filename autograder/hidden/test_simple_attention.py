@@ -11,6 +11,7 @@ import torch
 
 from ..grading.student import Student
 from ..grading.suite import Inputs, Reference, check
+from ..mistakes import Case
 from .helpers import JOURNEY, LARGE_LOGIT_ATOL, expect_document, expect_tensor, spec
 
 F64 = torch.float64
@@ -61,7 +62,8 @@ def test_normalize_by_sum_rows(student: Student, ref: Reference, inputs: Inputs)
     for scores in (inputs.positive(4, 6), inputs.positive(7)):
         got = student.call("normalize_by_sum", scores)
         what = f"random positive scores {spec(scores)}"
-        expect_tensor(got, ref.normalize_by_sum(scores), what=what)
+        case = Case("normalize_by_sum", (scores,))
+        expect_tensor(got, ref.normalize_by_sum(scores), what=what, case=case)
 
 
 @check("normalize_by_sum", 0.5)
@@ -69,7 +71,8 @@ def test_normalize_by_sum_float64(student: Student, ref: Reference, inputs: Inpu
     """Are float64 rows normalised right?"""
     scores = inputs.positive(3, 5, dtype=F64)
     got = student.call("normalize_by_sum", scores)
-    expect_tensor(got, ref.normalize_by_sum(scores), what=f"random positive scores {spec(scores)}")
+    what, case = f"random positive scores {spec(scores)}", Case("normalize_by_sum", (scores,))
+    expect_tensor(got, ref.normalize_by_sum(scores), what=what, case=case)
 
 
 # ---- softmax_naive -------------------------------------------------------------------------
@@ -88,7 +91,8 @@ def test_softmax_naive_rows(student: Student, ref: Reference, inputs: Inputs) ->
     """Does every row of a 2-D input (and a 1-D one of another length) sum to 1, as softmax?"""
     for x in (inputs.tensor(4, 6, scale=3.0), inputs.tensor(7, scale=3.0)):
         got = student.call("softmax_naive", x)
-        expect_tensor(got, ref.softmax_naive(x), what=f"random moderate logits {spec(x)}")
+        what, case = f"random moderate logits {spec(x)}", Case("softmax_naive", (x,))
+        expect_tensor(got, ref.softmax_naive(x), what=what, case=case)
 
 
 @check("softmax_naive", 1)
@@ -96,7 +100,8 @@ def test_softmax_naive_float64(student: Student, ref: Reference, inputs: Inputs)
     """Is the softmax of float64 rows right?"""
     x = inputs.tensor(3, 5, dtype=F64, scale=3.0)
     got = student.call("softmax_naive", x)
-    expect_tensor(got, ref.softmax_naive(x), what=f"random moderate logits {spec(x)}")
+    what, case = f"random moderate logits {spec(x)}", Case("softmax_naive", (x,))
+    expect_tensor(got, ref.softmax_naive(x), what=what, case=case)
 
 
 # ---- softmax_stable ------------------------------------------------------------------------
@@ -107,7 +112,8 @@ def test_softmax_stable_last_dim(student: Student, ref: Reference, inputs: Input
     """With the default dim, is it the softmax of each row (and of a 1-D input)?"""
     for x in (inputs.tensor(4, 6, scale=3.0), inputs.tensor(5, scale=3.0)):
         got = student.call("softmax_stable", x)
-        expect_tensor(got, ref.softmax_stable(x), what=f"random logits {spec(x)}, default dim")
+        what, case = f"random logits {spec(x)}, default dim", Case("softmax_stable", (x,))
+        expect_tensor(got, ref.softmax_stable(x), what=what, case=case)
 
 
 @check("softmax_stable", 1)
@@ -115,9 +121,11 @@ def test_softmax_stable_other_dims(student: Student, ref: Reference, inputs: Inp
     """Does the `dim` argument choose the dimension that sums to 1?"""
     for x, dim in ((inputs.tensor(5, 3, scale=3.0), 0), (inputs.tensor(2, 3, 4, scale=3.0), 1)):
         got = student.call("softmax_stable", x, dim=dim)
-        expect_tensor(
-            got, ref.softmax_stable(x, dim=dim), what=f"random logits {spec(x)}, dim={dim}"
+        what, case = (
+            f"random logits {spec(x)}, dim={dim}",
+            Case("softmax_stable", (x,), {"dim": dim}),
         )
+        expect_tensor(got, ref.softmax_stable(x, dim=dim), what=what, case=case)
 
 
 @check("softmax_stable", 1)
@@ -125,7 +133,8 @@ def test_softmax_stable_float64(student: Student, ref: Reference, inputs: Inputs
     """Is the softmax of float64 logits right?"""
     x = inputs.tensor(3, 5, dtype=F64, scale=3.0)
     got = student.call("softmax_stable", x)
-    expect_tensor(got, ref.softmax_stable(x), what=f"random logits {spec(x)}")
+    what, case = f"random logits {spec(x)}", Case("softmax_stable", (x,))
+    expect_tensor(got, ref.softmax_stable(x), what=what, case=case)
 
 
 @check("softmax_stable", 1.5)
@@ -134,7 +143,8 @@ def test_softmax_stable_large_logits(student: Student, ref: Reference, inputs: I
     x = inputs.tensor(4, 6, scale=1000.0)
     got = student.call("softmax_stable", x)
     what = f"random logits {spec(x)} of size up to 1000 (subtract the max along dim before exp)"
-    expect_tensor(got, ref.softmax_stable(x), what=what, atol=LARGE_LOGIT_ATOL)
+    case = Case("softmax_stable", (x,))
+    expect_tensor(got, ref.softmax_stable(x), what=what, atol=LARGE_LOGIT_ATOL, case=case)
 
 
 @check("softmax_stable", 0.5)
@@ -143,7 +153,8 @@ def test_softmax_stable_large_negative(student: Student, ref: Reference, inputs:
     x = inputs.tensor(3, 4, scale=50.0) - 1050.0
     got = student.call("softmax_stable", x)
     what = f"random logits {spec(x)} between -1100 and -1000 (subtract the max before exp)"
-    expect_tensor(got, ref.softmax_stable(x), what=what, atol=LARGE_LOGIT_ATOL)
+    case = Case("softmax_stable", (x,))
+    expect_tensor(got, ref.softmax_stable(x), what=what, atol=LARGE_LOGIT_ATOL, case=case)
 
 
 # ---- context_vector ------------------------------------------------------------------------
@@ -188,13 +199,15 @@ def _document(student: Student, ref: Reference, inputs: Inputs, exercise: str) -
 def _random(student: Student, ref: Reference, inputs: Inputs, exercise: str) -> None:
     for x in (inputs.tensor(5, 3), inputs.tensor(1, 4)):
         got = student.call(exercise, x)
-        expect_tensor(got, getattr(ref, exercise)(x), what=f"random inputs {spec(x)}")
+        what, case = f"random inputs {spec(x)}", Case(exercise, (x,))
+        expect_tensor(got, getattr(ref, exercise)(x), what=what, case=case)
 
 
 def _float64(student: Student, ref: Reference, inputs: Inputs, exercise: str) -> None:
     x = inputs.tensor(4, 7, dtype=F64)
     got = student.call(exercise, x)
-    expect_tensor(got, getattr(ref, exercise)(x), what=f"random inputs {spec(x)}")
+    what, case = f"random inputs {spec(x)}", Case(exercise, (x,))
+    expect_tensor(got, getattr(ref, exercise)(x), what=what, case=case)
 
 
 @check("all_attention_scores", 1)

@@ -9,17 +9,21 @@ smaller check.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import Tensor
 
 from ..grading.protocol import Value
 from ..grading.student import Student
 from ..grading.suite import Inputs, Reference, check, expect_parameters
+from ..mistakes import Case
 from .helpers import (
     BOOK_WEIGHTS,
     JOURNEY,
     WARS,
     build,
+    call,
     expect_book_output,
     expect_document,
     expect_items,
@@ -27,6 +31,8 @@ from .helpers import (
     expect_outputs,
     expect_tensor,
     forward,
+    module_cases,
+    run_module,
     spec,
     state_of,
 )
@@ -38,11 +44,18 @@ D_IN, D_OUT = 4, 3  # not square: x @ W.T fails, W_query.weight is [3, 4]
 
 
 def _expect_projections(
-    got: Value, expected: tuple[Tensor, ...], *, what: str, reveal: bool = False
+    got: Value,
+    expected: tuple[Tensor, ...],
+    *,
+    what: str,
+    reveal: bool = False,
+    case: Case | None = None,
 ) -> None:
     items = expect_items(got, 3, what=what)
-    for name, item, want in zip(("queries", "keys", "values"), items, expected, strict=True):
-        expect_tensor(item, want, what=f"{what}, {name}", reveal=reveal)
+    names = ("queries", "keys", "values")
+    for i, (name, item, want) in enumerate(zip(names, items, expected, strict=True)):
+        one = replace(case, item=i) if case else None
+        expect_tensor(item, want, what=f"{what}, {name}", reveal=reveal, case=one)
 
 
 @check("qkv_projections", 1)
@@ -60,9 +73,10 @@ def test_qkv_projections_random(student: Student, ref: Reference, inputs: Inputs
     """Is x @ W right when W is not square ([d_in, d_out]), for one token too?"""
     weights = tuple(inputs.tensor(D_IN, D_OUT) for _ in range(3))
     for x in (inputs.tensor(6, D_IN), inputs.tensor(1, D_IN)):
-        got = student.call("qkv_projections", x, *weights)
+        got = call(student, "qkv_projections", x, *weights)
         what = f"random x {spec(x)} and weights {spec(weights[0])}"
-        _expect_projections(got, ref.qkv_projections(x, *weights), what=what)
+        case = Case("qkv_projections", (x, *weights))
+        _expect_projections(got, ref.qkv_projections(x, *weights), what=what, case=case)
 
 
 @check("qkv_projections", 1)
@@ -70,9 +84,10 @@ def test_qkv_projections_float64(student: Student, ref: Reference, inputs: Input
     """Are float64 inputs and weights projected right?"""
     weights = tuple(inputs.tensor(D_IN, D_OUT, dtype=F64) for _ in range(3))
     x = inputs.tensor(5, D_IN, dtype=F64)
-    got = student.call("qkv_projections", x, *weights)
+    got = call(student, "qkv_projections", x, *weights)
     what = f"random x {spec(x)} and weights {spec(weights[0])}"
-    _expect_projections(got, ref.qkv_projections(x, *weights), what=what)
+    case = Case("qkv_projections", (x, *weights))
+    _expect_projections(got, ref.qkv_projections(x, *weights), what=what, case=case)
 
 
 # ---- scaled_attention_weights --------------------------------------------------------------
@@ -98,7 +113,8 @@ def test_scaled_attention_weights_random(student: Student, ref: Reference, input
     ):
         got = student.call("scaled_attention_weights", scores, d_k)
         what = f"random scores {spec(scores)}, d_k={d_k}"
-        expect_tensor(got, ref.scaled_attention_weights(scores, d_k), what=what)
+        case = Case("scaled_attention_weights", (scores, d_k))
+        expect_tensor(got, ref.scaled_attention_weights(scores, d_k), what=what, case=case)
 
 
 @check("scaled_attention_weights", 1.5)
@@ -107,7 +123,8 @@ def test_scaled_attention_weights_float64(student: Student, ref: Reference, inpu
     scores = inputs.tensor(4, 4, dtype=F64, scale=3.0)
     got = student.call("scaled_attention_weights", scores, 3)
     what = f"random scores {spec(scores)}, d_k=3"
-    expect_tensor(got, ref.scaled_attention_weights(scores, 3), what=what)
+    case = Case("scaled_attention_weights", (scores, 3))
+    expect_tensor(got, ref.scaled_attention_weights(scores, 3), what=what, case=case)
 
 
 # ---- self_attention ------------------------------------------------------------------------
@@ -125,9 +142,10 @@ def test_self_attention_random(student: Student, ref: Reference, inputs: Inputs)
     """With d_in != d_out and random weights, are the context vectors right, for one token too?"""
     weights = tuple(inputs.tensor(D_IN, D_OUT) for _ in range(3))
     for x in (inputs.tensor(6, D_IN), inputs.tensor(1, D_IN)):
-        got = student.call("self_attention", x, *weights)
+        got = call(student, "self_attention", x, *weights)
         what = f"random x {spec(x)} and weights {spec(weights[0])}"
-        expect_tensor(got, ref.self_attention(x, *weights), what=what)
+        case = Case("self_attention", (x, *weights))
+        expect_tensor(got, ref.self_attention(x, *weights), what=what, case=case)
 
 
 @check("self_attention", 1.5)
@@ -135,9 +153,10 @@ def test_self_attention_float64(student: Student, ref: Reference, inputs: Inputs
     """Are float64 inputs and weights handled right?"""
     weights = tuple(inputs.tensor(D_IN, D_OUT, dtype=F64) for _ in range(3))
     x = inputs.tensor(5, D_IN, dtype=F64)
-    got = student.call("self_attention", x, *weights)
+    got = call(student, "self_attention", x, *weights)
     what = f"random x {spec(x)} and weights {spec(weights[0])}"
-    expect_tensor(got, ref.self_attention(x, *weights), what=what)
+    case = Case("self_attention", (x, *weights))
+    expect_tensor(got, ref.self_attention(x, *weights), what=what, case=case)
 
 
 # ---- SelfAttention_v1 ----------------------------------------------------------------------
@@ -158,11 +177,13 @@ def test_selfattention_v1_loaded(student: Student, ref: Reference, inputs: Input
     """With the reference's weights loaded, are the context vectors right, for one token too?"""
     model = build(ref.SelfAttention_v1, D_IN, D_OUT, seed=inputs.seed())
     xs = (inputs.tensor(6, D_IN), inputs.tensor(1, D_IN))
-    run = student.module("SelfAttention_v1", D_IN, D_OUT, inputs=xs, state=state_of(model))
+    state = state_of(model)
+    cases = module_cases("SelfAttention_v1", (D_IN, D_OUT), xs, state)
+    run = run_module(student, "SelfAttention_v1", D_IN, D_OUT, cases=cases, inputs=xs, state=state)
     what = f"{V1} with the reference's weights"
     expect_loaded(run, what=what)
     labels = [f"random x {spec(x)}" for x in xs]
-    expect_outputs(run, forward(model, xs), labels, what=what)
+    expect_outputs(run, forward(model, xs), labels, what=what, cases=cases)
 
 
 @check("SelfAttention_v1", 2)
@@ -204,10 +225,13 @@ def test_selfattention_v2_loaded(student: Student, ref: Reference, inputs: Input
     """With the reference's weights loaded, are the context vectors right, for one token too?"""
     model = build(ref.SelfAttention_v2, D_IN, D_OUT, seed=inputs.seed())
     xs = (inputs.tensor(6, D_IN), inputs.tensor(1, D_IN))
-    run = student.module("SelfAttention_v2", D_IN, D_OUT, inputs=xs, state=state_of(model))
+    state = state_of(model)
+    cases = module_cases("SelfAttention_v2", (D_IN, D_OUT), xs, state)
+    run = run_module(student, "SelfAttention_v2", D_IN, D_OUT, cases=cases, inputs=xs, state=state)
     what = f"{V2} with the reference's weights"
     expect_loaded(run, what=what)
-    expect_outputs(run, forward(model, xs), [f"random x {spec(x)}" for x in xs], what=what)
+    labels = [f"random x {spec(x)}" for x in xs]
+    expect_outputs(run, forward(model, xs), labels, what=what, cases=cases)
 
 
 @check("SelfAttention_v2", 1)
@@ -215,12 +239,14 @@ def test_selfattention_v2_qkv_bias(student: Student, ref: Reference, inputs: Inp
     """With qkv_bias=True and the reference's weights and biases, are the outputs right?"""
     model = build(ref.SelfAttention_v2, D_IN, D_OUT, qkv_bias=True, seed=inputs.seed())
     xs = (inputs.tensor(5, D_IN),)
-    run = student.module(
-        "SelfAttention_v2", D_IN, D_OUT, qkv_bias=True, inputs=xs, state=state_of(model)
+    state = state_of(model)
+    cases = module_cases("SelfAttention_v2", (D_IN, D_OUT, True), xs, state)
+    run = run_module(
+        student, "SelfAttention_v2", D_IN, D_OUT, qkv_bias=True, cases=cases, inputs=xs, state=state
     )
     what = f"SelfAttention_v2({D_IN}, {D_OUT}, qkv_bias=True) with the reference's parameters"
     expect_loaded(run, what=what)
-    expect_outputs(run, forward(model, xs), [f"random x {spec(xs[0])}"], what=what)
+    expect_outputs(run, forward(model, xs), [f"random x {spec(xs[0])}"], what=what, cases=cases)
 
 
 @check("SelfAttention_v2", 1.5)

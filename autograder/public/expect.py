@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -18,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import compare, evasion, manifest, offlimits
+from .. import compare, evasion, manifest, mistakes, offlimits
+from ..mistakes import Case
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -103,13 +105,19 @@ def expect_close(
     inputs: str = "",
     source: str = "",
     kind: str = "torch",
+    case: Case | None = None,
 ) -> None:
-    """Fail unless `got` is a `kind` value with the shape and values of `expected` (within atol)."""
+    """Fail unless `got` is a `kind` value with the shape and values of `expected` (within atol).
+
+    `case` (the exercise and what it was given): a failure that is a known mistake's output
+    says which mistake it looks like.
+    """
     array = as_numbers(got, kind=kind, what=what, inputs=inputs)
     wanted = np.asarray(expected, dtype=np.float64)
     problem = compare.mismatch(array, wanted, atol=atol, rtol=rtol)
     if problem:
         where = f"   ({source})" if source else ""
+        diagnosis = mistakes.diagnose(case, array, wanted)
         raise AssertionError(
             _message(
                 what,
@@ -118,9 +126,42 @@ def expect_close(
                     f"expected: {compare.fmt(wanted, limit=200)}{where}",
                     f"got:      {compare.describe_type(got)} {compare.fmt(array, limit=200)}",
                     problem,
+                    *([f"{LOOKS_LIKE}{diagnosis}"] if diagnosis else []),
                 ],
             )
         )
+
+
+LOOKS_LIKE = "Looks like: "
+
+
+def module_case(
+    exercise: str,
+    module: Any,
+    x: Any,
+    *,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+) -> Case:
+    """The case of `module(x)` for the mistake catalogue: the module built as
+    `exercise(*args, **kwargs)` (after torch.manual_seed(seed), when given), in eval mode."""
+    params = {k: v.detach().clone() for k, v in module.named_parameters()}
+    return Case(
+        exercise, (x,), module_args=args, module_kwargs=kwargs or {}, params=params, seed=seed
+    )
+
+
+@contextmanager
+def diagnosing(case: Case) -> Iterator[None]:
+    """An exception raised inside gets a "Looks like" note when a known mistake raises it too."""
+    try:
+        yield
+    except Exception as e:
+        diagnosis = mistakes.diagnose_error(case, type(e).__name__, str(e))
+        if diagnosis:
+            e.__notes__ = [*getattr(e, "__notes__", []), f"{LOOKS_LIKE}{diagnosis}"]
+        raise
 
 
 def expect_sums_to_one(

@@ -8,15 +8,18 @@ import torch
 from torch import nn
 
 from autograder.compare import FLOAT32_ATOL
+from autograder.mistakes import Case
 from autograder.public import oracle
 from autograder.public.expect import (
     EXACT,
     as_numbers,
+    diagnosing,
     expect_close,
     expect_own_code,
     expect_sums_to_one,
     expect_that,
     fixture,
+    module_case,
     show,
 )
 from autograder.public.scenarios import RANDOM_SEEDS, batch, f64, journey, manual_seed, randn
@@ -51,7 +54,7 @@ def _above_diagonal(got, what: str) -> None:
 def test_causal_mask_four_tokens(causal_attention):
     """Is causal_mask(4) a bool tensor, True exactly above the diagonal?"""
     got = causal_attention.causal_mask(4)
-    expect_close(got, FUTURE_4, what="causal_mask(4)", atol=EXACT)
+    expect_close(got, FUTURE_4, what="causal_mask(4)", atol=EXACT, case=Case("causal_mask", (4,)))
     expect_that(
         got.dtype == torch.bool,
         what="the dtype of causal_mask(4)",
@@ -69,6 +72,7 @@ def test_causal_mask_sizes(causal_attention, n):
         oracle.future(n),
         what=f"causal_mask({n})",
         atol=EXACT,
+        case=Case("causal_mask", (n,)),
     )
 
 
@@ -93,6 +97,7 @@ def test_mask_and_renormalize_journey(causal_attention):
         what="mask_and_renormalize(all journey attention weights)",
         inputs=show(attn_weights=weights),
         atol=FLOAT32_ATOL,
+        case=Case("mask_and_renormalize", (weights,)),
     )
     _above_diagonal(got, "mask_and_renormalize(weights)")
     expect_sums_to_one(got, what="mask_and_renormalize(weights)")
@@ -110,6 +115,7 @@ def test_mask_and_renormalize_batch(causal_attention):
         what="mask_and_renormalize(weights) on a batch [2, 4, 4]",
         inputs=show(attn_weights=weights),
         atol=FLOAT32_ATOL,
+        case=Case("mask_and_renormalize", (weights,)),
     )
 
 
@@ -129,6 +135,7 @@ def test_causal_attention_weights_values(causal_attention, seed):
         what=f"causal_attention_weights(scores, d_k={d_k})",
         inputs=show(scores=scores),
         atol=FLOAT32_ATOL,
+        case=Case("causal_attention_weights", (scores, d_k)),
     )
 
 
@@ -154,14 +161,19 @@ def test_causal_attention_book_seed_123(causal_attention):
     """After torch.manual_seed(123), does CausalAttention(3, 2, 6, 0.0) give the book's output?"""
     given = CHAPTER["CausalAttention"]
     x = batch()
+    module = _book_module(causal_attention)
+    case = module_case("CausalAttention", module, x, args=(), kwargs=BOOK, seed=123)
+    with diagnosing(case):
+        got = module(x)
     expect_close(
-        _book_module(causal_attention)(x),
+        got,
         given.value,
         what="torch.manual_seed(123); CausalAttention(d_in=3, d_out=2, context_length=6, "
         "dropout=0.0)(batch)",
         inputs=show(batch=x[0]) + " (twice)",
         source=given.source,
         atol=FLOAT32_ATOL,
+        case=case,
     )
 
 
@@ -248,13 +260,18 @@ def test_causal_attention_formula(causal_attention, seed):
     proj = [oracle.linear(f64(x), f64(layer.weight), f64(layer.bias)) for layer in (q, k, v)]
     scores = proj[0] @ np.swapaxes(proj[1], -1, -2) / 3**0.5
     expected = oracle.softmax(np.where(oracle.future(5), -np.inf, scores)) @ proj[2]
+    settings = dict(context_length=8, dropout=0.0, qkv_bias=True)
+    case = module_case("CausalAttention", module, x, args=(4, 3), kwargs=settings)
+    with diagnosing(case):
+        got = module(x)
     expect_close(
-        module(x),
+        got,
         expected,
         what="CausalAttention(4, 3, context_length=8, dropout=0.0, qkv_bias=True)(x), "
         "5 tokens of 8",
         inputs=show(x=x[0]) + " and a second batch row",
         atol=FLOAT32_ATOL,
+        case=case,
     )
 
 
@@ -262,13 +279,17 @@ def test_causal_attention_formula(causal_attention, seed):
 def test_causal_attention_shorter_input(causal_attention):
     """With context_length 6, do 3 tokens work and give the first 3 rows of the 6-token output?"""
     module = _book_module(causal_attention)
-    x = batch()
+    x = batch()[:, :3]
+    case = module_case("CausalAttention", module, x, args=(), kwargs=BOOK)
+    with diagnosing(case):
+        got = module(x)
     expect_close(
-        module(x[:, :3]),
+        got,
         np.array(CHAPTER["CausalAttention"].value)[:, :3],
         what="CausalAttention(3, 2, context_length=6, 0.0)(batch[:, :3])",
-        inputs=show(x=x[0, :3]),
+        inputs=show(x=x[0]),
         atol=FLOAT32_ATOL,
+        case=case,
     )
 
 

@@ -12,10 +12,12 @@ from autograder.public import oracle
 from autograder.public.expect import (
     EXACT,
     as_numbers,
+    diagnosing,
     expect_close,
     expect_own_code,
     expect_that,
     fixture,
+    module_case,
     show,
 )
 from autograder.public.scenarios import RANDOM_SEEDS, batch, f64, manual_seed, randn
@@ -51,14 +53,19 @@ def test_wrapper_book_seed_123(multihead_attention):
     """After torch.manual_seed(123), does the two-head wrapper give the book's [2, 6, 4] output?"""
     given = CHAPTER["MultiHeadAttentionWrapper"]
     x = batch()
+    mha = _book_module(multihead_attention, "MultiHeadAttentionWrapper")
+    case = module_case("MultiHeadAttentionWrapper", mha, x, args=(), kwargs=BOOK, seed=123)
+    with diagnosing(case):
+        got = mha(x)
     expect_close(
-        _book_module(multihead_attention, "MultiHeadAttentionWrapper")(x),
+        got,
         given.value,
         what="torch.manual_seed(123); MultiHeadAttentionWrapper(d_in=3, d_out=2, "
         "context_length=6, dropout=0.0, num_heads=2)(batch)",
         inputs=show(batch=x[0]) + " (twice)",
         source=given.source,
         atol=FLOAT32_ATOL,
+        case=case,
     )
 
 
@@ -85,12 +92,18 @@ def test_wrapper_heads(multihead_attention):
         ],
         axis=-1,
     )  # (2, 5, 6)  # fmt: skip
+    case = module_case(
+        "MultiHeadAttentionWrapper", mha, x, args=(4, 2, 5, 0.0), kwargs={"num_heads": 3}
+    )
+    with diagnosing(case):
+        got = mha(x)
     expect_close(
-        mha(x),
+        got,
         expected,
         what="MultiHeadAttentionWrapper(4, 2, 5, 0.0, num_heads=3)(x), against its own heads",
         inputs=show(x=x[0]) + " and a second batch row",
         atol=FLOAT32_ATOL,
+        case=case,
     )
 
 
@@ -98,13 +111,17 @@ def test_wrapper_heads(multihead_attention):
 def test_wrapper_shorter_input(multihead_attention):
     """With context_length 6, do 3 tokens work and give the first 3 rows of the 6-token output?"""
     mha = _book_module(multihead_attention, "MultiHeadAttentionWrapper")
-    x = batch()
+    x = batch()[:, :3]
+    case = module_case("MultiHeadAttentionWrapper", mha, x, args=(), kwargs=BOOK)
+    with diagnosing(case):
+        got = mha(x)
     expect_close(
-        mha(x[:, :3]),
+        got,
         np.array(CHAPTER["MultiHeadAttentionWrapper"].value)[:, :3],
         what="MultiHeadAttentionWrapper(3, 2, context_length=6, 0.0, num_heads=2)(batch[:, :3])",
-        inputs=show(x=x[0, :3]),
+        inputs=show(x=x[0]),
         atol=FLOAT32_ATOL,
+        case=case,
     )
 
 
@@ -131,14 +148,19 @@ def test_multihead_book_seed_123(multihead_attention):
     """After torch.manual_seed(123), does MultiHeadAttention give the book's [2, 6, 2] output?"""
     given = CHAPTER["MultiHeadAttention"]
     x = batch()
+    mha = _book_module(multihead_attention, "MultiHeadAttention")
+    case = module_case("MultiHeadAttention", mha, x, args=(), kwargs=BOOK, seed=123)
+    with diagnosing(case):
+        got = mha(x)
     expect_close(
-        _book_module(multihead_attention, "MultiHeadAttention")(x),
+        got,
         given.value,
         what="torch.manual_seed(123); MultiHeadAttention(d_in=3, d_out=2, context_length=6, "
         "dropout=0.0, num_heads=2)(batch)",
         inputs=show(batch=x[0]) + " (twice)",
         source=given.source,
         atol=FLOAT32_ATOL,
+        case=case,
     )
 
 
@@ -199,12 +221,16 @@ def test_multihead_formula(multihead_attention, seed):
         f64(mha.out_proj.bias),
         num_heads=3,
     )
+    case = module_case("MultiHeadAttention", mha, x, args=(4, 6, 8, 0.0), kwargs={"num_heads": 3})
+    with diagnosing(case):
+        got = mha(x)
     expect_close(
-        mha(x),
+        got,
         expected,
         what="MultiHeadAttention(4, 6, context_length=8, 0.0, num_heads=3)(x), 5 tokens",
         inputs=show(x=x[0]) + " and a second batch row",
         atol=FLOAT32_ATOL,
+        case=case,
     )
 
 
@@ -248,13 +274,17 @@ def test_multihead_drops_weights_not_features(multihead_attention):
 def test_multihead_shorter_input(multihead_attention):
     """With context_length 6, do 3 tokens work and give the first 3 rows of the 6-token output?"""
     mha = _book_module(multihead_attention, "MultiHeadAttention")
-    x = batch()
+    x = batch()[:, :3]
+    case = module_case("MultiHeadAttention", mha, x, args=(), kwargs=BOOK)
+    with diagnosing(case):
+        got = mha(x)
     expect_close(
-        mha(x[:, :3]),
+        got,
         np.array(CHAPTER["MultiHeadAttention"].value)[:, :3],
         what="MultiHeadAttention(3, 2, context_length=6, 0.0, num_heads=2)(batch[:, :3])",
-        inputs=show(x=x[0, :3]),
+        inputs=show(x=x[0]),
         atol=FLOAT32_ATOL,
+        case=case,
     )
 
 

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from autograder.compare import DOC_ATOL, FLOAT32_ATOL
+from autograder.mistakes import Case
 from autograder.public import oracle
 from autograder.public.expect import (
     SUM_ATOL,
     as_numbers,
+    diagnosing,
     expect_close,
     expect_own_code,
     expect_sums_to_one,
@@ -60,6 +62,7 @@ def test_softmax_rows_journey(numpy_attention):
         source=JOURNEY["attn_weights_2"].source,
         atol=DOC_ATOL,
         kind="numpy",
+        case=Case("softmax_rows", (scores,), item=JOURNEY["query_index"].value),
     )
 
 
@@ -68,11 +71,13 @@ def test_softmax_rows_journey(numpy_attention):
 def test_softmax_rows_each_row(numpy_attention, seed):
     """Is every row softmaxed on its own: positive, summing to 1, and the right values?"""
     scores = rand_np(seed, 4, 5) * 6 - 3
-    got = numpy_attention.softmax_rows(scores)
+    case = Case("softmax_rows", (scores,))
+    with diagnosing(case):
+        got = numpy_attention.softmax_rows(scores)
     what = "softmax_rows(scores) on a [4, 5] array"
     expect_close(
         got, oracle.softmax(scores, axis=1), what=what, inputs=show(scores=scores),
-        atol=FLOAT32_ATOL, kind="numpy",
+        atol=FLOAT32_ATOL, kind="numpy", case=case,
     )  # fmt: skip
     expect_sums_to_one(got, what=what, dim=1, kind="numpy")
 
@@ -90,6 +95,7 @@ def test_softmax_rows_large_scores(numpy_attention):
         inputs=show(scores=scores),
         atol=FLOAT32_ATOL,
         kind="numpy",
+        case=Case("softmax_rows", (scores,)),
     )
 
 
@@ -129,6 +135,12 @@ def test_self_attention_numpy_document_000_shapes(numpy_attention):
         source=row_sum.source,
         atol=SUM_ATOL,
         kind="numpy",
+        case=Case(
+            "self_attention_numpy",
+            (X, *_doc000_weights(0)),
+            item=1,
+            then=lambda w: w.sum(axis=1),
+        ),
     )
 
 
@@ -148,6 +160,7 @@ def test_self_attention_numpy_formula(numpy_attention, seed):
         inputs=show(X=X),
         atol=FLOAT32_ATOL,
         kind="numpy",
+        case=Case("self_attention_numpy", (X, W_Q, W_K, W_V), item=1),
     )
     expect_close(
         output,
@@ -156,6 +169,7 @@ def test_self_attention_numpy_formula(numpy_attention, seed):
         inputs=show(X=X),
         atol=FLOAT32_ATOL,
         kind="numpy",
+        case=Case("self_attention_numpy", (X, W_Q, W_K, W_V), item=0),
     )
 
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from autograder.compare import DOC_ATOL, FLOAT32_ATOL
+from autograder.mistakes import Case
 from autograder.public import oracle
 from autograder.public.expect import (
     EXACT,
@@ -153,6 +154,7 @@ def test_normalize_by_sum_rows(simple_attention, seed):
         what="normalize_by_sum(scores) on a [3, 5] input",
         inputs=show(scores=scores),
         atol=FLOAT32_ATOL,
+        case=Case("normalize_by_sum", (scores,)),
     )
 
 
@@ -217,6 +219,7 @@ def test_softmax_naive_2d_rows(simple_attention, seed):
         what="softmax_naive(x) on a [3, 4] input, along the last dimension",
         inputs=show(x=x),
         atol=FLOAT32_ATOL,
+        case=Case("softmax_naive", (x,)),
     )
 
 
@@ -256,6 +259,7 @@ def test_softmax_stable_large_logits(simple_attention):
         what="softmax_stable(x) along the last dimension (every row is softmax([0, 1]))",
         inputs=show(x=x),
         atol=LARGE_LOGITS_ATOL,
+        case=Case("softmax_stable", (x,)),
     )
 
 
@@ -270,6 +274,7 @@ def test_softmax_stable_along_dim(simple_attention, dim):
         what=f"softmax_stable(x, dim={dim}) on a [2, 3, 4] input",
         inputs=show(x=x),
         atol=FLOAT32_ATOL,
+        case=Case("softmax_stable", (x,), {"dim": dim}),
     )
 
 
@@ -420,6 +425,7 @@ def test_all_attention_weights_rows_are_the_printed_weights(simple_attention):
             what=f"all_attention_weights(inputs) for {name}",
             inputs=show(inputs=x),
             atol=FLOAT32_ATOL,
+            case=Case("all_attention_weights", (x,)),
         )
         expect_close(
             got[row],
@@ -456,6 +462,7 @@ def test_all_context_vectors_rows_are_the_printed_vectors(simple_attention):
             what=f"all_context_vectors(inputs) for {name}",
             inputs=show(inputs=x),
             atol=FLOAT32_ATOL,
+            case=Case("all_context_vectors", (x,)),
         )
         expect_close(
             got[row],

@@ -7,13 +7,16 @@ import torch
 from torch import nn
 
 from autograder.compare import DOC_ATOL, FLOAT32_ATOL
+from autograder.mistakes import Case
 from autograder.public import oracle
 from autograder.public.expect import (
     as_numbers,
+    diagnosing,
     expect_close,
     expect_sums_to_one,
     expect_that,
     fixture,
+    module_case,
     show,
 )
 from autograder.public.scenarios import (
@@ -33,7 +36,8 @@ Q = WARS["query_index"].value  # 1: "not", the second token
 
 def _projections(module, x, *weights):
     """qkv_projections(...) checked to be three tensors, returned as (queries, keys, values)."""
-    out = module.qkv_projections(x, *weights)
+    with diagnosing(Case("qkv_projections", (x, *weights))):
+        out = module.qkv_projections(x, *weights)
     expect_that(
         isinstance(out, (tuple, list)) and len(out) == 3,
         what="qkv_projections(x, W_query, W_key, W_value)",
@@ -60,9 +64,8 @@ def test_qkv_projections_document_001(trainable_attention):
         source=WARS["query_2"].source,
         atol=DOC_ATOL,
     )
-    for name, got, shape in (
-        ("keys", keys, WARS["keys_shape"]),
-        ("values", values, WARS["values_shape"]),
+    for item, (name, got, shape) in enumerate(
+        (("keys", keys, WARS["keys_shape"]), ("values", values, WARS["values_shape"])), start=1
     ):
         expect_that(
             tuple(getattr(got, "shape", ())) == tuple(shape.value),
@@ -76,6 +79,7 @@ def test_qkv_projections_document_001(trainable_attention):
             what=f"{name} from {what}",
             source=WARS[name].source,
             atol=DOC_ATOL,
+            case=Case("qkv_projections", (x, *weights), item=item),
         )
 
 
@@ -90,7 +94,8 @@ def test_qkv_projections_are_matrix_products(trainable_attention, seed):
         randn(seed + 3, 5, 3),
     )
     got = _projections(trainable_attention, x, wq, wk, wv)
-    for name, g, w in zip(("queries", "keys", "values"), got, (wq, wk, wv), strict=True):
+    names = ("queries", "keys", "values")
+    for item, (name, g, w) in enumerate(zip(names, got, (wq, wk, wv), strict=True)):
         expect_close(
             g,
             f64(x) @ f64(w),
@@ -98,6 +103,7 @@ def test_qkv_projections_are_matrix_products(trainable_attention, seed):
             inputs=show(x=x),
             atol=FLOAT32_ATOL,
             rtol=FLOAT32_ATOL,
+            case=Case("qkv_projections", (x, wq, wk, wv), item=item),
         )
 
 
@@ -120,6 +126,7 @@ def test_scaled_attention_weights_document_001(trainable_attention):
         inputs=show(attn_scores_2=scores[Q]),
         source=WARS["attn_weights_2"].source,
         atol=DOC_ATOL,
+        case=Case("scaled_attention_weights", (scores[Q], d_k)),
     )
     expect_sums_to_one(got, what=what)
     every_row = trainable_attention.scaled_attention_weights(scores, d_k)
@@ -129,6 +136,7 @@ def test_scaled_attention_weights_document_001(trainable_attention):
         what=f"scaled_attention_weights(all scores [5, 5], d_k={d_k}), row by row",
         inputs=show(scores=scores),
         atol=FLOAT32_ATOL,
+        case=Case("scaled_attention_weights", (scores, d_k)),
     )
 
 
@@ -144,6 +152,7 @@ def test_scaled_attention_weights_divide_by_sqrt_d_k(trainable_attention, seed, 
         what=f"scaled_attention_weights(scores, d_k={d_k})",
         inputs=show(scores=scores),
         atol=FLOAT32_ATOL,
+        case=Case("scaled_attention_weights", (scores, d_k)),
     )
 
 
@@ -154,7 +163,9 @@ def test_scaled_attention_weights_divide_by_sqrt_d_k(trainable_attention, seed, 
 def test_self_attention_document_001(trainable_attention):
     """With document 001's weights, are the context vectors In[16], row 1 being z(2) of In[13]?"""
     x, weights = wars(), wars_weights()
-    got = trainable_attention.self_attention(x, *weights)
+    case = Case("self_attention", (x, *weights))
+    with diagnosing(case):
+        got = trainable_attention.self_attention(x, *weights)
     what = "self_attention(inputs, W_query, W_key, W_value) with document 001's weights"
     expect_close(
         got,
@@ -163,6 +174,7 @@ def test_self_attention_document_001(trainable_attention):
         inputs=show(inputs=x),
         source=WARS["sa_v1_output"].source,
         atol=DOC_ATOL,
+        case=case,
     )
     expect_close(
         got[Q],
@@ -183,12 +195,16 @@ def test_self_attention_formula(trainable_attention, seed):
         randn(seed + 2, 4, 3),
         randn(seed + 3, 4, 3),
     )
+    case = Case("self_attention", (x, wq, wk, wv))
+    with diagnosing(case):
+        got = trainable_attention.self_attention(x, wq, wk, wv)
     expect_close(
-        trainable_attention.self_attention(x, wq, wk, wv),
+        got,
         oracle.attention(f64(x), f64(wq), f64(wk), f64(wv)),
         what="self_attention(x, W_query, W_key, W_value)",
         inputs=show(x=x),
         atol=FLOAT32_ATOL,
+        case=case,
     )
 
 
@@ -199,15 +215,20 @@ def test_self_attention_formula(trainable_attention, seed):
 def test_self_attention_v1_document_001(trainable_attention):
     """After torch.manual_seed(123), does SelfAttention_v1(3, 2) print document 001 In[16]?"""
     manual_seed(WARS["seed"].value)
-    module = trainable_attention.SelfAttention_v1(WARS["d_in"].value, WARS["d_out"].value)
+    args = (WARS["d_in"].value, WARS["d_out"].value)
+    module = trainable_attention.SelfAttention_v1(*args)
     x = wars()
+    case = module_case("SelfAttention_v1", module, x, args=args, seed=WARS["seed"].value)
+    with diagnosing(case):
+        got = module(x)
     expect_close(
-        module(x),
+        got,
         WARS["sa_v1_output"].value,
         what="torch.manual_seed(123); SelfAttention_v1(d_in=3, d_out=2)(inputs)",
         inputs=show(inputs=x),
         source=WARS["sa_v1_output"].source,
         atol=DOC_ATOL,
+        case=case,
     )
 
 
@@ -230,12 +251,16 @@ def test_self_attention_v1_parameters(trainable_attention):
         got=", ".join(f"{n} {list(p.shape)}" for n, p in params.items()),
     )
     x = randn(5, 6, 4)
+    case = module_case("SelfAttention_v1", module, x, args=(4, 3))
+    with diagnosing(case):
+        got = module(x)
     expect_close(
-        module(x),
+        got,
         oracle.attention(*(f64(t) for t in (x, module.W_query, module.W_key, module.W_value))),
         what="SelfAttention_v1(4, 3)(x) against its own W_query, W_key, W_value",
         inputs=show(x=x),
         atol=FLOAT32_ATOL,
+        case=case,
     )
 
 
@@ -249,13 +274,17 @@ def test_self_attention_v2_book_seed_789(trainable_attention):
     manual_seed(789)
     module = trainable_attention.SelfAttention_v2(3, 2)
     x = journey()
+    case = module_case("SelfAttention_v2", module, x, args=(3, 2), seed=789)
+    with diagnosing(case):
+        got = module(x)
     expect_close(
-        module(x),
+        got,
         given.value,
         what="torch.manual_seed(789); SelfAttention_v2(d_in=3, d_out=2)(journey inputs)",
         inputs=show(inputs=x),
         source=given.source,
         atol=FLOAT32_ATOL,
+        case=case,
     )
 
 
@@ -268,13 +297,17 @@ def test_self_attention_v2_with_document_001_weights(trainable_attention):
         for layer, w in zip(layers, wars_weights(), strict=True):
             layer.weight.copy_(w.T)  # nn.Linear keeps [d_out, d_in]
     x = wars()
+    case = module_case("SelfAttention_v2", module, x, args=(3, 2))
+    with diagnosing(case):
+        got = module(x)
     expect_close(
-        module(x),
+        got,
         WARS["sa_v1_output"].value,
         what="SelfAttention_v2(3, 2) with W_query.weight = W_query.T etc. from document 001",
         inputs=show(inputs=x),
         source=WARS["sa_v1_output"].source,
         atol=DOC_ATOL,
+        case=case,
     )
 
 
@@ -309,4 +342,5 @@ def test_self_attention_v2_linear_layers(trainable_attention, qkv_bias):
         what=f"SelfAttention_v2(4, 3, qkv_bias={qkv_bias})(x) against its own layers",
         inputs=show(x=x),
         atol=FLOAT32_ATOL,
+        case=module_case("SelfAttention_v2", module, x, args=(4, 3, qkv_bias)),
     )
