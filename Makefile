@@ -9,13 +9,14 @@ PLOT ?=
 SUBMISSIONS ?= examples/submissions
 OUT ?= out
 
-.PHONY: help check watch hint reset exercises class test lint format demo autograde bench bench-check clean redteam-table release gradescope
+.PHONY: help check watch hint reset exercises class test lint format demo autograde bench bench-check clean redteam-table release gradescope nbgrader
 
 help:
 	@echo "Students:     make check [EX=<exercise or topic>] [PLOT=1]"
 	@echo "              make watch [EX=...] | make hint [EX=...] | make reset EX=<exercise> [YES=1]"
 	@echo "Instructors:  make demo | make autograde SUBMISSIONS=<dir> OUT=<dir>"
 	@echo "              make release | make gradescope [VISIBILITY=after_published]"
+	@echo "              make nbgrader   (the nbgrader course in build/nbgrader, assignment released)"
 	@echo "Kit:          make test | make exercises | make class | make bench | make lint | make format"
 
 $(READY): pyproject.toml constraints.txt
@@ -78,6 +79,9 @@ release: $(READY)
 
 gradescope: $(READY)
 	$(PY) -m autograder.gradescope build $(if $(VISIBILITY),--visibility $(VISIBILITY))
+
+nbgrader: $(READY)
+	$(PY) -m autograder.notebooks.course --dest build/nbgrader
 
 clean:
 	rm -rf build out .pytest_cache .ruff_cache

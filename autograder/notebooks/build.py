@@ -77,6 +77,11 @@ def hidden_call(exercise_id: str) -> str:
 # ---- reading a solution module -------------------------------------------------------------
 
 
+def _start(node: ast.stmt) -> int:
+    """First line of a statement, its decorators included."""
+    return min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+
+
 def _split(module: str) -> tuple[str, list[str], dict[str, str], list[ast.ImportFrom]]:
     """(docstring, preamble statements, exercise id -> source, relative imports) of a solution."""
     source = (SOLUTIONS / f"{module}.py").read_text(encoding="utf-8")
@@ -85,9 +90,10 @@ def _split(module: str) -> tuple[str, list[str], dict[str, str], list[ast.Import
     ids = {e.id for e in manifest.load() if e.module == module}
     doc = ast.get_docstring(tree) or ""
     preamble, exercises, relative = [], {}, []
-    for node in tree.body:
-        start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
-        text = "\n".join(lines[start - 1 : node.end_lineno])
+    starts = [_start(node) for node in tree.body] + [len(lines) + 1]
+    for node, end in zip(tree.body, starts[1:], strict=False):
+        # up to the next statement: a trailing `### END SOLUTION` comment belongs to this one
+        text = "\n".join(lines[_start(node) - 1 : end - 1]).rstrip()
         if (
             isinstance(node, ast.Expr)
             and isinstance(node.value, ast.Constant)
