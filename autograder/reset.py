@@ -4,7 +4,8 @@ Only that exercise's function or class is replaced, with the untouched stub from
 autograder/public/stubs.json; the other exercises in the same file stay as they are. It shows
 what would be lost and asks; anything but y or yes leaves the file alone. With no terminal to
 ask on, it refuses unless given --yes (YES=1 with make).
-Exit status 0 when reset (or nothing to reset), 1 when not reset, 2 for an unknown EX.
+Exit status 0 when reset, when there was nothing to reset or when you said no; 1 when it could
+not ask or could not write; 2 for an unknown EX.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
 
 from . import manifest, pristine, progress
 
+HUNK = re.compile(r"^@@ -(\d+)")  # a hunk header: where it starts in your lines
 SHOWN_DIFF_LINES = 30  # the diff is cut after this many lines; the count says how many are left
 
 
@@ -28,8 +31,9 @@ def _lines(text: str) -> list[str]:
     return lines
 
 
-def plan(current: str | None, stub_module: str, name: str) -> tuple[str, list[str], str]:
-    """(the file's new text, the lines of `name` that will go, what will happen in words).
+def plan(current: str | None, stub_module: str, name: str) -> tuple[str, list[str], int, str]:
+    """(the file's new text, the lines of `name` that will go, the line number of the first of
+    them, what will happen in words).
 
     `current` is None when the file does not exist: the whole stub module is written.
     """
@@ -39,30 +43,28 @@ def plan(current: str | None, stub_module: str, name: str) -> tuple[str, list[st
         raise ValueError(f"{name} is not in the shipped stubs (stubs.json): run `make exercises`")
     stub_part = stub_lines[found[0] : found[1]]
     if current is None:
-        return stub_module, [], "the file is missing: it will be written again from the stub"
+        return stub_module, [], 0, "the file is missing: it will be written again from the stub"
     lines = _lines(current)
     mine = pristine.region(lines, name)
     if mine is None:
         new = [*lines, *(["\n", "\n"] if lines else []), *stub_part]
-        return (
-            "".join(new),
-            [],
-            f"there is no {name} in the file: its stub will be added at the end",
-        )
+        return "".join(new), [], 0, f"there is no {name} in the file: its stub goes at the end"
     start, end = mine
     old = lines[start:end]
     new = [*lines[:start], *stub_part, *lines[end:]]
     what = f"your {len(old)} lines of {name} will be replaced by the stub's {len(stub_part)}"
-    return "".join(new), old, what
+    return "".join(new), old, start + 1, what
 
 
-def _diff(old: list[str], stub_module: str, name: str) -> list[str]:
+def _diff(old: list[str], first: int, stub_module: str, name: str) -> list[str]:
+    """A unified diff of your `old` lines (from line `first` of the file) against the stub's."""
     stub_lines = _lines(stub_module)
     start, end = pristine.region(stub_lines, name) or (0, 0)
-    diff = list(
-        difflib.unified_diff(old, stub_lines[start:end], "yours", "the stub", n=1, lineterm="")
-    )
-    lines = [line.rstrip("\n") for line in diff[2:]]  # without the ---/+++ header
+    diff = difflib.unified_diff(old, stub_lines[start:end], n=1, lineterm="")
+    lines = []
+    for line in list(diff)[2:]:  # without the ---/+++ header
+        hunk = HUNK.match(line)
+        lines.append(f"line {first + int(hunk.group(1)) - 1}:" if hunk else line.rstrip("\n"))
     if len(lines) > SHOWN_DIFF_LINES:
         rest = len(lines) - SHOWN_DIFF_LINES
         lines = [*lines[:SHOWN_DIFF_LINES], f"... and {rest} more lines"]
@@ -114,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stub_module = pristine.load()[exercise.module]
         current = path.read_text(encoding="utf-8") if path.exists() else None
-        new, old, what = plan(current, stub_module, name)
+        new, old, first, what = plan(current, stub_module, name)
     except (OSError, UnicodeDecodeError, ValueError, KeyError) as e:
         reason = f"{type(e).__name__}: {e}" if isinstance(e, (KeyError, UnicodeDecodeError)) else e
         print(f"make reset: cannot reset {name}: {reason}", file=sys.stderr)
@@ -125,9 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Resetting {name} in {path}: {what}.")
     if old:
         print("What changes (- yours, + the stub):")
-        print("\n".join(_diff(old, stub_module, name)))
+        print("\n".join(_diff(old, first, stub_module, name)))
     if not args.yes:
         if not sys.stdin.isatty():
+            sys.stdout.flush()  # the diff above, before the reason below
             print(
                 f"make reset: not resetting {name}: there is no terminal to ask on. "
                 "Run it in a terminal, or add YES=1 (--yes) to reset without asking.",
@@ -141,11 +144,14 @@ def main(argv: list[str] | None = None) -> int:
             print()
         if not confirmed:
             print(f"Not reset: {path} is unchanged.")
-            return 1
+            return 0
     try:
         _write(path, new)
     except OSError as e:
-        print(f"make reset: could not write {path} ({e.strerror or e}); it is unchanged")
+        print(
+            f"make reset: could not write {path} ({e.strerror or e}); it is unchanged",
+            file=sys.stderr,
+        )
         return 1
     progress.forget([name])
     kept = (

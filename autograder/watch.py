@@ -71,6 +71,8 @@ class Watcher:
 
     def run_check(self, selector: str | None) -> Run:
         """`python -m autograder.check [--ex selector]` in a fresh interpreter, output captured."""
+        self.out.write(f"\nChecking {selector or 'every exercise'}...\n")  # the save was seen
+        self.out.flush()
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         env["PYTHONIOENCODING"] = getattr(self.out, "encoding", None) or "utf-8"
