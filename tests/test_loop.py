@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import ROOT, manifest, pristine, progress, stubs
+from autograder import ROOT, manifest, pristine, progress, stubs, watch
 
 pytestmark = pytest.mark.slow
 STATE = progress.STATE_NAME
@@ -560,3 +560,22 @@ def test_attention_kit_subcommands(tmp_path: Path) -> None:
     unknown = run(ws, "cli", "check", "--ex", "softmax_fancy")
     assert unknown.returncode == 2
     assert "no exercise or topic called 'softmax_fancy'" in unknown.stderr
+
+
+def test_what_watch_checks_after_a_save() -> None:
+    """After a save, is it the current exercise if its file changed, else the first one not done
+    in the changed file, else that whole file; and a helper module re-checks the current one?"""
+    w = watch.Watcher(passed={"attention_scores", "causal_mask"})
+    assert w.target(["simple_attention"]) == "normalize_by_sum"
+    w.current = "mask_and_renormalize"
+    assert w.target(["causal_attention"]) == "mask_and_renormalize"
+    assert w.target(["simple_attention", "causal_attention"]) == "mask_and_renormalize"
+    assert w.target(["simple_attention"]) == "normalize_by_sum"
+    assert w.target(["my_helpers"]) == "mask_and_renormalize"
+    w.passed = {e.id for e in EXERCISES if e.module == "numpy_attention"}
+    assert w.target(["numpy_attention"]) == "numpy_attention"  # all done there: the whole file
+    assert w.next_after("MultiHeadAttention") == "attention_scores"  # wraps around
+    before = {"simple_attention": (1, 10), "causal_attention": (1, 10), "mine": (1, 3)}
+    after = {"causal_attention": (2, 10), "simple_attention": (1, 11), "new": (1, 1)}
+    assert watch.changed(before, after) == ["simple_attention", "causal_attention", "mine", "new"]
+    assert watch.changed(before, dict(before)) == []
