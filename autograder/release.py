@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 
-from . import ROOT, stubs
+from . import ROOT, manifest, stubs
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -294,8 +294,11 @@ def student_readme(kit_readme: str) -> str:
     intro = [
         "# Self-attention exercises",
         "",
-        "Twenty-one exercises on self-attention, from dot-product scores to multi-head",
-        "attention, each checked by `make check`.",
+        f"{len(manifest.load())} exercises on self-attention, from dot-product scores to",
+        "multi-head attention. Work in the files of `exercises/`, checked by `make check`, or",
+        "in the notebooks of `notebooks/` (the same exercises with worked examples; the cell",
+        f"under each answer checks it). Hand in the {len(manifest.modules())} files of the one",
+        "you used, as your course says.",
         "",
         "## Getting started",
         "",
