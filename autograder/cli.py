@@ -95,7 +95,7 @@ def _autograde(args: argparse.Namespace) -> int:
     print(
         f"{result.collected} submissions: {result.graded} graded, {result.skipped} unchanged "
         f"(sandbox: {result.mode}, seed {result.seed}); wrote {args.out}/grades.json, grades.csv, "
-        f"results/, feedback/"
+        f"results/, feedback/, report.html"
     )
     return 0
 

@@ -72,7 +72,8 @@ def graded_class(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, 
 
 
 def test_every_output_is_written(graded_class: tuple[Path, Path, str]) -> None:
-    """Does one run write grades.json, grades.csv, the gradebook, results and feedback?"""
+    """Does one run write grades.json, grades.csv, the gradebook, results, feedback and
+    report.html?"""
     _, out, _ = graded_class
     grades = json.loads((out / "grades.json").read_text())
     assert list(grades["max_points"]) == IDS
@@ -83,6 +84,10 @@ def test_every_output_is_written(graded_class: tuple[Path, Path, str]) -> None:
         results = json.loads((out / "results" / f"{s}.json").read_text())
         assert {"score", "tests"} <= set(results)
         assert (out / "feedback" / f"{s}.md").read_text().startswith(f"# Feedback for {s}")
+        assert f"<h1>Feedback for {s}</h1>" in (out / "feedback" / f"{s}.html").read_text()
+    page = (out / "report.html").read_text()
+    assert page.count('<g class="bar"') == len(IDS)
+    assert page.count("<tr data-student=") == len(students)
     with open(out / "grades.csv", newline="") as f:
         header = next(csv.reader(f))
     assert header == ["student", *IDS, "total"]
