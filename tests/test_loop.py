@@ -579,3 +579,16 @@ def test_what_watch_checks_after_a_save() -> None:
     after = {"causal_attention": (2, 10), "simple_attention": (1, 11), "new": (1, 1)}
     assert watch.changed(before, after) == ["simple_attention", "causal_attention", "mine", "new"]
     assert watch.changed(before, dict(before)) == []
+
+
+def test_watch_refuses_what_it_cannot_watch(tmp_path: Path) -> None:
+    """Does watch exit with 2 and one clear line for an unknown EX or a folder without
+    exercises/, instead of waiting forever?"""
+    unknown = run(workspace(tmp_path / "a", "exercises"), "watch", "--ex", "softmax_fancy")
+    assert unknown.returncode == 2
+    assert "no exercise or topic called 'softmax_fancy'" in unknown.stderr
+    (tmp_path / "b").mkdir()
+    empty = run(tmp_path / "b", "watch")
+    assert empty.returncode == 2
+    assert "there is no exercises/ folder in" in empty.stderr
+    assert "Traceback" not in unknown.stderr + empty.stderr
