@@ -31,7 +31,11 @@ MODULES: dict[str, str] = {
         THREADS,
     ),
     **dict.fromkeys(("ctypes", "_ctypes", "cffi"), INTERNALS),
-    **dict.fromkeys(("autograder", "solutions", "builtins", "importlib", "runpy"), KIT),
+    **dict.fromkeys(
+        ("autograder", "solutions", "builtins", "importlib", "runpy", "site", "pkgutil"), KIT
+    ),
+    **dict.fromkeys(("zipimport", "pydoc", "unittest", "pytest", "_pytest"), KIT),
+    **dict.fromkeys(("doctest", "timeit", "trace", "profile", "cProfile", "pdb", "bdb"), DYNAMIC),
     **dict.fromkeys(("gc", "inspect", "traceback"), INTROSPECTION),
     **dict.fromkeys(
         ("pickle", "_pickle", "marshal", "dill", "cloudpickle", "code", "codeop"), DYNAMIC
@@ -48,6 +52,11 @@ PATHS: dict[str, str] = {
     "torch.distributed": THREADS,
     "torch.utils.data": THREADS,
     "numpy.ctypeslib": INTERNALS,
+    "torch.load": DYNAMIC,  # unpickling runs code
+    "torch.serialization": DYNAMIC,
+    "torch.package": DYNAMIC,
+    "torch.hub": DYNAMIC,
+    "numpy.load": DYNAMIC,
 }
 # Attributes of particular modules.
 MODULE_ATTRS: dict[str, dict[str, str]] = {
@@ -80,8 +89,18 @@ MODULE_ATTRS: dict[str, dict[str, str]] = {
         THREADS,
     ),
     "sys": dict.fromkeys(
-        ("modules", "settrace", "setprofile", "meta_path", "path_hooks", "path_importer_cache"), KIT
+        (
+            "modules",
+            "path",
+            "settrace",
+            "setprofile",
+            "meta_path",
+            "path_hooks",
+            "path_importer_cache",
+        ),
+        KIT,
     ),
+    "typing": {"get_type_hints": DYNAMIC},  # evaluates annotations written as strings
     "operator": dict.fromkeys(("attrgetter", "methodcaller"), INTERNALS),
 }
 # Attributes that lead to frames, globals and every live object, on anything.

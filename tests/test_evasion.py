@@ -70,6 +70,11 @@ FLAGGED = [
     ("g = getattr\n", [(1, "getattr")]),  # called later under another name
     ("import operator\nf = operator.attrgetter('x')\n", [(2, "operator.attrgetter")]),
     ("from torch.utils.data import DataLoader\n", [(1, "from torch.utils.data import ...")]),
+    ("import sys\nsys.path.insert(0, '/')\n", [(2, "sys.path")]),  # import what it wrote
+    ("import site\n", [(1, "import site")]),  # .pth files run code
+    ("import torch\nm = torch.load('m.pt', weights_only=False)\n", [(2, "torch.load")]),
+    ("from typing import get_type_hints\n", [(1, "from typing import get_type_hints")]),
+    ("import timeit\n", [(1, "import timeit")]),  # timeit('code') runs a string
     ("x = '#'; import threading  # hidden behind a '#' in a string\n", [(1, "import threading")]),
     ("import \uff47\uff43\n", [(1, "import gc")]),  # fullwidth letters: Python reads NFKC
     ("from torch import (\n    nn,\n    jit,\n)\n", [(1, "from torch import jit")]),

@@ -318,6 +318,37 @@ def test_installed_packages_import_in_the_worker(zygote: Zygote) -> None:
         channel.stop()
 
 
+@needs_namespaces
+def test_nothing_the_worker_writes_can_be_imported(zygote: Zygote) -> None:
+    """Is every folder Python imports from read-only in the worker, and does a rewritten
+    exercises/simple_attention.py change nothing, since the scanned source runs from memory?"""
+    student, channel = student_for(
+        zygote,
+        """
+        import os
+        import sys
+
+        MARK = 1
+
+        def writable():
+            return sum(os.access(p or ".", os.W_OK) for p in sys.path)
+
+        def rewrite():
+            with open(__file__, "w") as f:
+                f.write("MARK = 2\\n")
+            for name in [m for m in sys.modules if m.startswith("exercises")]:
+                del sys.modules[name]
+            import exercises.simple_attention as again
+            return again.MARK
+        """,
+    )
+    try:
+        assert student.call("writable").scalar == 0
+        assert student.call("rewrite").scalar == 1  # imported again, from the scanned source
+    finally:
+        channel.stop()
+
+
 def test_secrets_inside_python_folders_are_covered(tmp_path: Path) -> None:
     """Would a secret inside a visible Python folder (a non-editable install) be covered?"""
     import sysconfig
@@ -356,9 +387,15 @@ z.close()
 """
 
 
-def test_ordinary_user_gets_the_user_namespace_sandbox(tmp_path: Path) -> None:
-    """Run as an unprivileged user: is the sandbox "userns", with the solutions out of reach and
-    chroot (the way out of a chroot) refused because every capability is dropped?"""
+# The grader as an ordinary user starts the zygote with sys.executable: the probe does the same.
+SPAWN_PROBE = (
+    "import subprocess, sys; subprocess.run([sys.executable, '-c', 'import torch'], check=True)"
+)
+
+
+def ordinary_user_or_skip(tmp_path: Path) -> list[str]:
+    """The command prefix that runs a program as nobody, once it is known that nobody can run
+    this interpreter and have it start itself again with torch (else the test is skipped)."""
     import shutil
     import subprocess
     import sys
@@ -366,9 +403,26 @@ def test_ordinary_user_gets_the_user_namespace_sandbox(tmp_path: Path) -> None:
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         pytest.skip("needs root and setpriv to become an ordinary user")
     as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-    probe = subprocess.run([*as_nobody, sys.executable, "-c", "pass"], capture_output=True)
+    probe = subprocess.run(
+        [*as_nobody, sys.executable, "-c", SPAWN_PROBE],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     if probe.returncode != 0:
-        pytest.skip("the interpreter is not readable by an ordinary user on this machine")
+        last = (probe.stderr.strip().splitlines() or ["?"])[-1]
+        pytest.skip(f"an ordinary user cannot start {sys.executable} with torch here: {last}")
+    return as_nobody
+
+
+def test_ordinary_user_gets_the_user_namespace_sandbox(tmp_path: Path) -> None:
+    """Run as an unprivileged user: is the sandbox "userns", with the solutions out of reach and
+    chroot (the way out of a chroot) refused because every capability is dropped?"""
+    import subprocess
+    import sys
+
+    as_nobody = ordinary_user_or_skip(tmp_path)
     secret = str(ROOT / "solutions" / "simple_attention.py")
     proc = subprocess.run(
         [*as_nobody, sys.executable, "-c", USERNS_PROBE % secret, str(ROOT)],
@@ -460,16 +514,10 @@ def test_a_worker_cannot_kill_the_grader_as_the_same_user(tmp_path: Path) -> Non
     """As an ordinary user the worker runs under the grader's own uid: does killing its parent
     (kill(0), the process group) reach no one but the worker, which as its PID namespace's init
     ignores it, so that the call returns and the grader goes on?"""
-    import shutil
     import subprocess
     import sys
 
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv to become an ordinary user")
-    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-    probe = subprocess.run([*as_nobody, sys.executable, "-c", "pass"], capture_output=True)
-    if probe.returncode != 0:
-        pytest.skip("the interpreter is not readable by an ordinary user on this machine")
+    as_nobody = ordinary_user_or_skip(tmp_path)
     proc = subprocess.run(
         [*as_nobody, sys.executable, "-c", USERNS_KILL_PROBE, str(ROOT)],
         capture_output=True,

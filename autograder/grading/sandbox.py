@@ -190,6 +190,9 @@ def confine(mode: str, mountpoint: str, lane: int, limits: Limits, view: View) -
             _drop_capabilities()
         _check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
         die_with_parent()  # after the uid change, which clears it
+        # Import only from the read-only folders: a module the worker writes (or a folder it
+        # creates where a missing sys.path entry would be) can never be imported.
+        sys.path[:] = [p for p in sys.path if p and os.path.isdir(p) and not os.access(p, os.W_OK)]
     _set_limits(limits, mapped, own)
     return root
 

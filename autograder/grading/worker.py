@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.abc
+import importlib.util
 import io
 import linecache
 import sys
@@ -234,17 +236,47 @@ def _one_line(e: BaseException) -> str:
     return (text[-1] if text else type(e).__name__)[:300]
 
 
+class SourceFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports the package `exercises` and its modules from the sources the grader scanned, held
+    in memory: a file the student's code writes or rewrites at run time is never what runs."""
+
+    def __init__(self, pkg: str, sources: dict[str, str]) -> None:
+        self.pkg, self.sources = pkg, sources
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname == PACKAGE:
+            spec = importlib.util.spec_from_loader(fullname, self, is_package=True)
+            assert spec is not None
+            spec.submodule_search_locations = []  # no folder to look in: only these sources
+            return spec
+        module = fullname.removeprefix(f"{PACKAGE}.")
+        if fullname.startswith(f"{PACKAGE}.") and module in self.sources:
+            spec = importlib.util.spec_from_loader(fullname, self, origin=f"{self.pkg}/{module}.py")
+            assert spec is not None
+            spec.has_location = True  # __file__ and tracebacks name the student's file
+            return spec
+        return None
+
+    def create_module(self, spec: Any) -> None:
+        return None
+
+    def exec_module(self, module: Any) -> None:
+        if module.__name__ == PACKAGE:
+            return
+        name = module.__name__.removeprefix(f"{PACKAGE}.")
+        code = compile(self.sources[name], module.__file__, "exec", dont_inherit=True)
+        exec(code, module.__dict__)
+
+
 def install_sources(root: str, sources: dict[str, str]) -> None:
-    """Write the student's modules as root/exercises/*.py and make them importable."""
+    """Make the student's modules importable as the package `exercises`, from memory; they are
+    also written to root/exercises/ for the student's own code that reads them."""
     import os
 
     pkg = os.path.join(root, PACKAGE)
     os.makedirs(pkg, exist_ok=True)
-    with open(os.path.join(pkg, "__init__.py"), "w") as f:
-        f.write("")
-    for module, text in sources.items():
-        if not module.isidentifier():
-            continue
+    kept = {m: text for m, text in sources.items() if m.isidentifier()}
+    for module, text in kept.items():
         path = os.path.join(pkg, f"{module}.py")
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)
@@ -254,7 +286,8 @@ def install_sources(root: str, sources: dict[str, str]) -> None:
         linecache.cache[rel] = (len(text), None, text.splitlines(True), rel)
     for name in [m for m in sys.modules if m == PACKAGE or m.startswith(f"{PACKAGE}.")]:
         del sys.modules[name]
-    sys.path.insert(0, root)
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, SourceFinder)]
+    sys.meta_path.insert(0, SourceFinder(pkg, kept))
     importlib.invalidate_caches()
 
 
