@@ -261,3 +261,15 @@ def test_hostile_feedback_does_not_run_in_chromium(written: Path, tmp_path: Path
     assert "<script" not in dom and "<img" not in dom
     assert "<title>Feedback for eve</title>" in dom
     assert html.escape(HOSTILE, quote=False) in dom
+
+
+def test_missing_chromium_fails_in_ci_and_skips_elsewhere(tmp_path: Path, monkeypatch) -> None:
+    """Without chromium, is the browser test a failure when CI=true (a skip would pass for a
+    check that never ran) and a skip naming the package elsewhere?"""
+    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", str(tmp_path / "no-chromium"))
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="missing in CI"):
+        chromium_or_skip()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="apt-get install chromium"):
+        chromium_or_skip()
