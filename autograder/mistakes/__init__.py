@@ -14,7 +14,9 @@ hidden suites add them to messages about inputs the student must not see.
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -83,20 +85,71 @@ def mistakes_of(exercise: str) -> list[Mistake]:
 
 def outputs(case: Case) -> Iterator[tuple[Mistake, np.ndarray | BaseException]]:
     """Each mistake of the case's exercise with what it returns there (or the error it raises)."""
+    for mistake, raw in _raw_outputs(case):
+        result: np.ndarray | BaseException = raw if isinstance(raw, BaseException) else np.zeros(0)
+        if not isinstance(raw, BaseException):
+            try:
+                result = np.asarray(raw if case.item is None else raw[case.item])
+                if case.then is not None:
+                    result = np.asarray(case.then(result))
+            except Exception as e:  # no such entry: a mistake that returns something else
+                result = e
+        yield mistake, result
+
+
+# errors no mistake of the catalogue raises: an unfinished stub, a timeout, an exit
+UNDIAGNOSED = ("NotImplementedError", "SystemExit", "KeyboardInterrupt")
+
+# Every student in a run gets the same inputs: the mistakes' outputs are computed once per case.
+_OUTPUTS: OrderedDict[bytes, list[tuple[Mistake, Any]]] = OrderedDict()
+CACHED_CASES = 256
+
+
+def _raw_outputs(case: Case) -> list[tuple[Mistake, Any]]:
+    """The mistakes' whole results (arrays, tuples of arrays, or exceptions), cached."""
     from .modules import ModuleCall
 
+    key = _key(case)
+    if key in _OUTPUTS:
+        _OUTPUTS.move_to_end(key)
+        return _OUTPUTS[key]
     call = ModuleCall.of(case) if case.params is not None else None
+    found: list[tuple[Mistake, Any]] = []
     for mistake in mistakes_of(case.exercise):
-        result: np.ndarray | BaseException
         try:
             with _quiet():
                 out = mistake.compute(call) if call else mistake.compute(*case.args, **case.kwargs)
-                result = _numbers(out if case.item is None else out[case.item])
-                if case.then is not None:
-                    result = np.asarray(case.then(result))
+            result = tuple(map(_numbers, out)) if isinstance(out, (tuple, list)) else _numbers(out)
         except Exception as e:  # the mistake does not apply to these inputs (or raises there)
             result = e
-        yield mistake, result
+        found.append((mistake, result))
+    _OUTPUTS[key] = found
+    if len(_OUTPUTS) > CACHED_CASES:
+        _OUTPUTS.popitem(last=False)
+    return found
+
+
+def _key(case: Case) -> bytes:
+    """A digest of everything the mistakes' outputs depend on (not item or then)."""
+    h = hashlib.sha256()
+
+    def add(value: Any) -> None:
+        if hasattr(value, "detach") or isinstance(value, np.ndarray):
+            a = _numbers(value) if hasattr(value, "detach") else value
+            dtype = str(value.dtype)
+            h.update(f"{dtype}{a.shape}".encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+        else:
+            h.update(repr(value).encode())
+
+    h.update(repr((case.exercise, case.module_args, sorted(case.module_kwargs.items()))).encode())
+    h.update(repr((sorted(case.kwargs.items()), case.train, case.forward_seed)).encode())
+    for arg in case.args:
+        add(arg)
+    for name, value in sorted((case.params or {}).items()):
+        h.update(name.encode())
+        add(value)
+    return h.digest()
 
 
 def diagnose(case: Case | None, got: Any, expected: Any = None) -> str | None:
@@ -123,7 +176,7 @@ def diagnose(case: Case | None, got: Any, expected: Any = None) -> str | None:
 
 def diagnose_error(case: Case | None, type_name: str, message: str) -> str | None:
     """The sentence of the first mistake that raises the same error as the student's code."""
-    if case is None:
+    if case is None or type_name in UNDIAGNOSED:
         return None
     wanted = (type_name, _plain(message))
     for mistake, out in outputs(case):
