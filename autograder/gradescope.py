@@ -242,6 +242,9 @@ def grade(root: Path, *, visibility: str, seed: int | None) -> dict[str, Any]:
             book.close()
     print(f"graded with seed {summary.seed}, sandbox mode {summary.mode}")
     doc = report.results_json(graded, hidden_visibility=visibility)
+    # what is wrong with the upload (a missing file, a notebook that is not one) is the
+    # student's to see at once, to fix and resubmit; each test keeps its own visibility
+    doc["visibility"] = "visible"
     if notes:
         lines = "\n".join(f"- {n}" for n in notes)
         doc["output"] = f"Left out of your upload:\n{lines}\n\n{doc['output']}".rstrip()

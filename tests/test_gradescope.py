@@ -223,7 +223,8 @@ def test_reference_earns_full_marks_with_hidden_details_after_publishing(
     archive: Path, tmp_path: Path
 ) -> None:
     """Do the reference's loose .py files get 100, one test per exercise, each hidden check's
-    details held until the grades are published, and the grader's log hidden from students?"""
+    details held until the grades are published (the submission's own output shown at once),
+    and the grader's log hidden from students?"""
     root = gradescope_root(tmp_path, archive)
     write_modules(root / "submission", corpus_sources("reference")[0])
     doc, _ = run_autograder(root)
@@ -231,6 +232,7 @@ def test_reference_earns_full_marks_with_hidden_details_after_publishing(
     assert doc["score"] == 100
     assert len(doc["tests"]) == len(POINTS)
     assert {t["visibility"] for t in doc["tests"]} == {"after_published"}
+    assert doc["visibility"] == "visible"  # the upload's problems are shown at once
     assert doc["stdout_visibility"] == "hidden"
     assert all(t["score"] == t["max_score"] for t in doc["tests"])
 
