@@ -38,10 +38,15 @@ class Case:
     args: Callable[[], tuple[Any, ...]]  # the input, as the public tests build it
     expected: Callable[[], np.ndarray]  # float64 [n, n], from the fixture and the oracle
     pick: Callable[[Any], Any] = lambda result: result  # the weights inside what came back
+    name: str = ""  # tells apart the PNGs of an exercise drawn on more than one input
 
     @property
     def labels(self) -> list[str]:
         return self.sentence.split()
+
+    @property
+    def png(self) -> Path:
+        return PLOTS / f"{self.exercise}{'_' + self.name if self.name else ''}.png"
 
     @property
     def title(self) -> str:
@@ -55,6 +60,17 @@ def _journey() -> Any:
     from .public.scenarios import journey
 
     return journey()
+
+
+def _cat() -> Any:
+    from .public.scenarios import cat_ran
+
+    return cat_ran()
+
+
+def _cat_scores() -> np.ndarray:
+    x = _cat().double().numpy()
+    return x @ x.T  # (3, 3)
 
 
 def _journey_scores() -> np.ndarray:
@@ -133,48 +149,56 @@ WARS = "wars not make one great"
 WARS_D_K = 2  # 001_bbbf89231f1e3a78.txt In[10]: d_k = keys.shape[1]
 JOURNEY_D = 3  # the journey tokens are 3-d: d_k = 3 when the scores are x @ x.T
 
-CASES = {
-    c.exercise: c
-    for c in (
-        Case(
-            "all_attention_weights", "simple_attention", JOURNEY, JOURNEY_SOURCE,
-            lambda: (_journey(),),
-            lambda: _softmax(_journey_scores()),
-        ),
-        Case(
-            "scaled_attention_weights", "trainable_attention", WARS, "document 001, seed 123",
-            lambda: (_wars_scores(), WARS_D_K),
-            lambda: _softmax(_wars_scores().double().numpy() / WARS_D_K**0.5),
-        ),
-        Case(
-            "softmax_rows", "numpy_attention", JOURNEY, JOURNEY_SOURCE,
-            lambda: (_journey_scores(),),
-            lambda: _softmax(_journey_scores()),
-        ),
-        Case(
-            "self_attention_numpy", "numpy_attention", "token1 token2 token3",
-            "document 000's X, seeded weights",
-            lambda: _doc000(),
-            _doc000_weights,
-            pick=_second_of_pair,
-        ),
-        Case(
-            "mask_and_renormalize", "causal_attention", JOURNEY, JOURNEY_SOURCE,
-            lambda: (_journey_weights(),),
-            lambda: _renormalized(_journey_weights().double().numpy()),
-        ),
-        Case(
-            "causal_attention_weights", "causal_attention", JOURNEY, JOURNEY_SOURCE,
-            lambda: (_journey_scores_tensor(), JOURNEY_D),
-            lambda: _causal(_journey_scores(), JOURNEY_D),
-        ),
-    )
-}  # fmt: skip
+CAT = "The cat ran"
+
+ALL_CASES = (
+    Case(
+        "all_attention_weights", "simple_attention", JOURNEY, JOURNEY_SOURCE,
+        lambda: (_journey(),),
+        lambda: _softmax(_journey_scores()),
+    ),
+    Case(
+        "all_attention_weights", "simple_attention", CAT, "document 004",
+        lambda: (_cat(),),
+        lambda: _softmax(_cat_scores()),
+        name="cat_ran",
+    ),
+    Case(
+        "scaled_attention_weights", "trainable_attention", WARS, "document 001, seed 123",
+        lambda: (_wars_scores(), WARS_D_K),
+        lambda: _softmax(_wars_scores().double().numpy() / WARS_D_K**0.5),
+    ),
+    Case(
+        "softmax_rows", "numpy_attention", JOURNEY, JOURNEY_SOURCE,
+        lambda: (_journey_scores(),),
+        lambda: _softmax(_journey_scores()),
+    ),
+    Case(
+        "self_attention_numpy", "numpy_attention", "token1 token2 token3",
+        "document 000's X, seeded weights",
+        lambda: _doc000(),
+        _doc000_weights,
+        pick=_second_of_pair,
+    ),
+    Case(
+        "mask_and_renormalize", "causal_attention", JOURNEY, JOURNEY_SOURCE,
+        lambda: (_journey_weights(),),
+        lambda: _renormalized(_journey_weights().double().numpy()),
+    ),
+    Case(
+        "causal_attention_weights", "causal_attention", JOURNEY, JOURNEY_SOURCE,
+        lambda: (_journey_scores_tensor(), JOURNEY_D),
+        lambda: _causal(_journey_scores(), JOURNEY_D),
+    ),
+)  # fmt: skip
+CASES: dict[str, tuple[Case, ...]] = {}  # exercise -> its cases, the first one for the feedback
+for _case in ALL_CASES:
+    CASES[_case.exercise] = (*CASES.get(_case.exercise, ()), _case)
 
 
 @cache
-def expected(exercise: str) -> np.ndarray:
-    return CASES[exercise].expected()
+def expected(case: Case) -> np.ndarray:
+    return case.expected()
 
 
 # ---- make check ------------------------------------------------------------------------------
@@ -216,11 +240,11 @@ def _call(function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
             signal.signal(signal.SIGALRM, previous)
 
 
-def student_weights(exercise: str, target: str) -> tuple[Any, str]:
-    """(the student's weights on the document input, "") or (None, why there are none)."""
+def student_weights(case: Case, target: str) -> tuple[Any, str]:
+    """(the student's weights on the case's input, "") or (None, why there are none)."""
     import importlib
 
-    case = CASES[exercise]
+    exercise = case.exercise
     try:
         module = importlib.import_module(f"{target}.{case.module}")
         result = _call(getattr(module, exercise), case.args())
@@ -242,25 +266,27 @@ def after_check(statuses: Sequence[Any], selector: str | None, target: str, *, p
             return ""
         names = ", ".join(CASES)
         return f"PLOT=1 draws one of these when it fails or is chosen with EX=: {names}."
-    case = CASES[exercise]
-    weights, why = student_weights(exercise, target)
-    lines = [heatmap.terminal(weights, case.labels, expected(exercise), title=case.title)]
-    if why:
-        lines.append(f"  ({why}: only the expected weights are drawn)")
-    if plot:
-        lines.append(_plot(case, weights))
-    return "\n".join(lines)
+    drawn, written = [], []
+    for case in CASES[exercise]:
+        weights, why = student_weights(case, target)
+        drawn.append(heatmap.terminal(weights, case.labels, expected(case), title=case.title))
+        if why:
+            drawn[-1] += f"\n  ({why}: only the expected weights are drawn)"
+        if plot:
+            written.append(_plot(case, weights))
+            if not written[-1].startswith("Heatmap written"):
+                break  # no matplotlib, or no room: once is enough
+    return "\n\n".join(drawn) + "".join(f"\n{line}" for line in written)
 
 
 def _plot(case: Case, weights: Any) -> str:
-    path = PLOTS / f"{case.exercise}.png"
     try:
-        heatmap.png(path, weights, case.labels, expected(case.exercise), title=case.title)
+        heatmap.png(case.png, weights, case.labels, expected(case), title=case.title)
     except heatmap.PlotUnavailable as e:
         return str(e)
     except OSError as e:
-        return f"could not write {path}: {e.strerror or e}"
-    return f"Heatmap written to {path}"
+        return f"could not write {case.png}: {e.strerror or e}"
+    return f"Heatmap written to {case.png}"
 
 
 # ---- feedback --------------------------------------------------------------------------------
@@ -269,7 +295,7 @@ def _plot(case: Case, weights: Any) -> str:
 @cache
 def feedback_map(exercise: str) -> str:
     """The expected weights on the document input as shaded cells (UTF-8), or "" if none."""
-    case = CASES.get(exercise)
-    if case is None:
+    if exercise not in CASES:
         return ""
-    return heatmap.terminal(None, case.labels, expected(exercise), title=case.title, unicode=True)
+    case = CASES[exercise][0]
+    return heatmap.terminal(None, case.labels, expected(case), title=case.title, unicode=True)

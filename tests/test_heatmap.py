@@ -136,50 +136,54 @@ def test_cases_are_attention_weight_exercises_with_document_labels() -> None:
         "mask_and_renormalize",
         "causal_attention_weights",
     }
-    for exercise, case in attention_maps.CASES.items():
-        assert by_id[exercise].module == case.module
+    for case in attention_maps.ALL_CASES:
+        assert by_id[case.exercise].module == case.module
         n = len(case.labels)
-        weights = attention_maps.expected(exercise)
+        weights = attention_maps.expected(case)
         assert weights.shape == (n, n)
         np.testing.assert_allclose(weights.sum(axis=-1), 1.0, atol=1e-12)
-    assert attention_maps.CASES["all_attention_weights"].labels == [
-        "Your", "journey", "starts", "with", "one", "step",
-    ]  # fmt: skip
-    assert (
-        attention_maps.CASES["scaled_attention_weights"].labels == "wars not make one great".split()
-    )
+    journey, cat = attention_maps.CASES["all_attention_weights"]
+    assert journey.labels == ["Your", "journey", "starts", "with", "one", "step"]
+    assert cat.labels == ["The", "cat", "ran"]
+    assert [journey.png.name, cat.png.name] == [
+        "all_attention_weights.png",
+        "all_attention_weights_cat_ran.png",
+    ]
+    (wars,) = attention_maps.CASES["scaled_attention_weights"]
+    assert wars.labels == "wars not make one great".split()
 
 
 def test_expected_weights_are_the_documents_printed_rows() -> None:
     """Are the drawn expected weights those the documents print (row 1 of journey, row 1 of
     document 001's scaled weights), to their 4 decimals?"""
     journey = fixture("doc002_003_journey")
+    cat = fixture("doc004_cat_ran")
     wars = fixture("doc001_wars_seed123")
+
+    def first(exercise: str, index: int = 0) -> np.ndarray:
+        return attention_maps.expected(attention_maps.CASES[exercise][index])
+
+    doc = 1e-4  # the documents print 4 decimals
     np.testing.assert_allclose(
-        attention_maps.expected("all_attention_weights")[1],
-        journey["attn_weights_2"].value,
-        atol=1e-4,
+        first("all_attention_weights")[1], journey["attn_weights_2"].value, atol=doc
     )
     np.testing.assert_allclose(
-        attention_maps.expected("softmax_rows")[1], journey["attn_weights_2"].value, atol=1e-4
+        first("all_attention_weights", 1)[2], cat["attn_weights"].value, atol=doc
     )
+    np.testing.assert_allclose(first("softmax_rows")[1], journey["attn_weights_2"].value, atol=doc)
     np.testing.assert_allclose(
-        attention_maps.expected("scaled_attention_weights")[1],
-        wars["attn_weights_2"].value,
-        atol=1e-4,
+        first("scaled_attention_weights")[1], wars["attn_weights_2"].value, atol=doc
     )
-    causal = attention_maps.expected("causal_attention_weights")
+    causal = first("causal_attention_weights")
     assert np.all(causal[np.triu_indices(6, k=1)] == 0.0)  # the future gets exactly 0
 
 
-@pytest.mark.parametrize("exercise", sorted(attention_maps.CASES))
-def test_reference_weights_match_the_expected(exercise: str) -> None:
+@pytest.mark.parametrize("case", attention_maps.ALL_CASES, ids=lambda c: c.png.stem)
+def test_reference_weights_match_the_expected(case: attention_maps.Case) -> None:
     """Do the solutions, called as make check calls the student's code, give the expected map?"""
-    weights, why = attention_maps.student_weights(exercise, "solutions")
+    weights, why = attention_maps.student_weights(case, "solutions")
     assert why == ""
-    np.testing.assert_allclose(
-        heatmap.as_matrix(weights), attention_maps.expected(exercise), atol=1e-5
-    )
+    np.testing.assert_allclose(heatmap.as_matrix(weights), attention_maps.expected(case), atol=1e-5)
 
 
 def _status(exercise: str, state: str) -> types.SimpleNamespace:
@@ -217,21 +221,26 @@ def test_student_code_that_raises_prints_or_hangs(tmp_path: Path, monkeypatch) -
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(attention_maps, "CALL_SECONDS", 0.5)
-    weights, why = attention_maps.student_weights("all_attention_weights", "hmstudent")
+    journey = attention_maps.CASES["all_attention_weights"][0]
+    (mask,) = attention_maps.CASES["mask_and_renormalize"]
+    (numpy,) = attention_maps.CASES["self_attention_numpy"]
+    weights, why = attention_maps.student_weights(journey, "hmstudent")
     assert weights is None and why == "your all_attention_weights raised ValueError on this input"
-    weights, why = attention_maps.student_weights("mask_and_renormalize", "hmstudent")
+    weights, why = attention_maps.student_weights(mask, "hmstudent")
     assert weights is None and why == "your mask_and_renormalize was still running after 0.5 s"
-    weights, why = attention_maps.student_weights("self_attention_numpy", "hmstudent")
+    weights, why = attention_maps.student_weights(numpy, "hmstudent")
     assert weights is None and "did not return (output, attention_weights)" in why
 
     statuses = [_status("all_attention_weights", "failing")]
     text = attention_maps.after_check(statuses, None, "hmstudent", plot=False)
     assert "debug!" not in text
     assert "expected" in text.splitlines()[1] and "yours" not in text.splitlines()[1]
-    assert text.splitlines()[-1] == (
+    note = (
         "  (your all_attention_weights raised ValueError on this input: "
         "only the expected weights are drawn)"
     )
+    assert text.splitlines().count(note) == 2  # journey, then "The cat ran"
+    assert 'all_attention_weights on "The cat ran" (document 004)' in text.splitlines()
 
 
 def test_feedback_map_is_the_expected_panel() -> None:
