@@ -14,6 +14,7 @@ hidden suites add them to messages about inputs the student must not see.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections import OrderedDict
@@ -152,6 +153,20 @@ def _key(case: Case) -> bytes:
     return h.digest()
 
 
+def _quietly(fn: Callable[..., str | None]) -> Callable[..., str | None]:
+    """A diagnosis is a courtesy: should one fail, the message goes out without it."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> str | None:
+        try:
+            return fn(*args, **kwargs)
+        except Exception:
+            return None
+
+    return run
+
+
+@_quietly
 def diagnose(case: Case | None, got: Any, expected: Any = None) -> str | None:
     """The sentence of the first mistake whose output on the case's inputs is `got`, or None."""
     if case is None or got is None:
@@ -174,6 +189,7 @@ def diagnose(case: Case | None, got: Any, expected: Any = None) -> str | None:
     return None
 
 
+@_quietly
 def diagnose_error(case: Case | None, type_name: str, message: str) -> str | None:
     """The sentence of the first mistake that raises the same error as the student's code."""
     if case is None or type_name in UNDIAGNOSED:
@@ -185,6 +201,7 @@ def diagnose_error(case: Case | None, type_name: str, message: str) -> str | Non
     return None
 
 
+@_quietly
 def diagnose_parameters(
     exercise: str,
     module_args: tuple[Any, ...],
