@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -236,3 +237,34 @@ def test_answer_cell_with_syntax_error_is_kept_as_written() -> None:
     got = extract("numpy_attention", raw, "n.ipynb")
     assert got.errors == []
     assert "def softmax_rows(s):\n    return (\n" in got.source  # type: ignore[operator]
+
+
+@pytest.mark.slow
+def test_hidden_call_outside_nbgrader_grades_the_notebooks_on_disk(tmp_path: Path) -> None:
+    """Run in a folder of notebooks (as when the instructor runs the source notebooks), does the
+    hidden call grade them with the isolated grader: full points for the reference answers, 0
+    for an exercise whose answer cell was changed to normalise the columns?"""
+    folder = tmp_path / "attention"
+    write_source(folder)
+    simple = folder / "simple_attention.ipynb"
+    text = simple.read_text(encoding="utf-8")
+    wrong = text.replace(
+        "all_attention_scores(inputs), dim=-1)", "all_attention_scores(inputs), dim=0)"
+    )
+    assert wrong != text
+    simple.write_text(wrong, encoding="utf-8")
+    call = (
+        "from autograder.notebooks.kernel import hidden_points\n"
+        "print(hidden_points('softmax_stable'), hidden_points('all_attention_weights'))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", call],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TMPDIR": str(tmp_path), "ATTENTION_KIT_SEED": "7"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["5.0", "0.0"]
+    assert len(list(tmp_path.glob("attention-kit-points-*.json"))) == 1  # graded once

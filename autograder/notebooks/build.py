@@ -157,7 +157,7 @@ def _meta(
     return {"nbgrader": meta}
 
 
-def _cell(kind: str, source: str, cell_id: str, metadata: dict[str, Any] | None = None) -> dict:
+def new_cell(kind: str, source: str, cell_id: str, metadata: dict[str, Any] | None = None) -> dict:
     cell: dict[str, Any] = {
         "cell_type": kind,
         "id": re.sub(r"[^A-Za-z0-9_-]", "-", cell_id)[:64],
@@ -219,29 +219,33 @@ def source_notebook(module: str) -> dict[str, Any]:
     doc, pre, exercises, relative = _split(module)
     title = doc.splitlines()[0].rstrip(".") if doc else module
     cells = [
-        _cell("markdown", f"# {title}\n\n{content.INTRO[module]}", "intro"),
-        _cell("markdown", content.HOW_TO, "how-to"),
-        _cell("code", "\n".join(pre), IMPORTS_ID, _meta(IMPORTS_ID, locked=True)),
+        new_cell("markdown", f"# {title}\n\n{content.INTRO[module]}", "intro"),
+        new_cell("markdown", content.HOW_TO, "how-to"),
+        new_cell("code", "\n".join(pre), IMPORTS_ID, _meta(IMPORTS_ID, locked=True)),
     ]
     if relative:
         loader = _loader_source(relative)
-        cells.append(_cell("code", loader, "from-notebooks", _meta("from_notebooks", locked=True)))
-    cells.append(_cell("code", data_cell_source(module), DATA_ID, _meta(DATA_ID, locked=True)))
+        cells.append(
+            new_cell("code", loader, "from-notebooks", _meta("from_notebooks", locked=True))
+        )
+    cells.append(new_cell("code", data_cell_source(module), DATA_ID, _meta(DATA_ID, locked=True)))
     chosen = [e for e in manifest.load() if e.module == module]
     for n, ex in enumerate(chosen, start=1):
         text, example, checks = content.EXERCISES[ex.id]
         points = f"{ex.points:g} point{'s' if ex.points != 1 else ''}"
         heading = f"## {n}. {ex.title} (`{ex.id}`, {points})\n\n{text}"
-        cells.append(_cell("markdown", heading, f"{ex.id}-text"))
+        cells.append(new_cell("markdown", heading, f"{ex.id}-text"))
         if example:
             cells.append(
-                _cell("code", example, f"{ex.id}-example", _meta(f"{ex.id}_example", locked=True))
+                new_cell(
+                    "code", example, f"{ex.id}-example", _meta(f"{ex.id}_example", locked=True)
+                )
             )
         answer = _with_todo(exercises[ex.id], ex.todo, ex.id)
-        cells.append(_cell("code", answer, ex.id, _meta(ex.id, solution=True)))
+        cells.append(new_cell("code", answer, ex.id, _meta(ex.id, solution=True)))
         tests = f"{checks}\n{BEGIN_HIDDEN}\n{hidden_call(ex.id)}\n{END_HIDDEN}"
         meta = _meta(f"{ex.id}_tests", grade=True, locked=True, points=ex.points)
-        cells.append(_cell("code", tests, f"{ex.id}-tests", meta))
+        cells.append(new_cell("code", tests, f"{ex.id}-tests", meta))
     return {
         "cells": cells,
         "metadata": {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}},

@@ -55,14 +55,12 @@ class GradeSubmission(NbGraderPreprocessor):
         return Path(coursedir.format_path(coursedir.submitted_directory, student, assignment))
 
     def _grade_class(self, resources: dict[str, Any], student: str) -> None:
-        """Everyone in submitted/ not graded yet in this run, in one batch."""
-        mine = self._submitted(resources, student)
-        folders = {student: mine}
-        others = mine.parent.parent  # submitted/<student>/<assignment>
-        for entry in sorted(others.iterdir()) if others.is_dir() else []:
-            folder = entry / mine.name
-            if entry.name != student and folder.is_dir():
-                folders[entry.name] = folder
+        """Every submission this nbgrader run will autograde and that is not graded yet, in one
+        batch (the converter lists them as submitted/<student>/<assignment> folders)."""
+        folders = {student: self._submitted(resources, student)}
+        converter = getattr(self.parent, "parent", None)
+        for path in getattr(converter, "assignments", {}) or {}:
+            folders.setdefault(Path(path).parent.name, Path(path))
         todo = {s: f for s, f in folders.items() if (str(f), grade.digest(f)) not in self.graded}
         self.log.info("attention-kit: grading %d submissions in the isolated grader", len(todo))
         points = grade.grade_folders(todo, self.seed, self.lanes or None)

@@ -1,0 +1,310 @@
+"""The instructor's whole nbgrader flow, headless: the real nbgrader CLI, a real gradebook.db.
+
+A course folder made as `make nbgrader` makes it (in tmp_path), `nbgrader generate_assignment`,
+then a class in submitted/<student>/attention/: the reference, the released stubs, three typical
+mistakes from tests/corpus/ (each handing in only the notebooks it touches) and a hostile notebook
+that patches torch's and numpy's comparisons and the kit's hidden call in an earlier cell. Then
+`nbgrader autograde`, `generate_feedback` and `export`; the same notebooks go through
+`attention-kit autograde` with the same seed, and both must give the same points, exercise by
+exercise. Jupyter's runtime, data and config folders and IPython's are temp folders.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autograder import ROOT, manifest
+from autograder.notebooks import build, course, write_student
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+pytestmark = pytest.mark.slow
+
+SEED = 20261124
+STEP_TIMEOUT = 900  # seconds for one nbgrader command on the whole class
+CORPUS = ROOT / "tests" / "corpus"
+EXERCISES = manifest.load()
+IDS = [e.id for e in EXERCISES]
+MAX = {e.id: e.points for e in EXERCISES}
+MISTAKES = {  # corpus entry -> the notebooks that student hands in
+    "mistake_softmax_dim0": ["simple_attention"],
+    "mistake_scale_by_dk": ["trainable_attention"],
+    "mistake_mask_diagonal": ["causal_attention", "multihead_attention"],
+}
+FAKED = "faked full marks"  # what the hostile notebook's patched hidden call prints
+
+HOSTILE_CELL = f"""\
+import importlib
+import numpy
+import torch
+
+# earlier cell: every comparison says equal, and the kit's hidden call says nothing (full marks)
+torch.allclose = lambda *args, **kwargs: True
+numpy.allclose = lambda *args, **kwargs: True
+numpy.testing.assert_allclose = lambda *args, **kwargs: None
+importlib.import_module("autograder.notebooks.kernel").hidden_points = lambda ex: print("{FAKED}")
+"""
+HOSTILE_ANSWER = '''\
+def attention_scores(query, inputs):
+    """Returns zeros: the patched comparisons would call it right."""
+    return torch.zeros(inputs.shape[0])
+'''
+
+# Per-exercise scores from nbgrader's gradebook: {student: {grade_id: score}}
+READ_GRADEBOOK = """
+import json, sys
+from nbgrader.api import Gradebook
+out = {}
+with Gradebook(sys.argv[1]) as gb:
+    for student in gb.students:
+        scores = out.setdefault(student.id, {})
+        for nb in gb.find_assignment("attention").notebooks:
+            sub = gb.find_submission_notebook(nb.name, "attention", student.id)
+            for grade in sub.grades:
+                scores[grade.name] = grade.score
+print(json.dumps(out))
+"""
+
+
+def notebook_with(module: str, source: str | None = None) -> dict[str, Any]:
+    """The reference notebook of `module`, its answer cells replaced by the top-level definitions
+    of the same name in `source` (a corpus module); its other definitions go into a cell of
+    their own, as a student would add one."""
+    nb = build.source_notebook(module)
+    if source is None:
+        return nb
+    lines = source.splitlines()
+    defs: dict[str, str] = {}
+    extra: list[str] = []
+    for node in ast.parse(source).body:
+        text = "\n".join(lines[node.lineno - 1 : node.end_lineno])
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in MAX:
+            defs[node.name] = text
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            extra.append(text)
+    for cell in nb["cells"]:
+        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
+        if cell["metadata"].get("nbgrader", {}).get("solution") and grade_id in defs:
+            cell["source"] = defs[grade_id]
+    if extra:
+        at = next(i for i, c in enumerate(nb["cells"]) if c["id"] == build.DATA_ID) + 1
+        nb["cells"].insert(at, build.new_cell("code", "\n\n\n".join(extra), "helpers"))
+    return nb
+
+
+def hostile() -> dict[str, Any]:
+    nb = notebook_with("simple_attention")
+    at = next(i for i, c in enumerate(nb["cells"]) if c["id"] == build.DATA_ID) + 1
+    nb["cells"].insert(at, build.new_cell("code", HOSTILE_CELL, "patches"))
+    for cell in nb["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == "attention_scores":
+            cell["source"] = HOSTILE_ANSWER
+    return nb
+
+
+def expected_points(entry: str, modules: list[str]) -> dict[str, float]:
+    """The corpus entry's expected points, for a student handing in only `modules`."""
+    with open(CORPUS / entry / "expected.toml", "rb") as f:
+        lost = tomllib.load(f)["points"]
+    return {e.id: lost.get(e.id, e.points) if e.module in modules else 0.0 for e in EXERCISES}
+
+
+def env(tmp: Path) -> dict[str, str]:
+    """Our environment with Jupyter's and IPython's folders in `tmp` and the venv first on PATH."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "IPYTHON"))}
+    for name in ("JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR", "JUPYTER_CONFIG_DIR", "IPYTHONDIR"):
+        folder = tmp / "jupyter" / name.lower()
+        folder.mkdir(parents=True, exist_ok=True)
+        base[name] = str(folder)
+    return course.nbgrader_env(base)
+
+
+def nbgrader(course_dir: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args],
+        cwd=course_dir,
+        env=env(tmp),
+        capture_output=True,
+        text=True,
+        timeout=STEP_TIMEOUT,
+    )
+    assert proc.returncode == 0, f"nbgrader {args[0]}: {proc.stderr[-3000:]}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def roundtrip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("nbgrader")
+    course_dir = tmp / "course"
+    course.write_course(course_dir, SEED)
+    nbgrader(course_dir, tmp, "generate_assignment", course.ASSIGNMENT)
+    release = course_dir / "release" / course.ASSIGNMENT
+
+    students: dict[str, dict[str, str]] = {  # student -> {file name: notebook JSON}
+        "reference": {f"{m}.ipynb": build.dumps(notebook_with(m)) for m in manifest.modules()},
+        "stubs": {p.name: p.read_text(encoding="utf-8") for p in release.glob("*.ipynb")},
+        "hostile": {"simple_attention.ipynb": build.dumps(hostile())},
+    }
+    for entry, modules in MISTAKES.items():
+        students[entry] = {}
+        for m in modules:
+            path = CORPUS / entry / "exercises" / f"{m}.py"
+            source = path.read_text(encoding="utf-8") if path.is_file() else None
+            students[entry][f"{m}.ipynb"] = build.dumps(notebook_with(m, source))
+    kit_subs = tmp / "kit_submissions"
+    for student, files in students.items():
+        for folder in (course_dir / "submitted" / student / course.ASSIGNMENT, kit_subs / student):
+            folder.mkdir(parents=True)
+            for name, text in files.items():
+                (folder / name).write_text(text, encoding="utf-8")
+
+    nbgrader(course_dir, tmp, "autograde", course.ASSIGNMENT)
+    nbgrader(course_dir, tmp, "generate_feedback", course.ASSIGNMENT)
+    nbgrader(course_dir, tmp, "export", "--to", str(tmp / "nbgrader_grades.csv"))
+    db = f"sqlite:///{course_dir / 'gradebook.db'}"
+    read = subprocess.run(
+        [sys.executable, "-c", READ_GRADEBOOK, db],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    by_cell = json.loads(read.stdout)
+
+    kit = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autograder.cli",
+            "autograde",
+            "--quiet",
+            "--submissions",
+            str(kit_subs),
+            "--out",
+            str(tmp / "kit_out"),
+            "--seed",
+            str(SEED),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=STEP_TIMEOUT,
+    )
+    assert kit.returncode == 0, kit.stderr[-3000:]
+    with open(tmp / "nbgrader_grades.csv", newline="") as f:
+        totals = {row["student_id"]: float(row["raw_score"]) for row in csv.DictReader(f)}
+    return {
+        "course": course_dir,
+        "release": release,
+        "students": sorted(students),
+        "nbgrader": {
+            s: {e: cells.get(f"{e}_tests", 0.0) for e in IDS} for s, cells in by_cell.items()
+        },
+        "nbgrader_totals": totals,
+        "kit": json.loads((tmp / "kit_out" / "grades.json").read_text())["students"],
+        "tmp": tmp,
+    }
+
+
+def test_release_is_what_write_student_writes(roundtrip: dict[str, Any], tmp_path: Path) -> None:
+    """Are the notebooks nbgrader released, cell by cell, the ones write_student writes without
+    nbgrader (so the student path needs no nbgrader)?"""
+    ours = {p.name: p for p in write_student(tmp_path / "ours")}
+    theirs = {p.name: p for p in roundtrip["release"].glob("*.ipynb")}
+    assert sorted(ours) == sorted(theirs)
+
+    def sources(path: Path) -> list[tuple[str, str]]:
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        return [(c["cell_type"], "".join(c["source"])) for c in cells]
+
+    for name in ours:
+        assert sources(ours[name]) == sources(theirs[name]), name
+
+
+def test_every_student_is_in_the_gradebook(roundtrip: dict[str, Any]) -> None:
+    """Did nbgrader autograde every student, with a score for every test cell, and write
+    feedback for each?"""
+    assert sorted(roundtrip["nbgrader"]) == roundtrip["students"]
+    assert sorted(roundtrip["kit"]) == roundtrip["students"]
+    for student in roundtrip["students"]:
+        feedback = roundtrip["course"] / "feedback" / student / course.ASSIGNMENT
+        assert sorted(p.name for p in feedback.glob("*.html")), student
+
+
+@pytest.mark.parametrize(
+    "student", ["reference", "stubs", "hostile", *MISTAKES], ids=lambda s: str(s)
+)
+def test_nbgrader_gives_what_autograde_gives(roundtrip: dict[str, Any], student: str) -> None:
+    """Does every exercise get the same points from nbgrader's hidden tests as from
+    `attention-kit autograde`, and the same total in nbgrader's export?"""
+    ours = roundtrip["kit"][student]["points"]
+    assert roundtrip["nbgrader"][student] == ours
+    assert roundtrip["nbgrader_totals"][student] == pytest.approx(sum(ours.values()))
+    assert roundtrip["kit"][student]["total"] == pytest.approx(sum(ours.values()))
+
+
+def test_points_are_what_each_student_earned(roundtrip: dict[str, Any]) -> None:
+    """Measured against the corpus, not against either road: full marks for the reference, none
+    for the stubs, the corpus entries' points for each mistake (partial credit included)?"""
+    got = roundtrip["nbgrader"]
+    assert got["reference"] == MAX
+    assert got["stubs"] == dict.fromkeys(IDS, 0.0)
+    for entry, modules in MISTAKES.items():
+        assert got[entry] == expected_points(entry, modules), entry
+    partial = got["mistake_mask_diagonal"]["CausalAttention"]
+    assert 0 < partial < MAX["CausalAttention"]
+
+
+def test_hostile_notebook_fools_its_kernel_but_not_the_grade(roundtrip: dict[str, Any]) -> None:
+    """Did the patched hidden call run in the kernel (its text is in the graded notebook), and
+    still attention_scores scores 0 while the honest exercises keep their points?"""
+    graded = roundtrip["course"] / "autograded" / "hostile" / course.ASSIGNMENT
+    cells = json.loads((graded / "simple_attention.ipynb").read_text(encoding="utf-8"))["cells"]
+    tests = next(
+        c
+        for c in cells
+        if c["metadata"]
+        .get("nbgrader", {})
+        .get("grade_id", "")
+        .startswith("attention_scores_tests")
+    )
+    printed = "".join("".join(o.get("text", "")) for o in tests["outputs"])
+    assert FAKED in printed
+    got = roundtrip["nbgrader"]["hostile"]
+    assert got["attention_scores"] == 0
+    # the softmax exercises follow the off-limits policy (the patching cell imports importlib,
+    # which the evasion scan forfeits them for): the same on both roads, checked above
+    policy = {"softmax_naive", "softmax_stable"}
+    for e in EXERCISES:
+        if e.module == "simple_attention" and e.id not in policy | {"attention_scores"}:
+            assert got[e.id] == MAX[e.id], e.id
+        elif e.module != "simple_attention":
+            assert got[e.id] == 0, e.id
+
+
+def test_a_second_autograde_changes_nothing(roundtrip: dict[str, Any]) -> None:
+    """Does running nbgrader autograde again (--force, one student) leave that student's
+    grades as they were?"""
+    course_dir, tmp = roundtrip["course"], roundtrip["tmp"]
+    nbgrader(course_dir, tmp, "autograde", course.ASSIGNMENT, "--force", "--student", "hostile")
+    read = subprocess.run(
+        [sys.executable, "-c", READ_GRADEBOOK, f"sqlite:///{course_dir / 'gradebook.db'}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    again = json.loads(read.stdout)["hostile"]
+    assert {e: again.get(f"{e}_tests", 0.0) for e in IDS} == roundtrip["nbgrader"]["hostile"]
