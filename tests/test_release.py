@@ -14,6 +14,7 @@ import ast
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -351,3 +352,33 @@ def test_bundle_bootstraps_and_checks(tmp_path: Path) -> None:
     assert idle == {e.id for e in manifest.load()}
     assert len(idle) == 21
     assert "0/21 exercises" in proc.stdout
+    first = manifest.load()[0]  # a learner command in the bootstrapped bundle too
+    hint = subprocess.run(
+        ["make", "hint", f"EX={first.id}"],
+        cwd=student,
+        env={**env, "PYTHONIOENCODING": "utf-8"},
+        capture_output=True,
+        text=True,
+        timeout=CHECK_TIMEOUT,
+    )
+    assert hint.returncode == 0, hint.stderr[-2000:]
+    assert first.hints[0] in hint.stdout
+
+
+def test_learner_targets_run_their_modules(bundle: Path, tmp_path: Path) -> None:
+    """Does the bundle's Makefile have every learner command, each running its kit module,
+    once .venv is ready?"""
+    bundle = Path(shutil.copytree(bundle, tmp_path / "student"))
+    (bundle / ".venv").mkdir()
+    (bundle / ".venv" / ".ready").touch()  # newer than pyproject.toml: no bootstrap
+    proc = subprocess.run(
+        ["make", "-n", *release.LEARNER_COMMANDS, "EX=softmax_stable"],
+        cwd=bundle,
+        capture_output=True,
+        text=True,
+        timeout=CHECK_TIMEOUT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for module in release.LEARNER_COMMANDS.values():
+        assert f".venv/bin/python -m {module} --ex softmax_stable" in proc.stdout
+    assert "pip install" not in proc.stdout
