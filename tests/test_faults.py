@@ -554,7 +554,7 @@ def test_worker_killed_from_outside_is_retried(tmp_path: Path) -> None:
     for s in SAMPLES:
         shutil.copytree(CLASS / s, subs / s)
     for student, (module, line) in SLEEPERS.items():
-        special(subs, student, module, line, f"__import__('time').sleep({SLEEP})")
+        special(subs, student, module, line, f"import time; time.sleep({SLEEP})")
     special(subs, CRASHER, *SLEEPERS["b_sleeps_first"], "__import__('ctypes').string_at(0)")
     unharmed = autograde(subs, tmp_path / "unharmed")
     assert unharmed.returncode == 0, unharmed.stderr[-3000:]
