@@ -6,11 +6,16 @@ edited, the EX given or else the first one not done in the file that changed, in
 interpreter each time (your modules and torch's state never linger from one save to the next),
 clears the screen and shows the report with your overall progress. When that exercise passes it
 moves on to the next one not done, as rustlings does. Ctrl-C leaves (exit status 0).
+
+Importing torch is most of a check's time, so the interpreter for the next check is started
+while you edit: it imports torch and the check, then waits on its stdin for what to check (it
+has imported none of your modules yet, so it is as fresh as a new one).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -30,6 +35,14 @@ SETTLE_SECONDS = 0.1  # an editor may write a file in more than one step: let it
 CHECK_SECONDS = float(os.environ.get("ATTENTION_KIT_WATCH_SECONDS", "120"))
 EXERCISES = Path("exercises")
 CLEAR = "\033[2J\033[H"
+# The spare interpreter: everything slow before the save, your modules only after it.
+SPARE = """
+import json, sys
+import torch
+from autograder import check
+line = sys.stdin.readline()
+sys.exit(check.main(json.loads(line)) if line else 0)
+"""
 
 Snapshot = dict[str, tuple[int, int]]
 
@@ -66,6 +79,7 @@ class Watcher:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     passed: set[str] = field(default_factory=set)
     current: str | None = None  # the exercise being worked on
+    spare: subprocess.Popen[str] | None = None  # the next check's interpreter, warming up
 
     # ---- running the check ----------------------------------------------------------------
 
@@ -73,29 +87,47 @@ class Watcher:
         """`python -m autograder.check [--ex selector]` in a fresh interpreter, output captured."""
         self.out.write(f"\nChecking {selector or 'every exercise'}...\n")  # the save was seen
         self.out.flush()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        env["PYTHONIOENCODING"] = getattr(self.out, "encoding", None) or "utf-8"
-        command = [sys.executable, "-m", "autograder.check", *(["--ex", selector] * bool(selector))]
+        proc, self.spare = self.spare or self._start(), None
+        args = ["--ex", selector] if selector else []
         try:
-            proc = subprocess.run(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                errors="replace",
-                env=env,
-                timeout=CHECK_SECONDS,
-            )
+            output, _ = proc.communicate(json.dumps(args) + "\n", timeout=CHECK_SECONDS)
         except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
             text = (
                 f"The check was still running after {CHECK_SECONDS:g} s and was stopped. "
                 "Is there a loop at the top level of one of your files (outside any function)?"
             )
             return Run(selector, -1, text)
+        finally:
+            if proc.poll() is None:  # interrupted: do not leave it behind
+                proc.kill()
+                proc.wait()
+            self.spare = self._start()
         self._learn(selector, proc.returncode)
-        return Run(selector, proc.returncode, proc.stdout)
+        return Run(selector, proc.returncode, output)
+
+    def _start(self) -> subprocess.Popen[str]:
+        """A fresh interpreter that imports torch and the check, then waits for its arguments."""
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        env["PYTHONIOENCODING"] = getattr(self.out, "encoding", None) or "utf-8"
+        return subprocess.Popen(
+            [sys.executable, "-c", SPARE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            env=env,
+        )
+
+    def close(self) -> None:
+        """Stop the spare interpreter."""
+        if self.spare is not None:
+            self.spare.kill()
+            self.spare.communicate()
+            self.spare = None
 
     def _learn(self, selector: str | None, code: int) -> None:
         """What the check just found, from the state file it wrote (and its exit status)."""
@@ -192,7 +224,7 @@ class Watcher:
 
 
 def _banner(passing: list[str], following: str | None) -> str:
-    """ "✓ a passes. On to the next one: b." for the exercises that just passed."""
+    """The line 'a passes. On to the next one: b.' for the exercises that just passed."""
     if not passing:
         return ""
     names = passing[0] if len(passing) == 1 else ", ".join(passing[:-1]) + " and " + passing[-1]
@@ -225,10 +257,13 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    watcher = Watcher()
     try:
-        Watcher().loop(selector)
+        watcher.loop(selector)
     except KeyboardInterrupt:
         print("\nStopped watching; your progress is saved in .attention-kit-state.json.")
+    finally:
+        watcher.close()
     return 0
 
 

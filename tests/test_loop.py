@@ -432,9 +432,15 @@ def replace_definition(path: Path, name: str, body: str) -> None:
 
 def test_watch_checks_each_save_and_moves_on(tmp_path: Path, terminals: list[Terminal]) -> None:
     """On the stubs, does watch show the first report, re-check on each save (failing, then
-    passing), move on to the next exercise, and leave on Ctrl-C with one line and status 0?"""
+    passing) in a fresh interpreter each time, move on to the next exercise, and leave on Ctrl-C
+    with one line and status 0?"""
     ws = workspace(tmp_path, "exercises")
     path = ws / "exercises" / "simple_attention.py"
+    log = ws / "imports.log"  # one line per import of the student's module: the pid importing it
+    path.write_text(
+        f"import os\nwith open({str(log)!r}, 'a') as f:\n    print(os.getpid(), file=f)\n"
+        + path.read_text()
+    )
     t = Terminal([sys.executable, "-m", "autograder.watch"], ws)
     terminals.append(t)
     at = t.expect(r"Watching exercises/: save a file to check it again\. Ctrl-C to leave\.")
@@ -452,6 +458,8 @@ def test_watch_checks_each_save_and_moves_on(tmp_path: Path, terminals: list[Ter
     at = t.expect(r"Overall: \S+ 1/21 exercises, 3/100 points", at)
     t.expect(r"Watching exercises/", at)
     assert json.loads((ws / STATE).read_text())["passed"] == ["attention_scores"]
+    pids = log.read_text().split()  # the first check, two saves, then normalize_by_sum
+    assert len(pids) == 4 and len(set(pids)) == 4, pids
 
     t.type(b"\x03")
     assert t.wait() == 0, t.text
