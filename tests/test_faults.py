@@ -555,7 +555,8 @@ def test_worker_killed_from_outside_is_retried(tmp_path: Path) -> None:
         shutil.copytree(CLASS / s, subs / s)
     for student, (module, line) in SLEEPERS.items():
         special(subs, student, module, line, f"import time; time.sleep({SLEEP})")
-    special(subs, CRASHER, *SLEEPERS["b_sleeps_first"], "__import__('ctypes').string_at(0)")
+    crash = "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
+    special(subs, CRASHER, *SLEEPERS["b_sleeps_first"], crash)
     unharmed = autograde(subs, tmp_path / "unharmed")
     assert unharmed.returncode == 0, unharmed.stderr[-3000:]
     hit, leftovers = grade_and_harm(subs, tmp_path / "harmed", tmp_path / "logs")
