@@ -231,11 +231,15 @@ def test_broken_notebooks_get_one_line_each() -> None:
 
 
 def test_answer_cell_with_syntax_error_is_kept_as_written() -> None:
-    """Is an answer cell that does not parse kept as written, so the grader shows the student
-    the syntax error, with no line about missing exercises?"""
+    """Is an answer cell that does not parse kept as written (the module then fails to import,
+    as the .py would), with one line naming the cell and its line, and none about missing
+    exercises?"""
     raw = _notebook((answer("softmax_rows"), "def softmax_rows(s):\n    return (\n"))
     got = extract("numpy_attention", raw, "n.ipynb")
-    assert got.errors == []
+    assert got.errors == [
+        "n.ipynb: cell 1 (softmax_rows) does not parse (line 2 of that cell: '(' was never "
+        "closed): the exercises of numpy_attention score 0 until it does"
+    ]
     assert "def softmax_rows(s):\n    return (\n" in got.source  # type: ignore[operator]
 
 

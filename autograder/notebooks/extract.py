@@ -122,7 +122,11 @@ def extract(module: str, raw: bytes, shown: str) -> Extracted:
             parts.append(_kept_statements(code))
         except SyntaxError as e:
             if nbg.get("solution"):
-                parts.append(code)  # graded as written: the student sees the syntax error
+                parts.append(code)  # graded as written, so the module fails as the .py would
+                errors.append(
+                    f"{shown}: {where} does not parse (line {e.lineno} of that cell: {e.msg}): "
+                    f"the exercises of {module} score 0 until it does"
+                )
             else:
                 errors.append(
                     f"{shown}: {where} does not parse (line {e.lineno}: {e.msg}): it was left out"
