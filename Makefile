@@ -66,6 +66,7 @@ autograde: $(READY)
 
 bench: $(READY)
 	$(PY) -m bench.check_latency
+	$(PY) -m bench.watch_latency
 	$(PY) -m bench.autograde_throughput
 
 bench-check: $(READY)
