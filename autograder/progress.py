@@ -104,7 +104,7 @@ def save(state: State, path: Path | None = None) -> bool:
 def record(results: dict[str, bool], path: Path | None = None) -> list[str]:
     """Remember which checked exercises pass; returns those passing now but not at the last check.
 
-    Exercises not in `results` keep what was remembered. With no earlier state nothing counts
+    Exercises not in `results` keep what was remembered. Before the first check nothing counts
     as newly passing (there is nothing to compare with).
     """
     path = path or state_path()
@@ -117,10 +117,10 @@ def record(results: dict[str, bool], path: Path | None = None) -> list[str]:
             state.first_passed.setdefault(ex, stamp)
         else:
             state.passed.discard(ex)
-    had_state = state.existed
+    checked_before = bool(state.last_check)
     state.last_check = stamp
     save(state, path)
-    return newly if had_state else []
+    return newly if checked_before else []
 
 
 def forget(exercises: Iterable[str], path: Path | None = None) -> None:

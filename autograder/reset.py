@@ -51,6 +51,8 @@ def plan(current: str | None, stub_module: str, name: str) -> tuple[str, list[st
         return "".join(new), [], 0, f"there is no {name} in the file: its stub goes at the end"
     start, end = mine
     old = lines[start:end]
+    if old == stub_part:  # already the stub, whatever the rest of the file
+        return current, [], start + 1, "nothing to do"
     new = [*lines[:start], *stub_part, *lines[end:]]
     what = f"your {len(old)} lines of {name} will be replaced by the stub's {len(stub_part)}"
     return "".join(new), old, start + 1, what

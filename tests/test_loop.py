@@ -600,3 +600,30 @@ def test_watch_refuses_what_it_cannot_watch(tmp_path: Path) -> None:
     assert empty.returncode == 2
     assert "there is no exercises/ folder in" in empty.stderr
     assert "Traceback" not in unknown.stderr + empty.stderr
+
+
+def test_reset_of_an_untouched_stub_changes_nothing(tmp_path: Path) -> None:
+    """Is an exercise that is still its stub left alone, even in a file without a final newline
+    and with other exercises solved?"""
+    ws = workspace(tmp_path, "exercises")
+    path = ws / "exercises" / "simple_attention.py"
+    text = path.read_text().replace(
+        'raise NotImplementedError("attention_scores: not started")', "return inputs @ query"
+    )
+    path.write_text(text.rstrip("\n"))
+    before = path.read_bytes()
+    proc = run(ws, "reset", "softmax_stable", "--yes")
+    assert proc.returncode == 0
+    assert "already the untouched stub: nothing to reset" in proc.stdout
+    assert path.read_bytes() == before
+
+
+def test_first_check_after_hints_is_not_newly_passing(tmp_path: Path) -> None:
+    """When only hints were remembered (no check yet), does the first check claim nothing as
+    newly passing?"""
+    ws = workspace(tmp_path, "solutions")
+    assert run(ws, "hint", "causal_mask").returncode == 0
+    proc = run(ws, "check", "--ex", "causal_mask")
+    assert proc.returncode == 0
+    assert "Newly passing" not in proc.stdout
+    assert json.loads((ws / STATE).read_text())["passed"] == ["causal_mask"]
