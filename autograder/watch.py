@@ -48,9 +48,12 @@ Snapshot = dict[str, tuple[int, int]]
 
 
 def snapshot(folder: Path) -> Snapshot:
-    """{module: (mtime_ns, size)} of every .py file in `folder`."""
+    """{module: (mtime_ns, size)} of every .py file in `folder`, but an editor's lock and
+    backup files (.#name.py, #name.py#, name.py~)."""
     out: Snapshot = {}
     for path in folder.glob("*.py"):
+        if path.name.startswith((".", "#")):
+            continue
         try:
             st = path.stat()
         except OSError:  # removed between the listing and the stat

@@ -627,3 +627,14 @@ def test_first_check_after_hints_is_not_newly_passing(tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert "Newly passing" not in proc.stdout
     assert json.loads((ws / STATE).read_text())["passed"] == ["causal_mask"]
+
+
+def test_watch_ignores_editor_files(tmp_path: Path) -> None:
+    """Does the watch see the .py files only, not an editor's lock or backup files?"""
+    (tmp_path / "simple_attention.py").write_text("x = 1\n")
+    (tmp_path / ".#simple_attention.py").write_text("user@host.1234")  # a lock file
+    (tmp_path / ".#causal_attention.py").symlink_to("simple_attention.py")  # a lock as a link
+    (tmp_path / "#simple_attention.py#").write_text("x = 2\n")
+    (tmp_path / "simple_attention.py~").write_text("x = 0\n")
+    (tmp_path / ".simple_attention.py.swp").write_text("")
+    assert set(watch.snapshot(tmp_path)) == {"simple_attention"}
