@@ -194,9 +194,8 @@ class Watcher:
         run = self.run_check(selector)
         if selector in manifest.by_id():
             self.current = selector
-        elif selector in manifest.modules() or selector is None:
-            module = [e for e in manifest.load() if selector in (None, e.module)]
-            left = self.pending(module)
+        else:  # a topic, or everything: on to its first exercise not done, if any
+            left = self.pending(e for e in manifest.load() if selector in (None, e.module))
             self.current = left[0] if left else self.current
         passing: list[str] = []  # passed in this round, each then followed by the next
         following: str | None = None
