@@ -17,6 +17,7 @@ from ..mistakes import Case
 from .helpers import (
     JOURNEY,
     CausalClass,
+    call,
     expect_book_output,
     expect_causal_buffer,
     expect_document,
@@ -32,7 +33,7 @@ F64 = torch.float64
 @check("causal_mask", 1)
 def test_causal_mask_six_tokens(student: Student, ref: Reference) -> None:
     """Is the mask for the six journey tokens True exactly above the diagonal?"""
-    got = student.call("causal_mask", 6)
+    got = call(student, "causal_mask", 6)
     case = Case("causal_mask", (6,))
     expect_tensor(got, ref.causal_mask(6), what="causal_mask(6)", reveal=True, case=case)
 
@@ -41,7 +42,7 @@ def test_causal_mask_six_tokens(student: Student, ref: Reference) -> None:
 def test_causal_mask_other_sizes(student: Student, ref: Reference) -> None:
     """Is it right for a single token and for a longer sequence?"""
     for n in (1, 9):
-        got = student.call("causal_mask", n)
+        got = call(student, "causal_mask", n)
         what, case = f"causal_mask({n})", Case("causal_mask", (n,))
         expect_tensor(got, ref.causal_mask(n), what=what, reveal=True, case=case)
 
@@ -61,7 +62,7 @@ def test_mask_and_renormalize_document(student: Student, ref: Reference, inputs:
 def test_mask_and_renormalize_random(student: Student, ref: Reference, inputs: Inputs) -> None:
     """For other sizes and batched [..., n, n] weights, does every row sum to 1 over the past?"""
     for weights in (inputs.positive(5, 5), inputs.positive(2, 3, 4, 4), inputs.positive(1, 1)):
-        got = student.call("mask_and_renormalize", weights)
+        got = call(student, "mask_and_renormalize", weights)
         what = f"random positive weights {spec(weights)}"
         case = Case("mask_and_renormalize", (weights,))
         expect_tensor(got, ref.mask_and_renormalize(weights), what=what, case=case)
@@ -71,7 +72,7 @@ def test_mask_and_renormalize_random(student: Student, ref: Reference, inputs: I
 def test_mask_and_renormalize_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are float64 weights masked and renormalised right?"""
     weights = inputs.positive(4, 4, dtype=F64)
-    got = student.call("mask_and_renormalize", weights)
+    got = call(student, "mask_and_renormalize", weights)
     what = f"random positive weights {spec(weights)}"
     case = Case("mask_and_renormalize", (weights,))
     expect_tensor(got, ref.mask_and_renormalize(weights), what=what, case=case)
@@ -96,7 +97,7 @@ def test_causal_attention_weights_random(student: Student, ref: Reference, input
     cases = ((inputs.tensor(5, 5, scale=3.0), 4), (inputs.tensor(2, 3, 6, 6, scale=3.0), 8))
     cases += ((inputs.tensor(1, 1), 2),)
     for scores, d_k in cases:
-        got = student.call("causal_attention_weights", scores, d_k)
+        got = call(student, "causal_attention_weights", scores, d_k)
         what = f"random scores {spec(scores)}, d_k={d_k}"
         case = Case("causal_attention_weights", (scores, d_k))
         expect_tensor(got, ref.causal_attention_weights(scores, d_k), what=what, case=case)
@@ -106,7 +107,7 @@ def test_causal_attention_weights_random(student: Student, ref: Reference, input
 def test_causal_attention_weights_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are float64 scores turned into the right causal weights?"""
     scores = inputs.tensor(4, 4, dtype=F64, scale=3.0)
-    got = student.call("causal_attention_weights", scores, 5)
+    got = call(student, "causal_attention_weights", scores, 5)
     what = f"random scores {spec(scores)}, d_k=5"
     case = Case("causal_attention_weights", (scores, 5))
     expect_tensor(got, ref.causal_attention_weights(scores, 5), what=what, case=case)

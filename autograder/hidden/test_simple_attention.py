@@ -12,7 +12,7 @@ import torch
 from ..grading.student import Student
 from ..grading.suite import Inputs, Reference, check
 from ..mistakes import Case
-from .helpers import JOURNEY, LARGE_LOGIT_ATOL, expect_document, expect_tensor, spec
+from .helpers import JOURNEY, LARGE_LOGIT_ATOL, call, expect_document, expect_tensor, spec
 
 F64 = torch.float64
 
@@ -31,7 +31,7 @@ def test_attention_scores_random(student: Student, ref: Reference, inputs: Input
     """Are the scores right for other numbers of tokens and dimensions, a single token too?"""
     for n, d in ((7, 4), (1, 5)):
         x, query = inputs.tensor(n, d), inputs.tensor(d)
-        got = student.call("attention_scores", query, x)
+        got = call(student, "attention_scores", query, x)
         what = f"random query {spec(query)} against inputs {spec(x)}"
         expect_tensor(got, ref.attention_scores(query, x), what=what)
 
@@ -40,7 +40,7 @@ def test_attention_scores_random(student: Student, ref: Reference, inputs: Input
 def test_attention_scores_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are float64 inputs scored right?"""
     x, query = inputs.tensor(5, 6, dtype=F64), inputs.tensor(6, dtype=F64)
-    got = student.call("attention_scores", query, x)
+    got = call(student, "attention_scores", query, x)
     what = f"random query {spec(query)} against inputs {spec(x)}"
     expect_tensor(got, ref.attention_scores(query, x), what=what)
 
@@ -60,7 +60,7 @@ def test_normalize_by_sum_document(student: Student, ref: Reference, inputs: Inp
 def test_normalize_by_sum_rows(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Is each row of a 2-D input divided by its own sum (the last dimension)?"""
     for scores in (inputs.positive(4, 6), inputs.positive(7)):
-        got = student.call("normalize_by_sum", scores)
+        got = call(student, "normalize_by_sum", scores)
         what = f"random positive scores {spec(scores)}"
         case = Case("normalize_by_sum", (scores,))
         expect_tensor(got, ref.normalize_by_sum(scores), what=what, case=case)
@@ -70,7 +70,7 @@ def test_normalize_by_sum_rows(student: Student, ref: Reference, inputs: Inputs)
 def test_normalize_by_sum_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are float64 rows normalised right?"""
     scores = inputs.positive(3, 5, dtype=F64)
-    got = student.call("normalize_by_sum", scores)
+    got = call(student, "normalize_by_sum", scores)
     what, case = f"random positive scores {spec(scores)}", Case("normalize_by_sum", (scores,))
     expect_tensor(got, ref.normalize_by_sum(scores), what=what, case=case)
 
@@ -90,7 +90,7 @@ def test_softmax_naive_document(student: Student, ref: Reference, inputs: Inputs
 def test_softmax_naive_rows(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Does every row of a 2-D input (and a 1-D one of another length) sum to 1, as softmax?"""
     for x in (inputs.tensor(4, 6, scale=3.0), inputs.tensor(7, scale=3.0)):
-        got = student.call("softmax_naive", x)
+        got = call(student, "softmax_naive", x)
         what, case = f"random moderate logits {spec(x)}", Case("softmax_naive", (x,))
         expect_tensor(got, ref.softmax_naive(x), what=what, case=case)
 
@@ -99,7 +99,7 @@ def test_softmax_naive_rows(student: Student, ref: Reference, inputs: Inputs) ->
 def test_softmax_naive_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Is the softmax of float64 rows right?"""
     x = inputs.tensor(3, 5, dtype=F64, scale=3.0)
-    got = student.call("softmax_naive", x)
+    got = call(student, "softmax_naive", x)
     what, case = f"random moderate logits {spec(x)}", Case("softmax_naive", (x,))
     expect_tensor(got, ref.softmax_naive(x), what=what, case=case)
 
@@ -111,7 +111,7 @@ def test_softmax_naive_float64(student: Student, ref: Reference, inputs: Inputs)
 def test_softmax_stable_last_dim(student: Student, ref: Reference, inputs: Inputs) -> None:
     """With the default dim, is it the softmax of each row (and of a 1-D input)?"""
     for x in (inputs.tensor(4, 6, scale=3.0), inputs.tensor(5, scale=3.0)):
-        got = student.call("softmax_stable", x)
+        got = call(student, "softmax_stable", x)
         what, case = f"random logits {spec(x)}, default dim", Case("softmax_stable", (x,))
         expect_tensor(got, ref.softmax_stable(x), what=what, case=case)
 
@@ -120,7 +120,7 @@ def test_softmax_stable_last_dim(student: Student, ref: Reference, inputs: Input
 def test_softmax_stable_other_dims(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Does the `dim` argument choose the dimension that sums to 1?"""
     for x, dim in ((inputs.tensor(5, 3, scale=3.0), 0), (inputs.tensor(2, 3, 4, scale=3.0), 1)):
-        got = student.call("softmax_stable", x, dim=dim)
+        got = call(student, "softmax_stable", x, dim=dim)
         what, case = (
             f"random logits {spec(x)}, dim={dim}",
             Case("softmax_stable", (x,), {"dim": dim}),
@@ -132,7 +132,7 @@ def test_softmax_stable_other_dims(student: Student, ref: Reference, inputs: Inp
 def test_softmax_stable_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Is the softmax of float64 logits right?"""
     x = inputs.tensor(3, 5, dtype=F64, scale=3.0)
-    got = student.call("softmax_stable", x)
+    got = call(student, "softmax_stable", x)
     what, case = f"random logits {spec(x)}", Case("softmax_stable", (x,))
     expect_tensor(got, ref.softmax_stable(x), what=what, case=case)
 
@@ -141,7 +141,7 @@ def test_softmax_stable_float64(student: Student, ref: Reference, inputs: Inputs
 def test_softmax_stable_large_logits(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Do logits up to 1000 come back finite and right (exp(1000) is inf in float32)?"""
     x = inputs.tensor(4, 6, scale=1000.0)
-    got = student.call("softmax_stable", x)
+    got = call(student, "softmax_stable", x)
     what = f"random logits {spec(x)} of size up to 1000 (subtract the max along dim before exp)"
     case = Case("softmax_stable", (x,))
     expect_tensor(got, ref.softmax_stable(x), what=what, atol=LARGE_LOGIT_ATOL, case=case)
@@ -151,7 +151,7 @@ def test_softmax_stable_large_logits(student: Student, ref: Reference, inputs: I
 def test_softmax_stable_large_negative(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Do rows whose logits are all near -1000 (every exp underflows to 0) still sum to 1?"""
     x = inputs.tensor(3, 4, scale=50.0) - 1050.0
-    got = student.call("softmax_stable", x)
+    got = call(student, "softmax_stable", x)
     what = f"random logits {spec(x)} between -1100 and -1000 (subtract the max before exp)"
     case = Case("softmax_stable", (x,))
     expect_tensor(got, ref.softmax_stable(x), what=what, atol=LARGE_LOGIT_ATOL, case=case)
@@ -173,7 +173,7 @@ def test_context_vector_random(student: Student, ref: Reference, inputs: Inputs)
     """Are other weights and inputs (a single token too) combined right?"""
     for n, d in ((7, 4), (1, 3)):
         x, weights = inputs.tensor(n, d), ref.softmax_stable(inputs.tensor(n))
-        got = student.call("context_vector", weights, x)
+        got = call(student, "context_vector", weights, x)
         what = f"random weights {spec(weights)} and inputs {spec(x)}"
         expect_tensor(got, ref.context_vector(weights, x), what=what)
 
@@ -182,7 +182,7 @@ def test_context_vector_random(student: Student, ref: Reference, inputs: Inputs)
 def test_context_vector_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are float64 weights and inputs combined right?"""
     x, weights = inputs.tensor(5, 6, dtype=F64), ref.softmax_stable(inputs.tensor(5, dtype=F64))
-    got = student.call("context_vector", weights, x)
+    got = call(student, "context_vector", weights, x)
     what = f"random weights {spec(weights)} and inputs {spec(x)}"
     expect_tensor(got, ref.context_vector(weights, x), what=what)
 
@@ -198,14 +198,14 @@ def _document(student: Student, ref: Reference, inputs: Inputs, exercise: str) -
 
 def _random(student: Student, ref: Reference, inputs: Inputs, exercise: str) -> None:
     for x in (inputs.tensor(5, 3), inputs.tensor(1, 4)):
-        got = student.call(exercise, x)
+        got = call(student, exercise, x)
         what, case = f"random inputs {spec(x)}", Case(exercise, (x,))
         expect_tensor(got, getattr(ref, exercise)(x), what=what, case=case)
 
 
 def _float64(student: Student, ref: Reference, inputs: Inputs, exercise: str) -> None:
     x = inputs.tensor(4, 7, dtype=F64)
-    got = student.call(exercise, x)
+    got = call(student, exercise, x)
     what, case = f"random inputs {spec(x)}", Case(exercise, (x,))
     expect_tensor(got, getattr(ref, exercise)(x), what=what, case=case)
 

@@ -185,10 +185,25 @@ def expect_sums_to_one(
         )
 
 
-def expect_that(ok: bool, *, what: str, inputs: str = "", expected: str, got: str) -> None:
-    """Fail unless `ok`, saying in words what was expected and what came back."""
+def expect_that(
+    ok: bool,
+    *,
+    what: str,
+    inputs: str = "",
+    expected: str,
+    got: str,
+    case: Case | None = None,
+    value: Any = None,
+    wanted: Any = None,
+) -> None:
+    """Fail unless `ok`, saying in words what was expected and what came back (`case`, `value`
+    and `wanted`: the numbers compared, for naming a known mistake)."""
     if not ok:
-        raise AssertionError(_message(what, inputs, [f"expected: {expected}", f"got:      {got}"]))
+        diagnosis = mistakes.diagnose(case, value, wanted)
+        lines = [f"expected: {expected}", f"got:      {got}"]
+        raise AssertionError(
+            _message(what, inputs, lines + ([f"{LOOKS_LIKE}{diagnosis}"] if diagnosis else []))
+        )
 
 
 def expect_own_code(module: ModuleType, exercise: str, run: Callable[[], object]) -> None:

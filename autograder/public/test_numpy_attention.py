@@ -115,9 +115,9 @@ def test_self_attention_numpy_document_000_shapes(numpy_attention):
     """On document 000's X (3 tokens, d = 5, d_k = 4), are the shapes and row sums right?"""
     X = np.array(DOC000["X"].value)
     output, weights = _attention(numpy_attention, X, *_doc000_weights(0))
-    for name, got, given in (
-        ("attention_weights", weights, DOC000["attention_weights_shape"]),
-        ("output", output, DOC000["output_shape"]),
+    for item, name, got, given in (
+        (1, "attention_weights", weights, DOC000["attention_weights_shape"]),
+        (0, "output", output, DOC000["output_shape"]),
     ):
         shape = as_numbers(got, kind="numpy", what=f"{name} from self_attention_numpy").shape
         expect_that(
@@ -126,6 +126,14 @@ def test_self_attention_numpy_document_000_shapes(numpy_attention):
             inputs=show(X=X),
             expected=f"{tuple(given.value)} ({given.source})",
             got=str(tuple(shape)),
+            case=Case(
+                "self_attention_numpy",
+                (X, *_doc000_weights(0)),
+                item=item,
+                then=lambda a: np.asarray(a.shape),
+            ),
+            value=np.asarray(shape),
+            wanted=np.asarray(given.value),
         )
     row_sum = DOC000["row_sum"]
     expect_close(
@@ -166,6 +174,25 @@ def test_self_attention_numpy_formula(numpy_attention, seed):
         output,
         expected_weights @ V,
         what="output from self_attention_numpy(X, W_Q, W_K, W_V)",
+        inputs=show(X=X),
+        atol=FLOAT32_ATOL,
+        kind="numpy",
+        case=Case("self_attention_numpy", (X, W_Q, W_K, W_V), item=0),
+    )
+
+
+@pytest.mark.exercise("self_attention_numpy")
+def test_self_attention_numpy_values_narrower_than_keys(numpy_attention):
+    """With W_V [5, 3] narrower than W_K [5, 4], are the scores still scaled by sqrt(d_k) = 2?"""
+    X = np.array(DOC000["X"].value, dtype=float)
+    W_Q, W_K, _ = _doc000_weights(11)
+    W_V = rand_np(14, 5, 3)
+    output, _ = _attention(numpy_attention, X, W_Q, W_K, W_V)
+    Q, K = X @ W_Q, X @ W_K
+    expect_close(
+        output,
+        oracle.softmax(Q @ K.T / np.sqrt(K.shape[1]), axis=1) @ (X @ W_V),
+        what="output from self_attention_numpy(X, W_Q, W_K, W_V) with d_k = 4, d_v = 3",
         inputs=show(X=X),
         atol=FLOAT32_ATOL,
         kind="numpy",

@@ -13,6 +13,7 @@ from autograder.public import oracle
 from autograder.public.expect import (
     EXACT,
     SUM_ATOL,
+    diagnosing,
     expect_close,
     expect_own_code,
     expect_sums_to_one,
@@ -146,7 +147,8 @@ def test_normalize_by_sum_journey(simple_attention):
 def test_normalize_by_sum_rows(simple_attention, seed):
     """For a 2-D input, is each row divided by its own sum (along the last dimension)?"""
     scores = randn(seed, 3, 5).abs() + 0.1
-    got = simple_attention.normalize_by_sum(scores)
+    with diagnosing(Case("normalize_by_sum", (scores,))):
+        got = simple_attention.normalize_by_sum(scores)
     expected = f64(scores) / f64(scores).sum(axis=-1, keepdims=True)
     expect_close(
         got,
@@ -212,7 +214,8 @@ def test_softmax_naive_cat_ran(simple_attention):
 def test_softmax_naive_2d_rows(simple_attention, seed):
     """For a 2-D input, is every row softmaxed on its own, so that each row sums to 1?"""
     x = randn(seed, 3, 4)
-    got = simple_attention.softmax_naive(x)
+    with diagnosing(Case("softmax_naive", (x,))):
+        got = simple_attention.softmax_naive(x)
     expect_close(
         got,
         oracle.softmax(f64(x), axis=-1),
@@ -253,8 +256,10 @@ def test_softmax_stable_journey(simple_attention):
 def test_softmax_stable_large_logits(simple_attention):
     """Does softmax_stable stay finite for [1000, 1001], and equal softmax([0, 1]) there?"""
     x = torch.tensor([[0.0, 1.0], [1000.0, 1001.0], [-1000.0, -999.0]])
+    with diagnosing(Case("softmax_stable", (x,))):
+        got = simple_attention.softmax_stable(x)
     expect_close(
-        simple_attention.softmax_stable(x),
+        got,
         [SOFTMAX_0_1] * 3,
         what="softmax_stable(x) along the last dimension (every row is softmax([0, 1]))",
         inputs=show(x=x),
@@ -268,8 +273,10 @@ def test_softmax_stable_large_logits(simple_attention):
 def test_softmax_stable_along_dim(simple_attention, dim):
     """Does softmax_stable normalise along the `dim` it is given (a [2, 3, 4] input)?"""
     x = randn(dim + 10, 2, 3, 4) * 3
+    with diagnosing(Case("softmax_stable", (x,), {"dim": dim})):
+        got = simple_attention.softmax_stable(x, dim=dim)
     expect_close(
-        simple_attention.softmax_stable(x, dim=dim),
+        got,
         oracle.softmax(f64(x), axis=dim),
         what=f"softmax_stable(x, dim={dim}) on a [2, 3, 4] input",
         inputs=show(x=x),

@@ -117,7 +117,8 @@ def test_scaled_attention_weights_document_001(trainable_attention):
     W_query, W_key, _ = wars_weights()
     d_k = WARS["d_k"].value
     scores = (x @ W_query) @ (x @ W_key).T  # (5, 5); row 1 is attn_scores_2
-    got = trainable_attention.scaled_attention_weights(scores[Q], d_k)
+    with diagnosing(Case("scaled_attention_weights", (scores[Q], d_k))):
+        got = trainable_attention.scaled_attention_weights(scores[Q], d_k)
     what = f"scaled_attention_weights(attn_scores_2, d_k={d_k})"
     expect_close(
         got,
