@@ -251,9 +251,22 @@ def grade(root: Path, *, visibility: str, seed: int | None) -> dict[str, Any]:
     return doc
 
 
+def lock_secrets(root: Path) -> list[Path]:
+    """As root with the kit installed from $ROOT/source (Gradescope's container, where the
+    sandbox may have no namespaces and the worker is only another uid): make the solutions and
+    the hidden suites readable by root alone. Returns the folders locked."""
+    if os.geteuid() != 0 or not ROOT.resolve().is_relative_to((root / "source").resolve()):
+        return []
+    locked = [p for p in (ROOT / "solutions", ROOT / "autograder" / "hidden") if p.is_dir()]
+    for folder in locked:
+        os.chmod(folder, 0o700)
+    return locked
+
+
 def run(root: Path) -> int:
     """run_autograder's work: always leaves a results.json, whatever goes wrong."""
     started = time.monotonic()
+    lock_secrets(root)
     results = root / "results" / "results.json"
     settings = _settings(root / "source")
     visibility = os.environ.get(VISIBILITY_ENV) or settings.get("hidden_visibility")

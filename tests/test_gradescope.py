@@ -374,3 +374,22 @@ def test_setup_sh_installs_pinned_cpu_torch_and_the_kit(archive: Path, tmp_path:
     kit = [x for x in installs if x.rstrip().endswith(" .") or x.rstrip().endswith("-e .")]
     assert len(kit) == 1 and "-c constraints.txt" in kit[0]
     assert text.startswith("#!/usr/bin/env bash\n") and "set -euo pipefail" in text
+
+
+def test_secrets_are_locked_where_the_kit_runs_from_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As root with the kit installed in $ROOT/source, are the solutions and the hidden suites
+    made readable by root alone (a worker in basic mode is another uid), and is a kit installed
+    elsewhere (a developer's checkout) left as it is?"""
+    if os.geteuid() != 0:
+        pytest.skip("the lock is for run_autograder as root")
+    kit = tmp_path / "source"
+    for folder in (kit / "solutions", kit / "autograder" / "hidden"):
+        folder.mkdir(parents=True)
+        folder.chmod(0o755)
+    assert gradescope.lock_secrets(tmp_path) == []  # the kit under test lives elsewhere
+    monkeypatch.setattr(gradescope, "ROOT", kit)
+    locked = gradescope.lock_secrets(tmp_path)
+    assert locked == [kit / "solutions", kit / "autograder" / "hidden"]
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o700 for p in locked)

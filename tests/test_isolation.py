@@ -349,6 +349,50 @@ def test_nothing_the_worker_writes_can_be_imported(zygote: Zygote) -> None:
         channel.stop()
 
 
+def test_basic_mode_as_root_still_drops_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without namespaces (ATTENTION_KIT_SANDBOX=basic, as in a container) but as root, does the
+    worker run as an unprivileged uid of its own that can neither write the grader's files nor
+    signal the grader, while grading still works?"""
+    if os.geteuid() != 0:
+        pytest.skip("the uid switch of basic mode is for a grader running as root")
+    grader_file = tmp_path / "grades.json"
+    grader_file.write_text("{}")
+    monkeypatch.setenv("ATTENTION_KIT_SANDBOX", "basic")
+    zygote = Zygote()
+    student, channel = student_for(
+        zygote,
+        f"""
+        import os
+
+        def uid():
+            return os.geteuid()
+
+        def harm():
+            done = 0
+            try:
+                with open({str(grader_file)!r}, "w") as f:
+                    f.write("forged")
+            except OSError:
+                done += 1
+            try:
+                os.kill({os.getpid()}, 0)
+            except OSError:
+                done += 1
+            return done
+        """,
+    )
+    try:
+        assert zygote.mode == "basic"
+        assert student.call("uid").scalar == SANDBOX_UID_BASE + LANE
+        assert student.call("harm").scalar == 2  # both refused
+        assert grader_file.read_text() == "{}"
+    finally:
+        channel.stop()
+        zygote.close()
+
+
 def test_secrets_inside_python_folders_are_covered(tmp_path: Path) -> None:
     """Would a secret inside a visible Python folder (a non-editable install) be covered?"""
     import sysconfig

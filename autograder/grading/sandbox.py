@@ -8,6 +8,9 @@ Modes, chosen once per zygote by `detect_mode()`:
   capability dropped instead of a uid switch.
 - "basic": elsewhere (macOS, or user namespaces disabled): a process group, resource limits
   and a scratch folder only. The grader says so once; the worker can then read what you can.
+  As root (a container without namespaces, such as Gradescope's), the worker still switches
+  to an unprivileged uid of its own, so it cannot write or kill anything of the grader's.
+ATTENTION_KIT_SANDBOX=basic chooses "basic" on any machine.
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ def unshare(flags: int) -> None:
 
 def detect_mode() -> str:
     """The strongest mode this machine allows, tried in a throwaway child."""
-    if LIBC is None:
+    if LIBC is None or os.environ.get("ATTENTION_KIT_SANDBOX") == "basic":
         return "basic"
     for mode in ("root", "userns") if os.geteuid() == 0 else ("userns",):
         pid = os.fork()
@@ -167,6 +170,16 @@ def confine(mode: str, mountpoint: str, lane: int, limits: Limits, view: View) -
     own = 0 if mode == "root" else _own_process_count()
     if mode == "basic":
         root = mountpoint
+        if os.geteuid() == 0:  # no namespaces, but root: another uid all the same
+            uid = SANDBOX_UID_BASE + lane
+            os.chown(mountpoint, uid, uid)
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            own = 0
+            if LIBC is not None:
+                _check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+                die_with_parent()  # after the uid change, which clears it
     else:
         assert LIBC is not None
         _check(LIBC.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "mount private")

@@ -85,9 +85,12 @@ def main(fd: int) -> None:
     from . import worker
 
     sandbox.enter_zygote(mode)
+    mountpoint = _mountpoint()
+    if mode == "basic" and os.geteuid() == 0:
+        os.chmod(mountpoint, 0o711)  # each worker's uid passes through to its own 0700 folder
     setup = Setup(
         mode,
-        _mountpoint(),
+        mountpoint,
         sandbox.Limits(),
         sandbox.python_view([str(ROOT / "solutions"), str(ROOT / "autograder" / "hidden")]),
     )
@@ -134,7 +137,8 @@ def _mountpoint() -> str:
     except OSError:
         return tempfile.mkdtemp(prefix="attention-kit-sandbox-")
     st = os.lstat(path)
-    if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) == 0o700:
+    mode = stat.S_IMODE(st.st_mode)
+    if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and mode in (0o700, 0o711):
         return path
     return tempfile.mkdtemp(prefix="attention-kit-sandbox-")
 
