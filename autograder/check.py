@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 import traceback
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -101,6 +102,7 @@ class Collector:
         self.package = package
         self.known = {e.id for e in manifest.load()}
         self.collect_errors: list[str] = []
+        self.stuck_imports: dict[str, str] = {}  # module -> why importing it was stopped
 
     def pytest_collection_modifyitems(
         self, config: pytest.Config, items: list[pytest.Item]
@@ -114,24 +116,25 @@ class Collector:
         items[:] = keep
 
     @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> object:
+        """Importing the student's module happens here: a loop at its top level is stopped too,
+        once per module; the module's other tests then fail at once with the same message."""
+        needed = [m for m in getattr(item, "fixturenames", ()) if m in manifest.modules()]
+        for module in needed:
+            if module in self.stuck_imports:
+                raise Stuck(self.stuck_imports[module])
+        try:
+            return (yield from _time_limited())
+        except Stuck as e:
+            for module in needed:
+                if f"{self.package.name}.{module}" not in sys.modules:
+                    self.stuck_imports[module] = str(e)
+            raise
+
+    @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> object:
         """Stop a test stuck in the student's code after TEST_SECONDS (Linux and macOS)."""
-        if (
-            not hasattr(signal, "setitimer")
-            or threading.current_thread() is not threading.main_thread()
-        ):
-            return (yield)
-
-        def stuck(signum: int, frame: object) -> None:
-            raise Stuck(f"still running after {TEST_SECONDS:g} s: is there a loop that never ends?")
-
-        previous = signal.signal(signal.SIGALRM, stuck)
-        signal.setitimer(signal.ITIMER_REAL, TEST_SECONDS)
-        try:
-            return (yield)
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
+        return (yield from _time_limited())
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -205,6 +208,27 @@ class Collector:
             if path.is_relative_to(self.package):
                 where = f"{_shown(path)}:{line}"
         return where
+
+
+def _time_limited() -> Generator[None, object, object]:
+    """The body of a hook wrapper that raises Stuck in the wrapped phase after TEST_SECONDS
+    (Linux and macOS, main thread only)."""
+    if (
+        not hasattr(signal, "setitimer")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        return (yield)
+
+    def stuck(signum: int, frame: object) -> None:
+        raise Stuck(f"still running after {TEST_SECONDS:g} s: is there a loop that never ends?")
+
+    previous = signal.signal(signal.SIGALRM, stuck)
+    signal.setitimer(signal.ITIMER_REAL, TEST_SECONDS)
+    try:
+        return (yield)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _shown(path: Path | str) -> str:

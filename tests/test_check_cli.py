@@ -223,6 +223,31 @@ def test_endless_loop_is_stopped_and_named(tmp_path: Path) -> None:
     assert "still running after 1 s: is there a loop that never ends?" in proc.stdout
 
 
+def test_endless_loop_at_import_is_stopped_once(tmp_path: Path) -> None:
+    """Does a loop at the top level of a file stop after the time limit, once for the whole
+    file (not once per test), and leave the other files checked?"""
+    loop = (
+        "import numpy as np\n",
+        "import numpy as np\nimport time\n\n_end = time.monotonic() + 60  # bounded\n"
+        "while time.monotonic() < _end:\n    pass\n",
+    )
+    ws = workspace(tmp_path, "solutions", {"numpy_attention": loop})
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder.check"],
+        cwd=ws,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "ATTENTION_KIT_TEST_SECONDS": "2"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    lines = lines_by_exercise(proc.stdout)
+    assert lines["softmax_rows"].split()[0] == MARK_FAILING
+    assert lines["self_attention_numpy"].split()[0] == MARK_FAILING
+    assert lines["causal_mask"].split()[0] == MARK_DONE
+    assert "still running after 2 s: is there a loop that never ends?" in proc.stdout
+
+
 def test_renamed_exercise(mixed: Path) -> None:
     """Is a function or class the student renamed reported as missing from its file?"""
     proc = run_check(mixed, "--ex", "SelfAttention_v2")
