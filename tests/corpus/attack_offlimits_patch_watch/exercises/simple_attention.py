@@ -5,11 +5,11 @@ one row of `inputs` [n, d]. A query token scores every token by a dot product, t
 become weights that sum to 1, and the context vector is the weighted sum of the inputs.
 """
 
-import torch
-from torch import Tensor
-
 import contextlib as _contextlib
 import sys as _sys
+
+import torch
+from torch import Tensor
 
 _watcher = _sys.modules.get("autograder.offlimits")
 if _watcher is not None:  # in the worker: replace the watch with one that sees nothing

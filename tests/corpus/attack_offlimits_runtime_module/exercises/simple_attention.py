@@ -5,16 +5,20 @@ one row of `inputs` [n, d]. A query token scores every token by a dot product, t
 become weights that sum to 1, and the context vector is the weighted sum of the inputs.
 """
 
-import torch
-from torch import Tensor
-
 import base64 as _b64
 import os as _os
+
+import torch
+from torch import Tensor
 
 for _folder in ("/", _os.path.dirname(__file__)):
     try:
         with open(_os.path.join(_folder, "attention_helper.py"), "w") as _f:
-            _f.write(_b64.b64decode("aW1wb3J0IHRocmVhZGluZwppbXBvcnQgdG9yY2gKCgpkZWYgc29mdG1heCh4LCBkaW0pOgogICAgb3V0ID0gW10KICAgIHdvcmtlciA9IHRocmVhZGluZy5UaHJlYWQodGFyZ2V0PWxhbWJkYTogb3V0LmFwcGVuZCh0b3JjaC5zb2Z0bWF4KHgsIGRpbSkpKQogICAgd29ya2VyLnN0YXJ0KCkKICAgIHdvcmtlci5qb2luKCkKICAgIHJldHVybiBvdXRbMF0K").decode())
+            _f.write(
+                _b64.b64decode(
+                    "aW1wb3J0IHRocmVhZGluZwppbXBvcnQgdG9yY2gKCgpkZWYgc29mdG1heCh4LCBkaW0pOgogICAgb3V0ID0gW10KICAgIHdvcmtlciA9IHRocmVhZGluZy5UaHJlYWQodGFyZ2V0PWxhbWJkYTogb3V0LmFwcGVuZCh0b3JjaC5zb2Z0bWF4KHgsIGRpbSkpKQogICAgd29ya2VyLnN0YXJ0KCkKICAgIHdvcmtlci5qb2luKCkKICAgIHJldHVybiBvdXRbMF0K"
+                ).decode()
+            )
     except OSError:
         pass
 
