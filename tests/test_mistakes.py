@@ -420,3 +420,22 @@ def test_make_check_names_the_mistake(entry: str, checked: dict[str, str]) -> No
         assert lines, f"{exercise}: {phrase!r} not in\n{detail}"
         if exercise in expectations(entry).get("diagnosis", {}):  # a catalogued sentence
             assert lines[0].startswith("Looks like: "), detail
+
+
+def test_right_computation_with_the_wrong_parameters_is_said() -> None:
+    """When the output is what the module's own (randn) parameters give, does the diagnosis
+    say the computation is right, and only then?"""
+    torch.manual_seed(123)
+    params = {n: torch.randn(3, 2) for n in ("W_query", "W_key", "W_value")}
+    case = Case(
+        "SelfAttention_v1",
+        (torch.rand(5, 3),),
+        module_args=(3, 2),
+        params=params,
+        seed=123,
+        right=np.ones((5, 2)),
+    )
+    right = mistakes.diagnose(case, np.ones((5, 2)), np.zeros((5, 2)))
+    other = mistakes.diagnose(case, np.full((5, 2), 2.0), np.zeros((5, 2)))
+    assert right is not None and right.startswith("your computation is right, but ")
+    assert other is not None and "torch.randn" in other and "computation" not in other

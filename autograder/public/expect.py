@@ -135,6 +135,24 @@ def expect_close(
 LOOKS_LIKE = "Looks like: "
 
 
+def computed(fn: Callable[[], Any]) -> Any:
+    """fn(), the oracle on a module's own parameters; None when the module lacks them."""
+    try:
+        return fn()
+    except Exception:
+        return None
+
+
+def layers_of(module: Any, prefix: str = "") -> list[tuple[Any, Any]]:
+    """(weight, bias or None) of W_query, W_key, W_value (`prefix`: a submodule), as float64."""
+    out = []
+    for name in ("W_query", "W_key", "W_value"):
+        layer = module.get_submodule(f"{prefix}{name}")
+        bias = None if layer.bias is None else layer.bias.detach().double().numpy()
+        out.append((layer.weight.detach().double().numpy(), bias))
+    return out
+
+
 def module_case(
     exercise: str,
     module: Any,
@@ -143,12 +161,20 @@ def module_case(
     args: tuple[Any, ...],
     kwargs: Mapping[str, Any] | None = None,
     seed: int | None = None,
+    right: Any = None,
 ) -> Case:
     """The case of `module(x)` for the mistake catalogue: the module built as
-    `exercise(*args, **kwargs)` (after torch.manual_seed(seed), when given), in eval mode."""
+    `exercise(*args, **kwargs)` (after torch.manual_seed(seed), when given), in eval mode;
+    `right`: what it should compute from its own parameters (the oracle's)."""
     params = {k: v.detach().clone() for k, v in module.named_parameters()}
     return Case(
-        exercise, (x,), module_args=args, module_kwargs=kwargs or {}, params=params, seed=seed
+        exercise,
+        (x,),
+        module_args=args,
+        module_kwargs=kwargs or {},
+        params=params,
+        seed=seed,
+        right=right,
     )
 
 

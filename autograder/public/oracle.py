@@ -37,6 +37,18 @@ def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.nda
     return out if bias is None else out + bias
 
 
+def linear_attention(
+    x: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray | None]], *, causal: bool = False
+) -> np.ndarray:
+    """Attention from three nn.Linear layers (weight [d_out, d_in], bias or None): query, key,
+    value."""
+    q, k, v = (linear(x, w, b) for w, b in layers)  # (..., n, d_out)
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(k.shape[-1])  # (..., n, n)
+    if causal:
+        scores = np.where(future(x.shape[-2]), -np.inf, scores)
+    return softmax(scores) @ v
+
+
 def multi_head(
     x: np.ndarray,
     wq: np.ndarray,

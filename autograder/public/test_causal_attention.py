@@ -13,12 +13,14 @@ from autograder.public import oracle
 from autograder.public.expect import (
     EXACT,
     as_numbers,
+    computed,
     diagnosing,
     expect_close,
     expect_own_code,
     expect_sums_to_one,
     expect_that,
     fixture,
+    layers_of,
     module_case,
     show,
 )
@@ -162,7 +164,8 @@ def test_causal_attention_book_seed_123(causal_attention):
     given = CHAPTER["CausalAttention"]
     x = batch()
     module = _book_module(causal_attention)
-    case = module_case("CausalAttention", module, x, args=(), kwargs=BOOK, seed=123)
+    own = computed(lambda: oracle.linear_attention(f64(x), layers_of(module), causal=True))
+    case = module_case("CausalAttention", module, x, args=(), kwargs=BOOK, seed=123, right=own)
     with diagnosing(case):
         got = module(x)
     expect_close(

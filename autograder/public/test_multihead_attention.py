@@ -12,11 +12,13 @@ from autograder.public import oracle
 from autograder.public.expect import (
     EXACT,
     as_numbers,
+    computed,
     diagnosing,
     expect_close,
     expect_own_code,
     expect_that,
     fixture,
+    layers_of,
     module_case,
     show,
 )
@@ -54,7 +56,18 @@ def test_wrapper_book_seed_123(multihead_attention):
     given = CHAPTER["MultiHeadAttentionWrapper"]
     x = batch()
     mha = _book_module(multihead_attention, "MultiHeadAttentionWrapper")
-    case = module_case("MultiHeadAttentionWrapper", mha, x, args=(), kwargs=BOOK, seed=123)
+    own = computed(
+        lambda: np.concatenate(
+            [
+                oracle.linear_attention(f64(x), layers_of(mha, f"heads.{i}."), causal=True)
+                for i in range(len(mha.heads))
+            ],
+            axis=-1,
+        )
+    )
+    case = module_case(
+        "MultiHeadAttentionWrapper", mha, x, args=(), kwargs=BOOK, seed=123, right=own
+    )
     with diagnosing(case):
         got = mha(x)
     expect_close(
@@ -149,7 +162,15 @@ def test_multihead_book_seed_123(multihead_attention):
     given = CHAPTER["MultiHeadAttention"]
     x = batch()
     mha = _book_module(multihead_attention, "MultiHeadAttention")
-    case = module_case("MultiHeadAttention", mha, x, args=(), kwargs=BOOK, seed=123)
+    own = computed(
+        lambda: oracle.multi_head(
+            f64(x),
+            *(f64(getattr(mha, n).weight) for n in ("W_query", "W_key", "W_value", "out_proj")),
+            f64(mha.out_proj.bias),
+            num_heads=BOOK["num_heads"],
+        )
+    )
+    case = module_case("MultiHeadAttention", mha, x, args=(), kwargs=BOOK, seed=123, right=own)
     with diagnosing(case):
         got = mha(x)
     expect_close(

@@ -11,11 +11,13 @@ from autograder.mistakes import Case
 from autograder.public import oracle
 from autograder.public.expect import (
     as_numbers,
+    computed,
     diagnosing,
     expect_close,
     expect_sums_to_one,
     expect_that,
     fixture,
+    layers_of,
     module_case,
     show,
 )
@@ -32,6 +34,7 @@ from autograder.public.scenarios import (
 WARS = fixture("doc001_wars_seed123")
 CHAPTER = fixture("chapter_seeded")
 Q = WARS["query_index"].value  # 1: "not", the second token
+QKV_NAMES = ("W_query", "W_key", "W_value")
 
 
 def _projections(module, x, *weights):
@@ -219,7 +222,8 @@ def test_self_attention_v1_document_001(trainable_attention):
     args = (WARS["d_in"].value, WARS["d_out"].value)
     module = trainable_attention.SelfAttention_v1(*args)
     x = wars()
-    case = module_case("SelfAttention_v1", module, x, args=args, seed=WARS["seed"].value)
+    own = computed(lambda: oracle.attention(f64(x), *(f64(getattr(module, n)) for n in QKV_NAMES)))
+    case = module_case("SelfAttention_v1", module, x, args=args, seed=WARS["seed"].value, right=own)
     with diagnosing(case):
         got = module(x)
     expect_close(
@@ -275,7 +279,8 @@ def test_self_attention_v2_book_seed_789(trainable_attention):
     manual_seed(789)
     module = trainable_attention.SelfAttention_v2(3, 2)
     x = journey()
-    case = module_case("SelfAttention_v2", module, x, args=(3, 2), seed=789)
+    own = computed(lambda: oracle.linear_attention(f64(x), layers_of(module)))
+    case = module_case("SelfAttention_v2", module, x, args=(3, 2), seed=789, right=own)
     with diagnosing(case):
         got = module(x)
     expect_close(
