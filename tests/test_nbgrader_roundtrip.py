@@ -282,6 +282,7 @@ def test_hostile_notebook_fools_its_kernel_but_not_the_grade(roundtrip: dict[str
     )
     printed = "".join("".join(o.get("text", "")) for o in tests["outputs"])
     assert FAKED in printed
+    assert "Hidden tests: 0/3 points" in printed
     got = roundtrip["nbgrader"]["hostile"]
     assert got["attention_scores"] == 0
     # the softmax exercises follow the off-limits policy (the patching cell imports importlib,
@@ -292,6 +293,44 @@ def test_hostile_notebook_fools_its_kernel_but_not_the_grade(roundtrip: dict[str
             assert got[e.id] == MAX[e.id], e.id
         elif e.module != "simple_attention":
             assert got[e.id] == 0, e.id
+
+
+def test_test_cells_say_what_the_grader_found(roundtrip: dict[str, Any]) -> None:
+    """Does a lost exercise's test cell, in the notebook nbgrader graded (and its feedback), show
+    the grader's points and what its checks found, with the points as the cell's result?"""
+    graded = roundtrip["course"] / "autograded" / "mistake_softmax_dim0" / course.ASSIGNMENT
+    cells = json.loads((graded / "simple_attention.ipynb").read_text(encoding="utf-8"))["cells"]
+    tests = next(
+        c
+        for c in cells
+        if c["metadata"].get("nbgrader", {}).get("grade_id") == "all_attention_weights_tests"
+    )
+    kinds = [o["output_type"] for o in tests["outputs"]]
+    assert kinds[-1] == "execute_result"
+    assert "".join(tests["outputs"][-1]["data"]["text/plain"]) == "0"
+    printed = "".join("".join(o.get("text", "")) for o in tests["outputs"][:-1])
+    assert "Hidden tests: 0/3 points" in printed
+    assert "all_attention_weights" in printed and "entries differ" in printed
+    feedback = roundtrip["course"] / "feedback" / "mistake_softmax_dim0" / course.ASSIGNMENT
+    assert "Hidden tests: 0/3 points" in (feedback / "simple_attention.html").read_text()
+
+
+def test_visible_checks_ran_in_the_kernel(roundtrip: dict[str, Any]) -> None:
+    """In nbgrader's kernel, did the reference's notebooks run top to bottom with every visible
+    check passing (CausalAttention read from the causal notebook too), and every stub's test cell
+    fail its visible checks with NotImplementedError?"""
+    for student, expect_failed in (("reference", False), ("stubs", True)):
+        graded = roundtrip["course"] / "autograded" / student / course.ASSIGNMENT
+        for module in manifest.modules():
+            cells = json.loads((graded / f"{module}.ipynb").read_text(encoding="utf-8"))["cells"]
+            for cell in cells:
+                if not cell["metadata"].get("nbgrader", {}).get("grade"):
+                    continue
+                printed = "".join("".join(o.get("text", "")) for o in cell["outputs"])
+                failed = "Visible check failed: NotImplementedError" in printed
+                assert failed == expect_failed, (student, module, printed)
+                if not expect_failed:
+                    assert "Visible check failed" not in printed, (module, printed)
 
 
 def test_a_second_autograde_changes_nothing(roundtrip: dict[str, Any]) -> None:

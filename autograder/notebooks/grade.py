@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import ROOT, manifest
@@ -32,6 +32,7 @@ class Points:
 
     points: dict[str, float]
     errors: list[str]
+    messages: dict[str, str] = field(default_factory=dict)  # exercise -> what its checks said
 
 
 class GradingFailed(RuntimeError):
@@ -88,8 +89,20 @@ def grade_folders(
                 f"attention-kit autograde exited with {proc.returncode}: " + " | ".join(tail)
             )
         graded = json.loads(grades_file.read_text(encoding="utf-8"))["students"]
-    ids = [e.id for e in manifest.load()]
-    return {
-        s: Points({i: float(graded[n]["points"][i]) for i in ids}, list(graded[n]["errors"]))
-        for s, n in names.items()
-    }
+        ids = [e.id for e in manifest.load()]
+        return {
+            s: Points(
+                {i: float(graded[n]["points"][i]) for i in ids},
+                list(graded[n]["errors"]),
+                _messages(out / "results" / f"{n}.json"),
+            )
+            for s, n in names.items()
+        }
+
+
+def _messages(results: Path) -> dict[str, str]:
+    """Exercise id -> the output of its test in results/<student>.json ("<id>: <title>")."""
+    if not results.is_file():
+        return {}
+    tests = json.loads(results.read_text(encoding="utf-8")).get("tests", [])
+    return {str(t["name"]).split(":", 1)[0]: str(t.get("output", "")) for t in tests}

@@ -75,6 +75,7 @@ class GradeSubmission(NbGraderPreprocessor):
             self._grade_class(resources, student)
         points = self.graded[key]
         resources.setdefault("attention_kit", {})["points"] = points.points
+        resources["attention_kit"]["messages"] = points.messages
         if type(self)._tmp is None:
             type(self)._tmp = Path(tempfile.mkdtemp(prefix="attention-kit-points-"))
         path = type(self)._tmp / f"{key[1][:24]}.json"
@@ -89,6 +90,7 @@ class ScoreHiddenTests(NbGraderPreprocessor):
 
     def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict]:
         points = resources.get("attention_kit", {}).get("points")
+        messages = resources.get("attention_kit", {}).get("messages", {})
         if points is None:
             raise RuntimeError(
                 "attention-kit: GradeSubmission did not run before ScoreHiddenTests: use "
@@ -101,7 +103,11 @@ class ScoreHiddenTests(NbGraderPreprocessor):
             if cell.cell_type != "code" or not meta.get("grade"):
                 continue
             exercise = grade_id.removesuffix(TESTS_SUFFIX)
-            cell.outputs = [*_as_text(cell.outputs), _result(points.get(exercise, 0.0))]
+            got, most = points.get(exercise, 0.0), float(meta.get("points", 0))
+            said = messages.get(exercise, "").strip()
+            hidden = f"Hidden tests: {got:g}/{most:g} points" + (f"\n{said}" if said else "")
+            text = new_output("stream", name="stdout", text=hidden + "\n")
+            cell.outputs = [*_as_text(cell.outputs), text, _result(got)]
         return nb, resources
 
 
