@@ -483,9 +483,9 @@ def test_every_entry_is_graded_as_a_student(bad_batch: Batch) -> None:
     expected = {*CASES, "wrong_types", "wrong_signatures", *GOOD}
     assert set(bad_batch.grades()) == expected
     assert f"{len(expected)} submissions: {len(expected)} graded, 0 unchanged" in bad_batch.stdout
-    for folder, suffix in (("results", ".json"), ("feedback", ".md")):
+    for folder, suffixes in (("results", (".json",)), ("feedback", (".md", ".html"))):
         assert {p.name for p in (bad_batch.out / folder).iterdir()} == {
-            s + suffix for s in expected
+            s + suffix for s in expected for suffix in suffixes
         }
 
 
@@ -573,4 +573,6 @@ def test_nothing_is_written_outside_out(bad_batch: Batch) -> None:
         "grades.csv",
         "results",
         "feedback",
+        "report.html",
+        "charts",
     }
