@@ -104,9 +104,10 @@ HOW_TO = """\
 your code where it says `YOUR CODE HERE` and delete the `raise NotImplementedError()` line. The
 cell after it checks your answer against the numbers printed in the course documents; when it runs
 without an error, those checks pass. The grader runs more checks than you see here, on fresh
-inputs, and gives partial credit check by check. Keep helper functions and imports in your answer
-cells: when your notebook is graded, only the answer cells (and functions, classes and imports in
-cells you add) are kept, so a cell where you try things out never breaks your grade."""
+inputs, and gives partial credit check by check. When your notebook is graded, the grader keeps
+the functions, classes, imports and `name = value` lines of your answer cells and of any cell you
+add, and leaves out everything else: a cell where you try a call or print something never breaks
+your grade, but a helper must be a function (or a class) to count."""
 
 # exercise id -> (explanation, worked example or "", visible checks)
 EXERCISES: dict[str, tuple[str, str, str]] = {

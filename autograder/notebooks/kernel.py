@@ -22,11 +22,14 @@ POINTS_ENV = "ATTENTION_KIT_POINTS"  # a JSON file {exercise: points}, written b
 def _points_here() -> dict[str, float]:
     from . import grade
 
-    folder = Path.cwd()
-    cache = Path(tempfile.gettempdir()) / f"attention-kit-points-{grade.digest(folder)[:32]}.json"
+    folder, seed = Path.cwd(), grade.seed_from_env()
+    name = (
+        f"attention-kit-points-{grade.digest(folder)[:32]}-{seed}.json"  # one grading per content
+    )
+    cache = Path(tempfile.gettempdir()) / name
     if cache.is_file():
         return json.loads(cache.read_text(encoding="utf-8"))
-    points = grade.grade_folders({"notebook": folder}, grade.seed_from_env())["notebook"].points
+    points = grade.grade_folders({"notebook": folder}, seed)["notebook"].points
     cache.write_text(json.dumps(points), encoding="utf-8")
     return points
 

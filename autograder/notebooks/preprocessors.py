@@ -17,8 +17,10 @@ checks said stays in the cell as text.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
@@ -45,8 +47,8 @@ class GradeSubmission(NbGraderPreprocessor):
     )
     lanes = Int(0, help="Submissions graded side by side (0: the number of cores)").tag(config=True)
 
-    # (submitted folder, digest) -> points; filled once per nbgrader process, for every student
-    graded: ClassVar[dict[tuple[str, str], grade.Points]] = {}
+    # (submitted folder, digest, seed) -> points; filled once per nbgrader process, for everyone
+    graded: ClassVar[dict[tuple[str, str, int], grade.Points]] = {}
     _tmp: ClassVar[Path | None] = None
 
     def _submitted(self, resources: dict[str, Any], student: str) -> Path:
@@ -61,16 +63,19 @@ class GradeSubmission(NbGraderPreprocessor):
         converter = getattr(self.parent, "parent", None)
         for path in getattr(converter, "assignments", {}) or {}:
             folders.setdefault(Path(path).parent.name, Path(path))
-        todo = {s: f for s, f in folders.items() if (str(f), grade.digest(f)) not in self.graded}
+        todo = {s: f for s, f in folders.items() if self._key(f) not in self.graded}
         self.log.info("attention-kit: grading %d submissions in the isolated grader", len(todo))
         points = grade.grade_folders(todo, self.seed, self.lanes or None)
         for s, folder in todo.items():
-            type(self).graded[(str(folder), grade.digest(folder))] = points[s]
+            type(self).graded[self._key(folder)] = points[s]
+
+    def _key(self, folder: Path) -> tuple[str, str, int]:
+        return (str(folder), grade.digest(folder), self.seed)
 
     def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict]:
         student = resources["nbgrader"]["student"]
         folder = self._submitted(resources, student)
-        key = (str(folder), grade.digest(folder))
+        key = self._key(folder)
         if key not in self.graded:
             self._grade_class(resources, student)
         points = self.graded[key]
@@ -78,6 +83,7 @@ class GradeSubmission(NbGraderPreprocessor):
         resources["attention_kit"]["messages"] = points.messages
         if type(self)._tmp is None:
             type(self)._tmp = Path(tempfile.mkdtemp(prefix="attention-kit-points-"))
+            atexit.register(shutil.rmtree, type(self)._tmp, True)
         path = type(self)._tmp / f"{key[1][:24]}.json"
         path.write_text(json.dumps(points.points), encoding="utf-8")
         os.environ[POINTS_ENV] = str(path)  # the kernel Execute starts next inherits it
