@@ -7,16 +7,15 @@ and imported only when a PNG is asked for.
 
 from __future__ import annotations
 
+import io
 import math
-import os
 import sys
-import tempfile
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import atomic
 from .compare import FLOAT32_ATOL
 
 UNICODE_SHADES = ("  ", "░░", "▒▒", "▓▓", "██")  # blank is the lowest value (0 for weights)
@@ -211,17 +210,10 @@ def png(
     if title:
         fig.suptitle(title, fontsize=10)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    buf = io.BytesIO()
     try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     finally:
         plt.close(fig)
+    atomic.write_bytes(path, buf.getvalue())
     return path

@@ -9,13 +9,13 @@ and a fresh start, never a crash, and a workspace that cannot be written to only
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+
+from . import atomic
 
 STATE_NAME = ".attention-kit-state.json"
 VERSION = 1
@@ -87,14 +87,7 @@ def save(state: State, path: Path | None = None) -> bool:
     path = path or state_path()
     text = json.dumps(state.to_json(), indent=1) + "\n"
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic.write_text(path, text)
     except OSError as e:
         _notice(f"could not save your progress to {path} ({_reason(e)}); carrying on without it")
         return False

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
-from . import manifest, pristine, progress
+from . import atomic, manifest, pristine, progress
 
 HUNK = re.compile(r"^@@ -(\d+)")  # a hunk header: where it starts in your lines
 SHOWN_DIFF_LINES = 30  # the diff is cut after this many lines; the count says how many are left
@@ -76,16 +74,7 @@ def _diff(old: list[str], first: int, stub_module: str, name: str) -> list[str]:
 def _write(path: Path, text: str) -> None:
     """Replace `path` with `text` atomically, keeping its permissions."""
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic.write_text(path, text, mode=mode)
 
 
 def _ask(question: str) -> bool:

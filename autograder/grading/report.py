@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from .. import attention_maps, manifest
+from .. import atomic, attention_maps, manifest
 from .collect import SAFE_ID
 from .model import CheckResult, Graded
 from .record import Gradebook
@@ -436,17 +436,4 @@ def _remove_stale_temps(out: Path) -> None:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    """Write `text` to a temp file beside `path`, fsync it, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic.write_text(path, text)

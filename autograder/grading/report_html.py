@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import html
 import io
-import os
 import re
 import statistics
-import tempfile
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import manifest
+from .. import atomic, manifest
 from . import report
 from .model import Graded
 
@@ -281,25 +279,8 @@ def _save(fig: Any, path: Path, plt: Any) -> str:
         fig.savefig(buf, format="png", dpi=100)
     finally:
         plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic.write_bytes(path, buf.getvalue())
     return str(path)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """report._atomic_write for bytes: temp file beside `path`, fsync, rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 # ---- feedback/<student>.html: the Markdown feedback as HTML ----------------------------------
