@@ -10,14 +10,17 @@ from contextlib import suppress
 from pathlib import Path
 
 
-def write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+def write_bytes(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:
+    """durable=False skips the flush to disk: for files written again from the gradebook on
+    every run (a power cut may leave one stale, never half-written for a reader)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
@@ -26,6 +29,6 @@ def write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
         raise
 
 
-def write_text(path: Path, text: str, *, mode: int = 0o644) -> None:
+def write_text(path: Path, text: str, *, mode: int = 0o644, durable: bool = True) -> None:
     """`text` as UTF-8, newlines as they are."""
-    write_bytes(path, text.encode("utf-8"), mode=mode)
+    write_bytes(path, text.encode("utf-8"), mode=mode, durable=durable)

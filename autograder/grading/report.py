@@ -70,10 +70,10 @@ def write_all(book: Gradebook, out: Path, *, hidden_visibility: str = "after_pub
     write_grades_json(graded, out)
     write_grades_csv(graded, out)
     write_results(graded, out, hidden_visibility=hidden_visibility)
-    write_feedback(graded, out, when)
+    feedback = write_feedback(graded, out, when)
     from .report_html import write_html  # report_html builds on this module
 
-    write_html(graded, out, when)
+    write_html(graded, out, when, feedback=feedback)
 
 
 # ---- grades.json and grades.csv ------------------------------------------------------------
@@ -199,7 +199,8 @@ def write_results(
     """OUT/results/<student>.json for every student."""
     for g in graded:
         doc = results_json(g, hidden_visibility=hidden_visibility)
-        _atomic_write(_student_file(out, "results", g.student, ".json"), json.dumps(doc, indent=2))
+        path = _student_file(out, "results", g.student, ".json")
+        _atomic_write(path, json.dumps(doc, indent=2), durable=False)  # one file a student
 
 
 # ---- feedback/<student>.md -----------------------------------------------------------------
@@ -292,12 +293,16 @@ def _lost_section(
     return lines
 
 
-def write_feedback(graded: list[Graded], out: Path, when: dict[str, str] | None = None) -> None:
-    """OUT/feedback/<student>.md for every student."""
+def write_feedback(
+    graded: list[Graded], out: Path, when: dict[str, str] | None = None
+) -> dict[str, str]:
+    """OUT/feedback/<student>.md for every student; returns the texts by student."""
     when = when or {}
+    texts = {}
     for g in graded:
-        text = feedback_md(g, when.get(g.student, ""))
-        _atomic_write(_student_file(out, "feedback", g.student, ".md"), text)
+        texts[g.student] = text = feedback_md(g, when.get(g.student, ""))
+        _atomic_write(_student_file(out, "feedback", g.student, ".md"), text, durable=False)
+    return texts
 
 
 # ---- the terminal --------------------------------------------------------------------------
@@ -435,5 +440,5 @@ def _remove_stale_temps(out: Path) -> None:
             path.unlink()
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    atomic.write_text(path, text)
+def _atomic_write(path: Path, text: str, *, durable: bool = True) -> None:
+    atomic.write_text(path, text, durable=durable)

@@ -67,8 +67,15 @@ def stats(graded: list[Graded]) -> ClassStats:
     return ClassStats(graded, totals, rates, bins, possible)
 
 
-def write_html(graded: list[Graded], out: Path, when: dict[str, str] | None = None) -> None:
-    """OUT/report.html, OUT/charts/*.png (when matplotlib is installed), feedback/*.html."""
+def write_html(
+    graded: list[Graded],
+    out: Path,
+    when: dict[str, str] | None = None,
+    *,
+    feedback: dict[str, str] | None = None,
+) -> None:
+    """OUT/report.html, OUT/charts/*.png (when matplotlib is installed), feedback/*.html from
+    each student's Markdown feedback (`feedback`, as write_feedback returned it, or made here)."""
     out = Path(out)
     when = when or {}
     for stale in (out / CHARTS).glob(".*.tmp"):
@@ -77,9 +84,11 @@ def write_html(graded: list[Graded], out: Path, when: dict[str, str] | None = No
     s = stats(graded)
     pngs = write_png_charts(s, out)
     report._atomic_write(out / "report.html", report_page(s, pngs))
+    feedback = feedback or {}
     for g in graded:
-        text = feedback_page(g.student, report.feedback_md(g, when.get(g.student, "")))
-        report._atomic_write(report._student_file(out, "feedback", g.student, ".html"), text)
+        md = feedback.get(g.student) or report.feedback_md(g, when.get(g.student, ""))
+        path = report._student_file(out, "feedback", g.student, ".html")
+        report._atomic_write(path, feedback_page(g.student, md), durable=False)
 
 
 # ---- pages -----------------------------------------------------------------------------------
