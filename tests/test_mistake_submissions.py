@@ -9,14 +9,11 @@ subprocess runs make check on every submission, one zygote grades them all.
 # ruff: noqa: E501  (the edits are lines of the solutions, kept whole to be read as such)
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
+from test_mistakes import check_each
 
 from autograder import ROOT, manifest, mistakes
 from autograder.grading.grader import Grader
@@ -340,26 +337,6 @@ def test_every_catalogued_mistake_is_submitted() -> None:
     assert submitted - catalogued == set()
 
 
-DRIVER = """
-import contextlib, io, json, os, sys
-from autograder import check
-
-results = {}
-for name, (ws, exercises) in json.loads(sys.argv[1]).items():
-    for module in [m for m in sys.modules if m.split(".")[0] == "exercises"]:
-        del sys.modules[module]
-    os.chdir(ws)
-    sys.path.insert(0, ws)
-    for exercise in exercises:
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            check.main(["--ex", exercise])
-        results[f"{name}:{exercise}"] = out.getvalue()
-    sys.path.remove(ws)
-print(json.dumps(results))
-"""
-
-
 @pytest.fixture(scope="module")
 def checked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """make check EX=<exercise> on each submission, for each exercise it must name a mistake in."""
@@ -373,15 +350,7 @@ def checked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             (ws / "exercises" / f"{module}.py").write_text(text)
         named = [ex for ex in EDITS[edit][2] if (edit, ex) not in NOT_IN_CHECK]
         work[edit] = (str(ws), named)
-    proc = subprocess.run(
-        [sys.executable, "-c", DRIVER, json.dumps(work)],
-        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "utf-8"},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.splitlines()[-1])
+    return check_each(work, timeout=900)
 
 
 @pytest.fixture(scope="module")

@@ -397,12 +397,18 @@ def build(entry: str, tmp: Path) -> Path:
 def checked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     tmp = tmp_path_factory.mktemp("mistakes")
     work = {e: (str(build(e, tmp)), sorted(named_in_check(e))) for e in DIAGNOSED}
+    return check_each(work, timeout=600)
+
+
+def check_each(work: dict[str, tuple[str, list[str]]], *, timeout: float) -> dict[str, str]:
+    """`make check EX=<exercise>`'s output, by "name:exercise", for each workspace (name ->
+    (folder, exercises)), all in one subprocess."""
     proc = subprocess.run(
         [sys.executable, "-c", DRIVER, json.dumps(work)],
         env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "utf-8"},
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.splitlines()[-1])
