@@ -307,9 +307,11 @@ def _suspect(source: str) -> bool:
     text = unicodedata.normalize("NFKC", source)
     for match in _SUSPECT.finditer(text):
         line = text[text.rfind("\n", 0, match.start()) + 1 : match.start()]
-        hash_at = line.find("#")
-        if hash_at < 0 or "'" in line[:hash_at] or '"' in line[:hash_at]:
-            return True  # code, or a '#' that may sit inside a string: read the module
+        # After a '#' with no quote before the match, the match is in a comment or in a string
+        # the line began inside: either way not code. A quote anywhere before it may have
+        # opened or closed a string around the '#', so then the module is read.
+        if "#" not in line or "'" in line or '"' in line:
+            return True
     return False
 
 

@@ -76,6 +76,7 @@ FLAGGED = [
     ("from typing import get_type_hints\n", [(1, "from typing import get_type_hints")]),
     ("import timeit\n", [(1, "import timeit")]),  # timeit('code') runs a string
     ("x = '#'; import threading  # hidden behind a '#' in a string\n", [(1, "import threading")]),
+    ('s = """\n#"""; import threading\n', [(2, "import threading")]),  # a '#' inside a string
     ("import \uff47\uff43\n", [(1, "import gc")]),  # fullwidth letters: Python reads NFKC
     ("from torch import (\n    nn,\n    jit,\n)\n", [(1, "from torch import jit")]),
 ]
