@@ -297,7 +297,8 @@ _MODULE_WORDS = sorted({*MODULES, *(part for path in PATHS for part in path.spli
 _SUSPECT = re.compile(
     r"\b(?:" + "|".join(map(re.escape, _NAMES)) + r")\b"
     r"|(?<!\w)_(?!_\w*__\b)\w"  # a private name: _C, __x; not _ alone, not __init__
-    r"|(?:\bimport\b|\bfrom\b|,|\.)\s*\(?\s*(?:" + "|".join(_MODULE_WORDS) + r")\b"
+    # between them: blanks, a "(", a backslash ending the line, comments inside brackets
+    r"|(?:\bimport\b|\bfrom\b|,|\.)(?:[\s\\(]|#[^\n]*)*(?:" + "|".join(_MODULE_WORDS) + r")\b"
 )
 
 

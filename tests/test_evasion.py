@@ -77,6 +77,8 @@ FLAGGED = [
     ("import timeit\n", [(1, "import timeit")]),  # timeit('code') runs a string
     ("x = '#'; import threading  # hidden behind a '#' in a string\n", [(1, "import threading")]),
     ('s = """\n#"""; import threading\n', [(2, "import threading")]),  # a '#' inside a string
+    ("import \\\n    threading\n", [(1, "import threading")]),  # a backslash ends the line
+    ("from torch import (  # the compiler\n    jit,\n)\n", [(1, "from torch import jit")]),
     ("import \uff47\uff43\n", [(1, "import gc")]),  # fullwidth letters: Python reads NFKC
     ("from torch import (\n    nn,\n    jit,\n)\n", [(1, "from torch import jit")]),
 ]
