@@ -26,7 +26,10 @@ IDS = [e.id for e in manifest.load()]
 SEED = 20261124
 
 
-def autograde(subs: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def autograde(
+    subs: Path, out: Path, *extra: str, seed: int = SEED, timeout: float = RUN_TIMEOUT
+) -> subprocess.CompletedProcess[str]:
+    """`attention-kit autograde --quiet` on `subs` into `out`, as a subprocess of the kit's."""
     return subprocess.run(
         [
             sys.executable,
@@ -39,12 +42,12 @@ def autograde(subs: Path, out: Path, *extra: str) -> subprocess.CompletedProcess
             "--out",
             str(out),
             "--seed",
-            str(SEED),
+            str(seed),
             *extra,
         ],
         capture_output=True,
         text=True,
-        timeout=RUN_TIMEOUT,
+        timeout=timeout,
         cwd=ROOT,
     )
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_autograde_cli import autograde
 
 from autograder import ROOT, gradescope, manifest
 
@@ -174,25 +175,7 @@ def autograde_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
             notebooks.write_source(tmp / "submissions" / student)
         else:
             write_modules(tmp / "submissions" / student / "exercises", corpus_sources(entry)[0])
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "autograder.cli",
-            "autograde",
-            "--quiet",
-            "--submissions",
-            str(tmp / "submissions"),
-            "--out",
-            str(tmp / "out"),
-            "--seed",
-            str(SEED),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-        cwd=ROOT,
-    )
+    proc = autograde(tmp / "submissions", tmp / "out", seed=SEED, timeout=RUN_TIMEOUT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return tmp / "out"
 

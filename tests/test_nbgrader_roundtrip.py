@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_autograde_cli import autograde
 
 from autograder import ROOT, manifest
 from autograder.notebooks import build, course, write_student
@@ -183,25 +184,7 @@ def roundtrip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     )
     by_cell = json.loads(read.stdout)
 
-    kit = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "autograder.cli",
-            "autograde",
-            "--quiet",
-            "--submissions",
-            str(kit_subs),
-            "--out",
-            str(tmp / "kit_out"),
-            "--seed",
-            str(SEED),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=STEP_TIMEOUT,
-    )
+    kit = autograde(kit_subs, tmp / "kit_out", seed=SEED, timeout=STEP_TIMEOUT)
     assert kit.returncode == 0, kit.stderr[-3000:]
     with open(tmp / "nbgrader_grades.csv", newline="") as f:
         totals = {row["student_id"]: float(row["raw_score"]) for row in csv.DictReader(f)}
