@@ -65,9 +65,7 @@ autograde: $(READY)
 	$(BIN)/attention-kit autograde --submissions $(SUBMISSIONS) --out $(OUT)
 
 bench: $(READY)
-	$(PY) -m bench.check_latency
-	$(PY) -m bench.watch_latency
-	$(PY) -m bench.autograde_throughput
+	$(PY) -m bench $(if $(filter-out 0,$(JSON)),--json)
 
 bench-check: $(READY)
 	$(PY) -m bench.check_latency

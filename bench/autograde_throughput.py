@@ -3,7 +3,7 @@
 Builds N submissions by cycling through the sample class (reference, partial, typical mistakes,
 hostile), grades them into a fresh OUT, and reports, from the same run: submissions per second,
 the ratio wall / (N x t(import torch) / cores) (target <= 0.05), and peak memory.
-Usage: python -m bench.autograde_throughput [N]   (default 1000)
+Usage: python -m bench.autograde_throughput [N] [--json]   (default 1000)
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ from pathlib import Path
 
 from autograder import ROOT
 
+from .figures import Figure, report
+
 CLASS = ROOT / "examples" / "submissions"
+TARGET = 0.05  # wall / (N x import torch / cores)
 
 
 def import_torch_seconds(repeats: int = 3) -> float:
@@ -57,8 +60,7 @@ def build(n: int, into: Path) -> None:
         )
 
 
-def main() -> int:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+def figures(n: int = 1000) -> list[Figure]:
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         subs, out = Path(tmp) / "submissions", Path(tmp) / "out"
@@ -84,18 +86,27 @@ def main() -> int:
         )
         wall = time.perf_counter() - start
         if proc.returncode != 0:
-            print(proc.stdout[-2000:], proc.stderr[-2000:], sep="\n")
-            return 1
+            raise RuntimeError(f"autograde failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    ratio = wall / (n * t_import / cores)
-    print(f"submissions:            {n} (cycling {len(list(CLASS.iterdir()))} sample students)")
-    print(f"cores:                  {cores}")
-    print(f"one sandboxed worker ({mode}: fork, confine, load, ping, kill): {fork_ms:.1f} ms")
-    print(f"python -c 'import torch': {t_import:.2f} s (median of 3)")
-    print(f"autograde wall time:    {wall:.1f} s  ({n / wall:.1f} submissions/s)")
-    print(f"ratio wall / (N x import / cores): {ratio:.4f}  (target <= 0.05)")
-    print(f"peak memory of one process (max RSS): {peak_mb:.0f} MB")
-    return 0
+    print(f"autograde: {n} submissions cycling {len(list(CLASS.iterdir()))} sample students, ")
+    print(f"  {cores} cores, sandbox mode {mode}, import torch {t_import:.2f} s (median of 3)")
+    print(f"  wall {wall:.1f} s ({n / wall:.1f} submissions/s), peak RSS {peak_mb:.0f} MB")
+    return [
+        Figure(
+            "autograde wall / (N x import torch / cores)", wall / (n * t_import / cores), TARGET
+        ),
+        Figure("one sandboxed worker (fork, confine, load, ping, kill)", fork_ms, unit="ms"),
+        Figure("one sandboxed worker / import torch", fork_ms / 1000 / t_import),
+        Figure("submissions per second", n / wall, unit="/s"),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    as_json = "--json" in args
+    numbers = [a for a in args if a != "--json"]
+    n = int(numbers[0]) if numbers else 1000
+    return report("autograde throughput", figures(n), as_json=as_json)
 
 
 if __name__ == "__main__":

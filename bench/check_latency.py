@@ -3,7 +3,7 @@
 Times, interleaved and after one warm-up each, `make -s check` in two workspaces (the fresh stubs
 and the reference copied into exercises/) and the bare torch import; prints the medians and the
 ratios. Target: make check <= 1.5 x import torch. Exit status 1 when a ratio misses it.
-Usage: python -m bench.check_latency [REPEATS]   (default 5)
+Usage: python -m bench.check_latency [REPEATS] [--json]   (default 5)
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 from autograder import ROOT
+
+from .figures import Figure, report
 
 TARGET = 1.5
 READY = ".venv/.ready"  # the Makefile's bootstrap stamp
@@ -55,9 +57,7 @@ def make_command() -> tuple[list[str], str]:
     return ["make", "-s", "check"], ""
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    repeats = int(args[0]) if args else 5
+def figures(repeats: int = 5) -> list[Figure]:
     make, note = make_command()
     torch_cmd = [sys.executable, "-c", "import torch"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -74,17 +74,21 @@ def main(argv: list[str] | None = None) -> int:
                 times[name].append(timed(cmd, cwd))
     base = statistics.median(times["import torch"])
     print(f"make check latency: median of {repeats} interleaved runs{note}")
-    worst = 0.0
     for name, values in times.items():
-        median = statistics.median(values)
-        ratio = median / base
-        if name != "import torch":
-            worst = max(worst, ratio)
         spread = f"{min(values):.2f}-{max(values):.2f}"
-        print(f"  {name:<26} {median:5.2f} s  (runs {spread} s)  ratio {ratio:.2f}")
-    verdict = "met" if worst <= TARGET else "MISSED"
-    print(f"target: make check <= {TARGET} x import torch: {verdict} (worst ratio {worst:.2f})")
-    return 0 if worst <= TARGET else 1
+        print(f"  {name:<26} {statistics.median(values):5.2f} s  (runs {spread} s)")
+    return [
+        Figure(f"{name} / import torch", statistics.median(values) / base, TARGET)
+        for name, values in times.items()
+        if name != "import torch"
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    as_json = "--json" in args
+    numbers = [a for a in args if a != "--json"]
+    return report("make check", figures(int(numbers[0]) if numbers else 5), as_json=as_json)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The public suite against the reference: it passes, it covers every exercise, it is fast."""
+"""The public suite against the reference: it passes and covers every exercise (its speed is a
+`make bench` figure: bench/public_suite.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from autograder import ROOT, manifest
 
 PUBLIC = ROOT / "autograder" / "public"
 PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:hypothesispytest"]
-PUBLIC_BUDGET_S = 1.0  # the whole public suite, torch already imported
 
 # A pytest plugin that writes one JSON record per public test: its exercise, outcome and time.
 RECORDER = textwrap.dedent(
@@ -112,12 +112,6 @@ def test_public_tests_ask_their_question(reference_run: dict[str, Any]) -> None:
         if not r["doc"].strip().splitlines()[0].endswith("?")
     ]
     assert unasked == []
-
-
-def test_public_suite_is_fast(reference_run: dict[str, Any]) -> None:
-    """Do all the public tests together run well under a second (torch already imported)?"""
-    total = sum(r["duration"] for r in reference_run["ran"])
-    assert total < PUBLIC_BUDGET_S, f"{total:.2f} s"
 
 
 def test_public_suite_needs_only_what_students_have() -> None:

@@ -1,0 +1,52 @@
+"""make bench's reporting: each figure judged against its target, and a JSON line for tracking.
+(The timings themselves are never asserted: they live in `make bench`.)"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from autograder import ROOT
+from bench.figures import Figure, report
+
+
+def test_a_figure_is_judged_on_the_side_of_its_target() -> None:
+    """Is a lower-is-better figure met at or under its target only, and the reverse for higher?"""
+    assert Figure("r", 1.5, 1.5).met is True
+    assert Figure("r", 1.51, 1.5).met is False
+    assert Figure("rate", 9.0, 10.0, higher_is_better=True).met is False
+    assert Figure("rate", 10.0, 10.0, higher_is_better=True).met is True
+    assert Figure("info", 3.0).met is None
+
+
+def test_report_says_met_or_not_and_fails_on_a_miss(capsys: pytest.CaptureFixture[str]) -> None:
+    """Does the report print each verdict, one JSON line, and exit 1 only when a target missed?"""
+    assert report("b", [Figure("fast", 0.2, 0.5), Figure("ms", 12.0, unit="ms")]) == 0
+    assert report("b", [Figure("slow", 0.7, 0.5)], as_json=True) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert any("fast" in line and "(target <= 0.5: met)" in line for line in out)
+    assert any("slow" in line and "NOT MET" in line for line in out)
+    assert any(line.startswith("b (load average") for line in out)
+    data = json.loads(out[-1])
+    assert data["figures"]["slow"] == {"value": 0.7, "target": 0.5, "met": False}
+
+
+@pytest.mark.slow
+def test_public_suite_benchmark_runs_on_the_reference() -> None:
+    """Does `python -m bench.public_suite --json` time the public tests and print its figure?"""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.public_suite", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    figure = json.loads(proc.stdout.splitlines()[-1])["figures"][
+        "public tests' run time / import torch"
+    ]
+    assert figure["value"] > 0 and figure["target"] == 0.5
+    assert figure["met"] == (figure["value"] <= 0.5)
