@@ -62,7 +62,8 @@ demo: $(READY)
 	$(BIN)/attention-kit autograde --submissions examples/submissions --out build/demo
 
 autograde: $(READY)
-	$(BIN)/attention-kit autograde --submissions $(SUBMISSIONS) --out $(OUT)
+	$(BIN)/attention-kit autograde --submissions $(SUBMISSIONS) --out $(OUT) \
+		$(if $(SEED),--seed $(SEED)) $(if $(filter-out 0,$(REGRADE)),--regrade)
 
 bench: $(READY)
 	$(PY) -m bench $(if $(filter-out 0,$(JSON)),--json)
@@ -82,5 +83,8 @@ gradescope: $(READY)
 nbgrader: $(READY)
 	$(PY) -m autograder.notebooks.course --dest build/nbgrader
 
+# Only what the kit regenerates: never OUT (the default out/ holds a class's gradebook) nor
+# build/nbgrader (students' submitted notebooks and nbgrader's gradebook.db).
 clean:
-	rm -rf build out .pytest_cache .ruff_cache
+	rm -rf build/student build/student.zip build/autograder.zip build/plots build/demo
+	rm -rf .pytest_cache .ruff_cache
