@@ -9,7 +9,7 @@ PLOT ?=
 SUBMISSIONS ?= examples/submissions
 OUT ?= out
 
-.PHONY: help check watch hint reset exercises class test lint format demo autograde bench bench-check clean redteam-table release gradescope nbgrader
+.PHONY: help check watch hint reset exercises class test test-fast lint format demo autograde bench bench-check clean redteam-table release gradescope nbgrader
 
 help:
 	@echo "Students:     make check [EX=<exercise or topic>] [PLOT=1]"
@@ -17,7 +17,7 @@ help:
 	@echo "Instructors:  make demo | make autograde SUBMISSIONS=<dir> OUT=<dir>"
 	@echo "              make release | make gradescope [VISIBILITY=after_published]"
 	@echo "              make nbgrader   (the nbgrader course in build/nbgrader, assignment released)"
-	@echo "Kit:          make test | make exercises | make class | make bench | make lint | make format"
+	@echo "Kit:          make test | make test-fast | make exercises | make class | make bench | make lint | make format"
 
 $(READY): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,11 @@ test: $(READY)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
+
+# The unit tests alone, in about a minute: no end-to-end batch (tests marked slow).
+test-fast: $(READY)
+	$(BIN)/ruff check .
+	$(BIN)/pytest -m "not slow"
 
 demo: $(READY)
 	$(BIN)/attention-kit autograde --submissions examples/submissions --out build/demo

@@ -20,6 +20,8 @@ import pytest
 
 from autograder import ROOT, manifest
 
+pytestmark = pytest.mark.slow  # the real CLI on whole batches
+
 CLASS = ROOT / "examples" / "submissions"
 RUN_TIMEOUT = 240  # seconds for one autograde run of a small class
 IDS = [e.id for e in manifest.load()]

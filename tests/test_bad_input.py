@@ -28,6 +28,8 @@ import pytest
 
 from autograder import ROOT, manifest
 
+pytestmark = pytest.mark.slow  # one real batch of bad entries
+
 CLASS = ROOT / "examples" / "submissions"
 SOLUTIONS = ROOT / "solutions"
 RUN_TIMEOUT = 180  # seconds for one autograde run (it takes about 5)

@@ -32,6 +32,8 @@ import pytest
 
 from autograder import ROOT, manifest
 
+pytestmark = pytest.mark.slow  # whole batches interrupted and resumed
+
 CLASS = ROOT / "examples" / "submissions"
 SAMPLES = sorted(p.name for p in CLASS.iterdir())
 COPIES = 16  # 16 x 12 = 192 submissions: about 13 s of grading on 2 cores

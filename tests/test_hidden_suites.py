@@ -31,6 +31,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+pytestmark = pytest.mark.slow  # the corpus through the real grader
+
 pytest_plugins = ("pytester",)
 
 CORPUS = ROOT / "tests" / "corpus"

@@ -21,6 +21,8 @@ from autograder.grading.isolate import SandboxChannel, Zygote
 from autograder.grading.sandbox import SANDBOX_UID_BASE, python_view
 from autograder.grading.student import Student, StudentError
 
+pytestmark = pytest.mark.slow  # real sandboxed workers
+
 
 @pytest.fixture(scope="module")
 def zygote() -> Iterator[Zygote]:
