@@ -3,12 +3,14 @@
 One line per exercise in teaching order (✓ done, ✗ failing, · not started or waiting on an
 earlier one), a progress bar, then what went wrong in the first failing exercise and a hint.
 Exit status 0 once every selected exercise passes, 1 until then, 2 for an unknown EX.
+What the student's code printed while a test ran is shown under the failing exercise's report.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import importlib
 import io
 import linecache
@@ -25,7 +27,7 @@ from types import TracebackType
 
 import pytest
 
-from . import attention_maps, manifest, progress
+from . import attention_maps, manifest, progress, siblings
 
 PUBLIC = Path(__file__).resolve().parent / "public"
 NOT_STARTED = re.compile(r"^(\w+): not started")
@@ -33,6 +35,7 @@ MISSING = re.compile(r"^module '([\w.]+)' has no attribute '(\w+)'")
 BAR_WIDTH = 30
 # A public test runs in milliseconds; one still running after this is stuck in a loop.
 TEST_SECONDS = float(os.environ.get("ATTENTION_KIT_TEST_SECONDS", "10"))
+PRINTED_HEAD, PRINTED_TAIL = 3000, 1000  # what the student printed, cut to a few KB
 
 
 class Stuck(Exception):
@@ -73,6 +76,7 @@ class Problem:
     question: str = ""
     waiting_on: str = ""
     where: str = ""  # path:line in the student's file, when known
+    printed: str = ""  # what the student's code printed during that test
 
 
 @dataclass
@@ -103,6 +107,7 @@ class Collector:
         self.known = {e.id for e in manifest.load()}
         self.collect_errors: list[str] = []
         self.stuck_imports: dict[str, str] = {}  # module -> why importing it was stopped
+        self.stuck_exercises: dict[str, str] = {}  # exercise -> why one of its tests was stopped
 
     def pytest_collection_modifyitems(
         self, config: pytest.Config, items: list[pytest.Item]
@@ -133,8 +138,17 @@ class Collector:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> object:
-        """Stop a test stuck in the student's code after TEST_SECONDS (Linux and macOS)."""
-        return (yield from _time_limited())
+        """Stop a test stuck in the student's code after TEST_SECONDS (Linux and macOS), once
+        per exercise: its other tests then fail at once with the same message."""
+        mark = item.get_closest_marker("exercise")
+        exercise = mark.args[0] if mark else ""
+        if exercise in self.stuck_exercises:
+            raise Stuck(self.stuck_exercises[exercise])
+        try:
+            return (yield from _time_limited())
+        except Stuck as e:
+            self.stuck_exercises[exercise] = str(e)
+            raise
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -156,6 +170,7 @@ class Collector:
         if isinstance(excinfo.value, pytest.skip.Exception):
             return None
         problem = self._problem(item, status.exercise.id, call)
+        problem.printed = _printed(item)
         status.problems.append(problem)
         return pytest.TestReport(
             item.nodeid,
@@ -208,6 +223,19 @@ class Collector:
             if path.is_relative_to(self.package):
                 where = f"{_shown(path)}:{line}"
         return where
+
+
+def _printed(item: pytest.Item) -> str:
+    """What the test's setup and call printed (pytest captured it), cut to a few KB."""
+    text = "".join(
+        content
+        for when, key, content in item._report_sections
+        if when in ("setup", "call") and key in ("stdout", "stderr")
+    )
+    if len(text) > PRINTED_HEAD + PRINTED_TAIL:
+        cut = len(text) - PRINTED_HEAD - PRINTED_TAIL
+        text = f"{text[:PRINTED_HEAD]}\n... ({cut} characters left out) ...\n{text[-PRINTED_TAIL:]}"
+    return text.rstrip("\n")
 
 
 def _time_limited() -> Generator[None, object, object]:
@@ -295,8 +323,8 @@ def _line(status: Status, marks: dict[str, str], width: int) -> str:
         else "",
         "no tests": "no tests ran",
     }.get(state, "")
-    score = f"{_points(earned)}/{_points(e.points)}"
-    return f"  {mark} {e.id:<{width}} {score:>6}" + (f"   {note}" if note else "")
+    score = f"{_points(earned):>3}/{_points(e.points):<3}"  # the slashes in one column
+    return (f"  {mark} {e.id:<{width}} {score}" + (f"  {note}" if note else "")).rstrip()
 
 
 def progress_bar(done: int, total: int, width: int = BAR_WIDTH) -> str:
@@ -314,7 +342,7 @@ def report(statuses: list[Status], selector: str | None, target: str) -> str:
     done = [s for s in statuses if s.state == "done"]
     points = sum(s.exercise.points for s in done)
     total = sum(s.exercise.points for s in statuses)
-    scope = f" in {selector}" if selector else ""
+    scope = f" in {', '.join(selector.split(','))}" if selector else ""
     out += [
         "",
         f"Progress: {progress_bar(len(done), len(statuses))} {len(done)}/{len(statuses)} "
@@ -327,8 +355,24 @@ def report(statuses: list[Status], selector: str | None, target: str) -> str:
         nxt = next(s for s in statuses if s.state != "done")
         out += ["", *_next_up(nxt, target)]
     else:
-        out += ["", "Every exercise passes. Well done."]
+        out += ["", _all_done(statuses, selector)]
     return "\n".join(out)
+
+
+def _all_done(statuses: list[Status], selector: str | None) -> str:
+    """What passed, in words that do not claim more than was checked."""
+    total = len(manifest.load())
+    if len(statuses) == total:
+        return "Every exercise passes. Well done."
+    if len(statuses) == 1:
+        return (
+            f"{statuses[0].exercise.id} passes. It is the only exercise this check ran: "
+            f"make check runs all {total}."
+        )
+    return (
+        f"Every exercise in {selector} passes: {len(statuses)} of the {total} exercises were "
+        "checked; make check runs them all."
+    )
 
 
 def _explain(status: Status, marks: dict[str, str]) -> list[str]:
@@ -336,13 +380,21 @@ def _explain(status: Status, marks: dict[str, str]) -> list[str]:
     problem = status.first(status.state)
     if problem.kind == "broken":  # no test could run: the file itself is the problem
         out = [f"{marks['failing']} {e.id}: its file cannot be imported"]
-        out += ["  " + line for line in problem.message.splitlines()] + [""]
+        out += ["  " + line for line in problem.message.splitlines()]
+        out += [*_printed_lines(problem.printed), ""]
     else:
         out = [f"{marks['failing']} {e.id}: {problem.question}"]
         out += ["  " + line for line in problem.message.splitlines()]
+        out += _printed_lines(problem.printed)
         out += ["", f"Hint: {e.hints[0]}"] if e.hints else [""]
     out += [f"Check it again with: make check EX={e.id}"]
     return out
+
+
+def _printed_lines(printed: str) -> list[str]:
+    if not printed:
+        return []
+    return ["", "  Your code printed:", *("  | " + line for line in printed.splitlines())]
 
 
 def _next_up(status: Status, target: str) -> list[str]:
@@ -363,7 +415,10 @@ def _next_up(status: Status, target: str) -> list[str]:
 def run(chosen: list[manifest.Exercise], target: str) -> tuple[list[Status], str, int]:
     """Run the public tests of `chosen` on the package `target`: statuses, output, exit code."""
     package = importlib.import_module(target)  # found from here, before pytest touches sys.path
-    collector = Collector(chosen, Path(package.__file__ or "").resolve().parent)
+    folder = Path(package.__file__ or "").resolve().parent
+    # `from causal_attention import CausalAttention` between the student's files
+    siblings.install(target, [p.stem for p in folder.glob("*.py") if p.stem != "__init__"])
+    collector = Collector(chosen, folder)
     os.environ.setdefault("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     args = [
         str(PUBLIC),
@@ -394,9 +449,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        chosen = manifest.select(args.ex)
-    except ValueError:
-        print(_unknown(args.ex), file=sys.stderr)
+        chosen = select(args.ex)
+    except ValueError as e:
+        print(_unknown(str(e)), file=sys.stderr)
         return 2
     try:
         statuses, output, code = run(chosen, args.target)
@@ -408,27 +463,56 @@ def main(argv: list[str] | None = None) -> int:
             f"\nmake check: the public tests could not run (pytest exit {code}).", file=sys.stderr
         )
         return 3
-    print(report(statuses, args.ex, args.target))
-    heatmap = attention_maps.after_check(statuses, args.ex, args.target, plot=args.plot)
-    if heatmap:
-        print("\n" + heatmap)
-    if args.target == "exercises":  # remembered for make hint and make watch
+    newly: list[str] = []
+    if args.target == "exercises":  # remembered for make hint and make watch, before printing
         newly = progress.record({s.exercise.id: s.state == "done" for s in statuses})
+    status = 0 if all(s.state == "done" for s in statuses) else 1
+    try:
+        print(report(statuses, args.ex, args.target), flush=True)
+        heatmap = attention_maps.after_check(statuses, args.ex, args.target, plot=args.plot)
+        if heatmap:
+            print("\n" + heatmap)
         if newly:
             print(f"\nNewly passing since your last check: {', '.join(newly)}")
-    return 0 if all(s.state == "done" for s in statuses) else 1
+        sys.stdout.flush()
+    except BrokenPipeError:  # `make check | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+    return status
 
 
-def _unknown(name: str | None) -> str:
+def select(selector: str | None) -> list[manifest.Exercise]:
+    """The exercises named by `selector`: an exercise, a topic, or several of them separated by
+    commas (as make watch asks), in teaching order. ValueError(the unknown name) otherwise."""
+    names = [n.strip() for n in (selector or "").split(",") if n.strip()]
+    chosen: set[str] = set()
+    for name in names:
+        try:
+            chosen.update(e.id for e in manifest.select(name))
+        except ValueError:
+            raise ValueError(name) from None
+    return [e for e in manifest.load() if not names or e.id in chosen]
+
+
+def suggest(name: str) -> list[str]:
+    """The exercises and topics whose names are closest to a mistyped `name`."""
+    known = [*manifest.modules(), *manifest.by_id()]
+    lowered = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)
+    return [lowered[c] for c in close]
+
+
+def _unknown(name: str) -> str:
     exercises = manifest.load()
     ids = [e.id for e in exercises]
     rows = [ids[i : i + 4] for i in range(0, len(ids), 4)]
+    close = suggest(name)
     return "\n".join(
         [
             f"make check: there is no exercise or topic called {name!r}.",
+            *([f"Did you mean: {' or '.join(close)}?"] if close else []),
             f"Topics:    {', '.join(manifest.modules())}",
             "Exercises: " + ",\n           ".join(", ".join(r) for r in rows),
-            "For example: make check EX=softmax_stable",
+            f"For example: make check EX={close[0] if close else 'softmax_stable'}",
         ]
     )
 

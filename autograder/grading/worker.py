@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .. import offlimits
+from .. import kernelwatch, offlimits, siblings
 from . import protocol
 from .seeding import seed_cpu
 
@@ -61,12 +61,13 @@ class OffLimits(Exception):
 
 
 @contextlib.contextmanager
-def enforce(groups: list[str], deep: bool = True) -> Iterator[None]:
-    """Run the body, then raise OffLimits if it called anything from the forbidden `groups`."""
+def enforce(groups: list[str]) -> Iterator[None]:
+    """Run the body, then raise OffLimits if it called anything from the forbidden `groups`:
+    by name in this thread, or at torch's dispatcher from any thread or forked child."""
     if not groups:
         yield
         return
-    with offlimits.watch(groups, deep=deep) as calls:
+    with offlimits.watch(groups) as calls:
         yield
     if calls:
         raise OffLimits("off-limits call: " + ", ".join(sorted(set(calls))[:5]))
@@ -77,14 +78,6 @@ class Session:
 
     def __init__(self, resolve: Callable[[str, str], Any]) -> None:
         self.resolve = resolve
-        self.deep_done: set[str] = set()  # exercises already watched down to the aten ops
-
-    def _deep(self, name: str) -> bool:
-        """Watch raw aten ops on an exercise's first run in this worker; Python-level calls
-        (however reached) are watched on every run. The aten watch is the costly one."""
-        first = name not in self.deep_done
-        self.deep_done.add(name)
-        return first
 
     def handle(self, data: dict[str, Any], arrays: list[Any]) -> bytes:
         """Answer one request frame; never raises for anything the student's code does."""
@@ -122,12 +115,12 @@ class Session:
         kwargs = {str(k): protocol.rebuild(v, arrays) for k, v in data.get("kwargs", {}).items()}
         groups = [str(g) for g in data.get("offlimits", [])]
         if op == "call":
-            with enforce(groups, deep=self._deep(str(data.get("name")))):
+            with enforce(groups):
                 result = obj(*args, **kwargs)
             return {"value": protocol.encode_value(result, w)}
         if op == "module":
-            deep = self._deep(str(data.get("name")))
-            return self._module(obj, args, kwargs, data, arrays, groups, w, deep)
+            with enforce(groups):
+                return self._module(obj, args, kwargs, data, arrays, w)
         raise ValueError(f"unknown op {op!r}")
 
     def _module(
@@ -137,15 +130,11 @@ class Session:
         kwargs: dict[str, Any],
         data: dict[str, Any],
         arrays: list[Any],
-        groups: list[str],
         w: Any,
-        deep: bool,
     ) -> dict[str, Any]:
         import torch
 
         reply: dict[str, Any] = {"missing": [], "unexpected": []}
-        # Built unwatched: a ready-made attention module is caught by the static scan and, when
-        # it runs, by the watch around forward (construction is most of the watched ops' cost).
         if data.get("seed") is not None:
             seed_cpu(int(data["seed"]))
         model = cls(*args, **kwargs)
@@ -160,11 +149,10 @@ class Session:
         model.train(bool(data.get("train")))
         outputs = []
         with torch.no_grad():
-            for i, node in enumerate(data.get("inputs", [])):
+            for node in data.get("inputs", []):
                 if data.get("forward_seed") is not None:
                     seed_cpu(int(data["forward_seed"]))
-                with enforce(groups, deep=deep and i == 0):
-                    outputs.append(model(protocol.rebuild(node, arrays)))
+                outputs.append(model(protocol.rebuild(node, arrays)))
         reply["outputs"] = [protocol.encode_value(o, w) for o in outputs]
         reply["parameters"] = protocol.encode_value(
             {k: v.detach() for k, v in list(model.named_parameters())[:48]}, w
@@ -288,6 +276,7 @@ def install_sources(root: str, sources: dict[str, str]) -> None:
         del sys.modules[name]
     sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, SourceFinder)]
     sys.meta_path.insert(0, SourceFinder(pkg, kept))
+    siblings.install(PACKAGE, kept)  # `from causal_attention import ...` between their files
     importlib.invalidate_caches()
 
 
@@ -302,6 +291,7 @@ def serve(sock: Any, root: str) -> None:
             raise EOFError
         return data
 
+    kernelwatch.fresh()  # this worker's own counters, before any student code runs
     session: Session | None = None
     while True:
         try:
