@@ -36,6 +36,10 @@ def parse(source: str, filename: str = "<unknown>") -> ast.Module:
     for a source too large, too deeply nested, or that the parser cannot build."""
     if len(source) > MAX_SOURCE_CHARS:
         raise Unparseable(f"it is over {MAX_SOURCE_CHARS // 1024} K characters")
+    try:
+        source.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Unparseable("it holds text that is not valid Unicode (a lone surrogate)") from None
     if "\0" in source:
         raise Unparseable("it holds a NUL character", source[: source.index("\0")].count("\n") + 1)
     try:

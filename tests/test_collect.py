@@ -6,6 +6,7 @@ submission (`bob`) to show that one student's problem never stops the others bei
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -13,10 +14,11 @@ import struct
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from autograder import manifest
+from autograder import ROOT, manifest
 from autograder.grading import collect as collect_mod
 from autograder.grading.collect import MAX_SOURCE_BYTES, SAFE_ID, collect
 from autograder.grading.model import Submission
@@ -606,3 +608,167 @@ def test_safe_ids_are_kept(tmp_path: Path) -> None:
     assert sorted(got) == ["ann.lee@uni.edu", "bob", "s-12_3"]
     for sub in got.values():
         assert_clean(sub)
+
+
+# ---- crashers: what the grader's own parsers must survive -----------------------------------
+
+DEEP = "X = " + "-" * 100_000 + "1\n"  # exhausts the parser's stack (MemoryError)
+DEEP_TREE = "X = " + "-" * 900 + "1\n"  # parses, but a recursive visitor hits RecursionError
+
+
+def answered(module: str = "numpy_attention") -> dict[str, Any]:
+    """The instructor notebook of `module` (reference answers) as a JSON document."""
+    return json.loads(released_notebooks()[f"{module}.ipynb"])
+
+
+def with_notebook(nb: dict[str, Any] | bytes, module: str = "numpy_attention") -> dict[str, bytes]:
+    files = sources()
+    del files[f"exercises/{module}.py"]
+    raw = nb if isinstance(nb, bytes) else json.dumps(nb).encode()
+    files[f"exercises/{module}.ipynb"] = raw
+    return files
+
+
+def answer_cells(nb: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("solution")]
+
+
+@pytest.mark.parametrize("source", [DEEP, DEEP_TREE], ids=["100000-deep", "900-deep"])
+def test_deeply_nested_module_is_one_line(tmp_path: Path, source: str) -> None:
+    """Is a module nested too deeply for the grader's parser, or for its recursive scans, refused
+    in one line (its exercises score 0), the other modules and students read as usual?"""
+    subs = batch(tmp_path)
+    files = sources()
+    files["exercises/numpy_attention.py"] = (
+        (ROOT / "solutions" / "numpy_attention.py").read_bytes() + b"\n" + source.encode()
+    )
+    write_folder(subs / "alice", files)
+    got = by_student(collect(subs))
+    line = one_line(got["alice"])
+    assert line.startswith("exercises/numpy_attention.py cannot be graded: an expression or ")
+    assert "nested too deeply" in line and line.endswith("its exercises score 0")
+    assert sorted(got["alice"].sources) == sorted(m for m in MODULES if m != "numpy_attention")
+    assert_clean(got["bob"])
+
+
+def test_deeply_nested_notebook_json_is_one_line(tmp_path: Path) -> None:
+    """Is a notebook whose JSON is nested 100,000 deep one line, not a RecursionError?"""
+    subs = batch(tmp_path)
+    deep = b'{"cells": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    write_folder(subs / "alice", with_notebook(deep))
+    got = by_student(collect(subs))
+    assert one_line(got["alice"]) == (
+        "exercises/numpy_attention.ipynb is not a notebook (its JSON is nested too deeply to be "
+        "read): hand in the .ipynb file as Jupyter saved it; its exercises score 0"
+    )
+    assert "numpy_attention" not in got["alice"].sources
+    assert_clean(got["bob"])
+
+
+def test_cell_source_holding_a_number_is_left_out(tmp_path: Path) -> None:
+    """Is an answer cell whose source list holds a number left out with one line, and its
+    exercise named as missing, the rest of the notebook read?"""
+    subs = batch(tmp_path)
+    nb = answered()
+    answer_cells(nb)[0]["source"] = ["def softmax_rows(scores):\n", 5]
+    write_folder(subs / "alice", with_notebook(nb))
+    got = by_student(collect(subs))
+    errors = got["alice"].errors
+    assert errors[0] == (
+        "exercises/numpy_attention.ipynb: cell 6 (softmax_rows) has a source that is not text "
+        "(a string or a list of strings): it was left out"
+    )
+    assert errors[1].startswith("exercises/numpy_attention.ipynb has no answer cell defining ")
+    assert len(errors) == 2
+    assert "def self_attention_numpy(" in got["alice"].sources["numpy_attention"]
+    assert_clean(got["bob"])
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "cells-not-a-list",
+        "cell-not-a-dict",
+        "metadata-not-a-dict",
+        "nbgrader-not-a-dict",
+        "grade-id-deep-list",
+        "source-a-dict",
+        "lone-surrogate",
+        "notebook-a-list",
+    ],
+)
+def test_wrong_json_types_never_stop_collection(tmp_path: Path, damage: str) -> None:
+    """Does a notebook with the wrong JSON type anywhere give one line or a graded module, never
+    an exception, with every error line printable UTF-8?"""
+    subs = batch(tmp_path)
+    nb: Any = answered()
+    cell = answer_cells(nb)[0]
+    if damage == "cells-not-a-list":
+        nb["cells"] = {"0": cell}
+    elif damage == "cell-not-a-dict":
+        nb["cells"].append(7)
+    elif damage == "metadata-not-a-dict":
+        cell["metadata"] = ["nbgrader"]
+    elif damage == "nbgrader-not-a-dict":
+        cell["metadata"]["nbgrader"] = "solution"
+    elif damage == "grade-id-deep-list":
+        cell["metadata"]["nbgrader"]["grade_id"] = json.loads("[" * 900 + "]" * 900)
+    elif damage == "source-a-dict":
+        cell["source"] = {"text": "x = 1"}
+    elif damage == "lone-surrogate":
+        cell["source"] = cell["source"] + ["X = '\ud800'\n"]
+    else:
+        nb = [nb]
+    write_folder(subs / "alice", with_notebook(nb))
+    alice = by_student(collect(subs))["alice"]
+    assert alice.errors or "numpy_attention" in alice.sources
+    for line in alice.errors:
+        line.encode("utf-8")
+        assert "\n" not in line
+    alice.digest.encode("ascii")
+    for source in alice.sources.values():
+        source.encode("utf-8")
+    if damage == "lone-surrogate":
+        assert alice.errors[0] == (
+            "exercises/numpy_attention.ipynb: cell 6 (softmax_rows) cannot be read (it holds text "
+            "that is not valid Unicode (a lone surrogate)): it was left out"
+        )
+
+
+def test_added_cell_with_a_deep_expression_is_left_out(tmp_path: Path) -> None:
+    """Is a student's added cell holding 100,000 unary minus signs left out in one line, every
+    answer cell still graded?"""
+    subs = batch(tmp_path)
+    nb = answered()
+    nb["cells"].append({"cell_type": "code", "metadata": {}, "source": DEEP, "outputs": []})
+    write_folder(subs / "alice", with_notebook(nb))
+    got = by_student(collect(subs))
+    line = one_line(got["alice"])
+    assert line.startswith(f"exercises/numpy_attention.ipynb: cell {len(nb['cells'])} cannot be ")
+    assert "nested too deeply" in line and line.endswith("it was left out")
+    source = got["alice"].sources["numpy_attention"]
+    assert "def softmax_rows(" in source and "-----" not in source
+    assert_clean(got["bob"])
+
+
+def test_file_name_not_utf8_is_one_printable_line(tmp_path: Path) -> None:
+    """Is a stray file whose name is not valid UTF-8 beside the modules left out with one
+    printable line (its bytes shown as escapes), the modules graded, the digest computed; and a
+    student folder so named graded under a sanitized id?"""
+    subs = batch(tmp_path)
+    write_folder(subs / "alice", sources())
+    stray = os.fsdecode(b"simple_attention\xff.py")
+    (subs / "alice" / "exercises" / stray).write_text("x = 1\n")
+    named = write_folder(subs / os.fsdecode(b"j\xe9r\xf4me"), sources())
+    got = by_student(collect(subs))
+    assert one_line(got["alice"]) == (
+        "1 file whose name is not UTF-8 text not read: exercises/simple_attention\\xff.py: "
+        "rename it with plain letters"
+    )
+    assert sorted(got["alice"].sources) == sorted(MODULES)
+    jerome = next(s for s in got.values() if s.origin == named)
+    assert jerome.student.startswith("j_r_me-")
+    for sub in got.values():
+        for line in sub.errors:
+            line.encode("utf-8")
+    assert_clean(got["bob"])

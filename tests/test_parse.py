@@ -86,6 +86,9 @@ def test_nul_and_size_are_refused() -> None:
     with pytest.raises(parse.Unparseable) as caught:
         parse.parse("a\n\0")
     assert caught.value.lineno == 2
+    assert parse.problem("x = '\ud800'\n") == (
+        "it holds text that is not valid Unicode (a lone surrogate)"
+    )
     big = "#" * (parse.MAX_SOURCE_CHARS + 1)
     assert parse.problem(big) == f"it is over {parse.MAX_SOURCE_CHARS // 1024} K characters"
 

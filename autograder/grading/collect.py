@@ -6,6 +6,11 @@ wrapping folder; a module may also come as the released notebook `<module>.ipynb
 cells become its source (autograder/notebooks/extract.py). Nothing is extracted to disk and
 no symlink is followed outside a submission.
 Every problem becomes one line in `Submission.errors`; the rest of the batch goes on.
+
+Every module's source, from a .py file or a notebook, goes through the kit's bounded parse
+(autograder/parse.py) here: a source the grader cannot safely parse (nested too deeply, too
+large, a NUL character) is not kept, so no later step (the scans, the worker) ever sees one. A
+file whose name is not UTF-8 is not read, and every error line is printable UTF-8.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from .. import manifest
+from .. import manifest, parse
 from .model import Submission
 
 MAX_SOURCE_BYTES = 256 * 1024  # one module file
@@ -102,6 +107,7 @@ def _finish(sub: Submission, raw_id: str) -> Submission:
     sub.student = student
     if problem:
         sub.errors.insert(0, problem)
+    sub.errors = [printable(line) for line in sub.errors]
     sub.digest = digest(sub.sources, sub.errors)
     return sub
 
@@ -109,7 +115,23 @@ def _finish(sub: Submission, raw_id: str) -> Submission:
 def digest(sources: dict[str, str], errors: list[str]) -> str:
     """sha256 over the sorted (module, source) pairs and the sorted error lines."""
     payload = json.dumps([sorted(sources.items()), sorted(errors)], ensure_ascii=False)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def printable(text: str) -> str:
+    """`text` as valid UTF-8: the bytes of a name that was not UTF-8 (held as surrogates) are
+    shown as \\xNN escapes, so the line can be stored, hashed and shown."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "surrogateescape" if _escapes_only(text) else "surrogatepass")
+        return raw.decode("utf-8", "backslashreplace")
+
+
+def _escapes_only(text: str) -> bool:
+    """Whether every surrogate in `text` is one of os.fsdecode's byte escapes (U+DC80..U+DCFF)."""
+    return all(0xDC80 <= ord(ch) <= 0xDCFF for ch in text if 0xD800 <= ord(ch) <= 0xDFFF)
 
 
 # ---- student ids ---------------------------------------------------------------------------
@@ -120,7 +142,7 @@ def _student_id(raw: str) -> tuple[str, str]:
     if SAFE_ID.fullmatch(raw) and len(raw) <= MAX_ID_LENGTH:
         return raw, ""
     cleaned = re.sub(r"[^A-Za-z0-9._@-]", "_", raw).lstrip(".")[:40] or "_"
-    tag = hashlib.sha256(raw.encode("utf-8", "surrogateescape")).hexdigest()[:6]
+    tag = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:6]
     student = f"{cleaned}-{tag}"
     return student, (
         f"student id {raw[:60]!r} may only use letters, digits and . _ - @ "
@@ -143,8 +165,10 @@ def _merge_duplicates(subs: list[Submission]) -> list[Submission]:
         first = group[0]
         sub = Submission(first.student, first.origin)
         sub.errors.append(
-            f"{len(group)} submissions for {first.student} ({names}): "
-            "none was graded; keep only one"
+            printable(
+                f"{len(group)} submissions for {first.student} ({names}): "
+                "none was graded; keep only one"
+            )
         )
         sub.digest = digest(sub.sources, sub.errors)
         merged.append(sub)
@@ -167,6 +191,7 @@ def _list_folder(folder: Path) -> _Tree:
     tree = _Tree()
     base = folder.resolve()
     outside: list[str] = []
+    undecodable: list[str] = []
     queue: deque[tuple[Path, str]] = deque([(base, "")])
     listed = 0
     while queue:
@@ -189,7 +214,9 @@ def _list_folder(folder: Path) -> _Tree:
                 queue.clear()
                 break
             rel, path = prefix + entry.name, Path(entry.path)
-            if entry.is_symlink():
+            if not _utf8(entry.name):
+                undecodable.append(printable(rel))
+            elif entry.is_symlink():
                 target = _inside(base, path)
                 if target is None:
                     outside.append(rel)
@@ -206,7 +233,21 @@ def _list_folder(folder: Path) -> _Tree:
             f"{_plural(len(outside), 'symlink')} pointing outside the submission not read: "
             + ", ".join(outside[:3])
         )
+    if undecodable:
+        tree.errors.append(
+            f"{_plural(len(undecodable), 'file')} whose name is not UTF-8 text not read: "
+            + ", ".join(undecodable[:3])
+            + ": rename it with plain letters"
+        )
     return tree
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _inside(base: Path, link: Path) -> Path | None:
@@ -394,12 +435,23 @@ def _read_module(sub: Submission, module: str, path: str, read: Reader) -> None:
         )
         return
     try:
-        sub.sources[module] = data.decode("utf-8-sig")
+        source = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         sub.errors.append(
             f"{shown} is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}): "
             "save it as UTF-8; its exercises score 0"
         )
+        return
+    _keep(sub, module, shown, source)
+
+
+def _keep(sub: Submission, module: str, shown: str, source: str) -> None:
+    """Keep `source` as the module's, unless the grader cannot safely parse it (one line then)."""
+    reason = parse.problem(source)
+    if reason is None:
+        sub.sources[module] = source
+    else:
+        sub.errors.append(f"{shown} cannot be graded: {reason}: its exercises score 0")
 
 
 def _read_notebook(sub: Submission, module: str, path: str, read: Reader) -> None:
@@ -421,7 +473,7 @@ def _read_notebook(sub: Submission, module: str, path: str, read: Reader) -> Non
     got = extract(module, data, shown)
     sub.errors.extend(got.errors)
     if got.source is not None:
-        sub.sources[module] = got.source
+        _keep(sub, module, shown, got.source)
 
 
 def _plural(n: int, word: str, many: str | None = None) -> str:

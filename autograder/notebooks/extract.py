@@ -11,7 +11,9 @@ solutions/<module>.py has them), then, in notebook order:
 
 Jupyter magics (`%time`, `!pip`) are commented out. Every problem is one line for the student's
 errors: a file that is not JSON or not a notebook (the module scores 0), a cell that does not
-parse (left out), an exercise defined nowhere (that exercise scores 0).
+parse or whose source is not text (left out), an exercise defined nowhere (that exercise scores
+0). Nothing here trusts the JSON's shape, and every parse is the kit's bounded one
+(autograder/parse.py), so no notebook, however nested, stops the grader.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import manifest
+from .. import manifest, parse
 from .build import preamble
 
 MISSING = """
@@ -51,6 +53,11 @@ def _cells(raw: bytes, shown: str) -> tuple[list[dict[str, Any]] | None, str]:
             f"{shown} is not a notebook (not valid JSON: {e}): hand in the .ipynb file as "
             "Jupyter saved it"
         )
+    except (RecursionError, MemoryError):
+        return None, (
+            f"{shown} is not a notebook (its JSON is nested too deeply to be read): hand in the "
+            ".ipynb file as Jupyter saved it"
+        )
     cells = nb.get("cells") if isinstance(nb, dict) else None
     if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
         return None, (
@@ -60,9 +67,14 @@ def _cells(raw: bytes, shown: str) -> tuple[list[dict[str, Any]] | None, str]:
     return cells, ""
 
 
-def _text(cell: dict[str, Any]) -> str:
+def _text(cell: dict[str, Any]) -> str | None:
+    """The cell's source: a string or a list of strings in the notebook format; None otherwise."""
     src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
+    if isinstance(src, str):
+        return src
+    if isinstance(src, list) and all(isinstance(line, str) for line in src):
+        return "".join(src)
+    return None
 
 
 def _uncomment_magics(code: str) -> str:
@@ -73,7 +85,7 @@ def _uncomment_magics(code: str) -> str:
 
 def _kept_statements(code: str) -> str:
     """Top-level def/class/import and `name = ...` statements of a cell, in order."""
-    tree = ast.parse(code)
+    tree = parse.parse(code)
     lines = code.split("\n")
     parts = []
     for node in tree.body:
@@ -89,7 +101,7 @@ def _kept_statements(code: str) -> str:
 
 def _defined(source: str) -> set[str]:
     try:
-        tree = ast.parse(source)
+        tree = parse.parse(source)
     except SyntaxError:
         return set()
     names = set()
@@ -116,10 +128,20 @@ def extract(module: str, raw: bytes, shown: str) -> Extracted:
         nbg = nbg if isinstance(nbg, dict) else {}
         if not nbg.get("solution") and (nbg.get("locked") or nbg.get("grade")):
             continue  # the kit's own cells: imports, data, examples, tests
-        code = _uncomment_magics(_text(cell))
-        where = f"cell {n}" + (f" ({nbg['grade_id']})" if nbg.get("grade_id") else "")
+        grade_id = nbg.get("grade_id")
+        where = f"cell {n}" + (f" ({grade_id[:60]})" if isinstance(grade_id, str) else "")
+        text = _text(cell)
+        if text is None:
+            errors.append(
+                f"{shown}: {where} has a source that is not text (a string or a list of strings): "
+                "it was left out"
+            )
+            continue
+        code = _uncomment_magics(text)
         try:
             parts.append(_kept_statements(code))
+        except parse.Unparseable as e:
+            errors.append(f"{shown}: {where} cannot be read ({e.msg}): it was left out")
         except SyntaxError as e:
             if nbg.get("solution"):
                 parts.append(code)  # graded as written, so the module fails as the .py would
@@ -149,7 +171,7 @@ def extract(module: str, raw: bytes, shown: str) -> Extracted:
 
 def _parses(source: str) -> bool:
     try:
-        ast.parse(source)
+        parse.parse(source)
     except SyntaxError:
         return False
     return True
