@@ -18,7 +18,7 @@ import torch
 
 from autograder import ROOT
 from autograder.grading.isolate import SandboxChannel, Zygote
-from autograder.grading.sandbox import SANDBOX_UID_BASE, python_view
+from autograder.grading.sandbox import SANDBOX_UID_BASE, basic_uid, python_view
 from autograder.grading.student import Student, StudentError
 
 pytestmark = pytest.mark.slow  # real sandboxed workers
@@ -387,7 +387,7 @@ def test_basic_mode_as_root_still_drops_root(
     )
     try:
         assert zygote.mode == "basic"
-        assert student.call("uid").scalar == SANDBOX_UID_BASE + LANE
+        assert student.call("uid").scalar == basic_uid(channel.pid or 0)
         assert student.call("harm").scalar == 2  # both refused
         assert grader_file.read_text() == "{}"
     finally:
@@ -575,3 +575,206 @@ def test_a_worker_cannot_kill_the_grader_as_the_same_user(tmp_path: Path) -> Non
     )
     assert proc.returncode == 0, f"the grader died (exit {proc.returncode}): {proc.stderr[-2000:]}"
     assert proc.stdout.split() == ["userns", "returned"]
+
+
+# ---- nothing shared between workers, nothing of the grader's environment ------------------------
+
+SHARED_STATE = """
+import ctypes, ctypes.util, errno, os
+libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+libc.syscall.restype = ctypes.c_long
+
+def refused(ret):
+    return float(ret == -1 and ctypes.get_errno() in (errno.EPERM, errno.ENOSYS))
+
+def shm():
+    return refused(libc.shmget(0x5A17, 1 << 20, 0o1666))  # IPC_CREAT | 0666
+
+def sem():
+    return refused(libc.semget(0x5A18, 1, 0o1666))
+
+def msg():
+    return refused(libc.msgget(0x5A19, 0o1666))
+
+def mqueue():
+    return refused(libc.syscall(240, b"/attention-kit-test", 0o100 | 2, 0o666, None))
+
+def key():
+    # add_key("user", "attention-kit-test", "answers", 7, KEY_SPEC_USER_KEYRING)
+    return refused(libc.syscall(248, b"user", b"attention-kit-test", b"answers", 7, -4))
+
+def keyring():
+    return refused(libc.syscall(250, 0, -4, 0))  # keyctl(KEYCTL_GET_KEYRING_ID, user keyring)
+
+def trace():
+    return refused(libc.syscall(101, 16, os.getppid() or 1, 0, 0))  # PTRACE_ATTACH
+
+def userns():
+    return refused(libc.unshare(0x10000000))
+
+def fork_still_works():
+    pid = os.fork()
+    if pid == 0:
+        os._exit(7)
+    return float(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+DENIED = ["shm", "sem", "msg", "mqueue", "key", "keyring", "trace", "userns"]
+
+
+def sysv_objects() -> list[str]:
+    """The host's SysV segments, semaphores and queues (the kernel's own tables)."""
+    rows = []
+    for kind in ("shm", "sem", "msg"):
+        with open(f"/proc/sysvipc/{kind}") as f:
+            rows += [f"{kind} {line.split()[0]}" for line in f.readlines()[1:]]
+    return rows
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/sysvipc"), reason="the seccomp filter is Linux's")
+@pytest.mark.parametrize("sandbox_mode", ["namespaces", "basic"])
+def test_shared_kernel_state_is_denied(sandbox_mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Are SysV IPC, POSIX queues, keyrings, ptrace and new user namespaces refused (EPERM) in
+    every mode, with the host's SysV tables unchanged, while fork still works?"""
+    if sandbox_mode == "basic":
+        monkeypatch.setenv("ATTENTION_KIT_SANDBOX", "basic")
+    before = sysv_objects()
+    z = Zygote()
+    student, channel = student_for(z, SHARED_STATE)
+    try:
+        refused = {name: student.call(name).scalar for name in DENIED}
+        assert student.call("fork_still_works").scalar == 7.0
+    finally:
+        channel.stop()
+        z.close()
+    assert refused == dict.fromkeys(DENIED, 1.0)
+    assert sysv_objects() == before
+
+
+@needs_namespaces
+def test_each_worker_has_an_ipc_namespace_of_its_own(zygote: Zygote) -> None:
+    """Do two workers, side by side, sit in different IPC namespaces, neither the zygote's?"""
+    student, first = student_for(zygote, "def f(x):\n    return x\n")
+    other, second = student_for(zygote, "def f(x):\n    return x\n")
+    try:
+        student.call("f", 1.0)
+        other.call("f", 1.0)
+        spaces = {os.readlink(f"/proc/{c.pid}/ns/ipc") for c in (first, second)}
+        spaces.add(os.readlink(f"/proc/{zygote.proc.pid}/ns/ipc"))
+    finally:
+        first.stop()
+        second.stop()
+    assert len(spaces) == 3
+
+
+DAEMON = """
+import os, time
+def spawn(x):
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            with open(os.path.join(os.environ["HOME"], "daemon.pid"), "w") as f:
+                f.write(str(os.getpid()))
+            time.sleep(60)  # bounded: it would end by itself
+        os._exit(0)
+    time.sleep(0.3)
+    return float(open(os.path.join(os.environ["HOME"], "daemon.pid")).read())
+def peek(x):
+    try:
+        return float(len(open(%r).read()))
+    except OSError:
+        return -1.0
+"""
+
+
+def test_basic_mode_daemon_dies_with_its_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In basic mode as root, does a daemon (double fork after setsid) die with its worker, with
+    nothing of the worker's uid left running, and can a worker running meanwhile not read the
+    other's files?"""
+    if os.geteuid() != 0 or not os.path.isdir("/proc"):
+        pytest.skip("killing by uid is what basic mode does as root on Linux")
+    import tempfile
+
+    monkeypatch.setenv("ATTENTION_KIT_SANDBOX", "basic")
+    z = Zygote()
+    student, channel = student_for(z, DAEMON % "/nonexistent")
+    try:
+        daemon = int(student.call("spawn", 1.0).scalar)
+        worker = channel.pid or 0
+        uid = basic_uid(worker)
+        assert os.stat(f"/proc/{daemon}").st_uid == uid  # running, detached, as the worker's uid
+        home = Path(tempfile.gettempdir(), f"attention-kit-sandbox-{os.getuid()}", f"w{worker}")
+        spy, spy_channel = student_for(z, DAEMON % str(home / "daemon.pid"))
+        try:
+            assert spy.call("peek", 1.0).scalar == -1.0  # another worker: refused
+        finally:
+            spy_channel.stop()
+    finally:
+        channel.stop()
+        z.close()
+    left = []
+    for p in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.stat(f"/proc/{p}").st_uid == uid:
+                left.append(p)
+        except FileNotFoundError:
+            pass
+    assert left == []
+    assert not os.path.exists(f"/proc/{daemon}") or _is_zombie(daemon)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+# Reads the environment three ways: os.environ, /proc/self/environ, and the original block on
+# the stack (the strings after argv[0], found through program_invocation_name, read page by page
+# while msync says the page is mapped).
+ENVIRON_READER = """
+import ctypes, ctypes.util, os
+libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+def dump(x):
+    seen = [repr(dict(os.environ))]
+    try:
+        seen.append(open("/proc/self/environ", "rb").read().decode("latin-1"))
+    except OSError:
+        pass
+    start = ctypes.c_void_p.in_dll(libc, "program_invocation_name").value
+    page = start & ~4095
+    libc.msync.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    for i in range(64):
+        if libc.msync(page + i * 4096, 4096, 1) != 0:  # MS_ASYNC: fails past the mapping
+            break
+        seen.append(ctypes.string_at(page + i * 4096, 4096).decode("latin-1"))
+    text = "\\n".join(seen)
+    print(text)
+    return float(len(text))
+"""
+MARKER = "grader-secret-7c1f3e"
+
+
+@pytest.mark.parametrize("sandbox_mode", ["namespaces", "basic"])
+def test_no_grader_environment_reaches_a_worker(
+    sandbox_mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a secret in the grader's environment (the seed, a CI token), does a worker that
+    reads os.environ, /proc/self/environ and the environment block on its stack find none of it,
+    while it does find the process's own argv (so the stack was really read)?"""
+    if sandbox_mode == "basic":
+        monkeypatch.setenv("ATTENTION_KIT_SANDBOX", "basic")
+    monkeypatch.setenv("ATTENTION_KIT_SEED", MARKER)
+    monkeypatch.setenv("CI_JOB_TOKEN", MARKER)
+    z = Zygote()
+    student, channel = student_for(z, ENVIRON_READER)
+    try:
+        assert student.call("dump", 0.0).scalar > 0
+    finally:
+        channel.stop()
+        z.close()
+    printed = "".join(student.output)
+    assert "autograder.grading.zygote" in printed  # the argv strings on the stack were read
+    assert MARKER not in printed
+    assert "ATTENTION_KIT_SEED" not in printed and "CI_JOB_TOKEN" not in printed

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -30,7 +29,10 @@ class Zygote:
 
     def __init__(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        from .. import ROOT
+        from .sandbox import minimal_environment
+
+        env = minimal_environment(str(ROOT))  # nothing of the grader's own environment
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "autograder.grading.zygote", str(theirs.fileno())],
             pass_fds=[theirs.fileno()],

@@ -9,8 +9,14 @@ Modes, chosen once per zygote by `detect_mode()`:
 - "basic": elsewhere (macOS, or user namespaces disabled): a process group, resource limits
   and a scratch folder only. The grader says so once; the worker can then read what you can.
   As root (a container without namespaces, such as Gradescope's), the worker still switches
-  to an unprivileged uid of its own, so it cannot write or kill anything of the grader's.
+  to an unprivileged uid of its own (one per worker), so it cannot write or kill anything of
+  the grader's, read another worker's files, and nothing running as that uid outlives it.
 ATTENTION_KIT_SANDBOX=basic chooses "basic" on any machine.
+
+On Linux, in every mode, each worker also gets a seccomp filter (`deny_shared_state`): the
+system calls that reach state shared with other processes or kept by the kernel beyond the
+worker's life (SysV IPC, POSIX message queues, keyrings, ptrace, bpf, io_uring, new
+namespaces, ...) fail with EPERM. Attention code needs none of them.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import resource
 import signal
 import sys
 from dataclasses import dataclass
+
+from . import seccomp  # imported now: a chrooted worker cannot import it later
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
@@ -38,6 +46,7 @@ _KEEP = {  # statvfs flags a read-only remount must keep (locked inside a user n
 }
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP = 1, 38, 24
 SANDBOX_UID_BASE = 61000  # uid 61000 + lane in "root" mode: no files, no other processes
+BASIC_UID_BASE = 100000  # uid 100000 + worker pid in "basic" mode as root: one per worker
 
 
 @dataclass(frozen=True)
@@ -113,11 +122,93 @@ def _write(path: str, text: str) -> None:
 
 
 def enter_worker_namespaces(mode: str) -> None:
-    """In the intermediate child: new mount and PID namespaces (its next child is PID 1)."""
+    """In the intermediate child: new mount, PID and IPC namespaces (its next child is PID 1).
+    The IPC namespace is the worker's alone, and whatever SysV object is in it dies with it."""
     if mode != "basic":
-        unshare(CLONE_NEWNS | CLONE_NEWPID)
+        unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC)
     else:
         os.setsid()
+
+
+# The environment the zygote starts with: nothing of the grader's but these names, so that no
+# secret of the instructor's (ATTENTION_KIT_SEED, a CI token) is anywhere in its memory, not even
+# in the environment block on its stack, which every worker inherits.
+PASSED_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "LD_LIBRARY_PATH")
+SANDBOX_ENV = "ATTENTION_KIT_SANDBOX"
+
+
+def minimal_environment(python_path: str) -> dict[str, str]:
+    """The zygote's whole environment: locale and search paths, one thread, a harmless HOME,
+    the sandbox mode chosen, and `python_path` (where the kit is) to import the kit from."""
+    env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
+    env.setdefault("PATH", "/usr/bin:/bin")
+    env.setdefault("LANG", "C.UTF-8")
+    if os.environ.get(SANDBOX_ENV) == "basic":
+        env[SANDBOX_ENV] = "basic"
+    env.update(
+        HOME="/nonexistent",
+        PYTHONPATH=python_path,
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    return env
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> None:
+    """Orphans of our descendants become our children (Linux; a no-op elsewhere)."""
+    if LIBC is not None:
+        _check(LIBC.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "subreaper")
+
+
+def children_of(pid: int) -> list[int]:
+    """The pids whose parent is `pid` (Linux: /proc; [] elsewhere)."""
+    found = []
+    try:
+        names = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return []
+    for name in names:
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(name))
+    return found
+
+
+def basic_uid(worker_pid: int) -> int:
+    """The uid a "basic"-mode worker run by root takes: its own (pids are unique among the
+    living, and nothing of that uid outlives the worker, see `kill_uid`)."""
+    return BASIC_UID_BASE + worker_pid
+
+
+def kill_uid(uid: int) -> None:
+    """SIGKILL every process running as `uid` (as root; a no-op otherwise): a child takes that
+    uid and calls kill(-1), which reaches every process the uid may signal in one step, so a
+    forking daemon cannot slip between a scan and a kill."""
+    if os.geteuid() != 0:
+        return
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            for _ in range(100):
+                os.kill(-1, signal.SIGKILL)  # all of the uid's processes but this one
+        except ProcessLookupError:
+            code = 0  # nothing left to signal
+        except BaseException:
+            pass
+        os._exit(code)
+    os.waitpid(pid, 0)
 
 
 @dataclass(frozen=True)
@@ -170,15 +261,14 @@ def confine(mode: str, mountpoint: str, lane: int, limits: Limits, view: View) -
     own = 0 if mode == "root" else _own_process_count()
     if mode == "basic":
         root = mountpoint
-        if os.geteuid() == 0:  # no namespaces, but root: another uid all the same
-            uid = SANDBOX_UID_BASE + lane
+        if os.geteuid() == 0:  # no namespaces, but root: a uid of this worker's own all the same
+            uid = basic_uid(os.getpid())
             os.chown(mountpoint, uid, uid)
             os.setgroups([])
             os.setresgid(uid, uid, uid)
             os.setresuid(uid, uid, uid)
             own = 0
             if LIBC is not None:
-                _check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
                 die_with_parent()  # after the uid change, which clears it
     else:
         assert LIBC is not None
@@ -201,13 +291,21 @@ def confine(mode: str, mountpoint: str, lane: int, limits: Limits, view: View) -
             os.setresuid(uid, uid, uid)
         else:
             _drop_capabilities()
-        _check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
         die_with_parent()  # after the uid change, which clears it
         # Import only from the read-only folders: a module the worker writes (or a folder it
         # creates where a missing sys.path entry would be) can never be imported.
         sys.path[:] = [p for p in sys.path if p and os.path.isdir(p) and not os.access(p, os.W_OK)]
     _set_limits(limits, mapped, own)
+    if LIBC is not None:
+        _check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+        deny_shared_state()
     return root
+
+
+def deny_shared_state() -> None:
+    """The worker's seccomp filter (see seccomp.py); no_new_privs must be set already."""
+    assert LIBC is not None
+    seccomp.install(LIBC)
 
 
 def _drop_capabilities() -> None:

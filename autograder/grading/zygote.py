@@ -63,8 +63,11 @@ def _warm_up() -> None:
     from .. import offlimits
     from . import protocol, worker  # noqa: F401
 
-    with offlimits.watch(list(offlimits.GROUPS)):  # its torch modes import more on first use
+    # The first watch installs the kernels kernelwatch replaces at torch's dispatcher, here once
+    # for every worker (each then counts in its own page); their first calls import more.
+    with offlimits.watch(list(offlimits.GROUPS)):
         _ = lin(x).exp().sum(-1), torch.softmax(scores, -1), drop(x)
+        _ = F.scaled_dot_product_attention(x, x, x, is_causal=True), F.log_softmax(x, -1)
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,8 @@ def main(fd: int) -> None:
     from . import worker
 
     sandbox.enter_zygote(mode)
+    if mode == "basic":
+        sandbox.become_subreaper()  # a worker's orphans come to us, not to init: see _kill
     mountpoint = _mountpoint()
     if mode == "basic" and os.geteuid() == 0:
         os.chmod(mountpoint, 0o711)  # each worker's uid passes through to its own 0700 folder
@@ -114,6 +119,8 @@ def main(fd: int) -> None:
             pid = int(request.get("pid", 0))
             if pid in children:
                 _kill(mode, pid, children.pop(pid))
+                if mode == "basic" and not children:
+                    _sweep(set())  # what the worker left running, now that none is alive
                 if mode == "basic":
                     shutil.rmtree(os.path.join(setup.mountpoint, f"w{pid}"), ignore_errors=True)
             _send(control, {"killed": pid})
@@ -123,6 +130,8 @@ def main(fd: int) -> None:
             _send(control, {"error": "unknown request"})
     for pid, worker_pid in children.items():
         _kill(mode, pid, worker_pid)
+    if mode == "basic":
+        _sweep(set())
     # the mount point itself stays: one empty folder per user, reused by every run
 
 
@@ -231,6 +240,33 @@ def _kill(mode: str, pid: int, worker_pid: int) -> None:
         os.waitpid(pid, 0)
     except ChildProcessError:
         pass
+    if mode == "basic":
+        # A daemon (forked after setsid) is in no process group of the worker's: as root, every
+        # process of the worker's own uid goes; otherwise the orphans we adopted do (_sweep).
+        sandbox.kill_uid(sandbox.basic_uid(worker_pid))
+
+
+SWEEPS = 50  # rounds of killing adopted orphans: each round's kills may orphan their children
+
+
+def _sweep(keep: set[int]) -> None:
+    """Kill and reap every child of ours but `keep`: in "basic" mode we are a child subreaper,
+    so a worker's daemon that outlived it was reparented to us (Linux; elsewhere none is)."""
+    for _ in range(SWEEPS):
+        found = [pid for pid in sandbox.children_of(os.getpid()) if pid not in keep]
+        if not found:
+            return
+        for pid in found:
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        for pid in found:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
 
 
 def _send(control: socket.socket, data: dict) -> None:
