@@ -4,8 +4,9 @@ Two ways to catch them, used together:
 - static_violations reads the source (AST) of the exercise's functions and classes, and of the
   helpers they call in the same module, and reports every reference to an off-limits name;
 - watch records the off-limits calls actually made while it is active, however they were reached
-  (an alias, getattr with a computed name, torch.ops.aten, a helper in another module), through
-  torch's function and dispatch modes and, when scipy is loaded, scipy.special.
+  (an alias, a helper in another module, a thread, a forked child, a composite such as
+  F.cross_entropy), through torch's function mode, the kernels kernelwatch replaces at torch's
+  dispatcher and, when scipy is loaded, scipy.special.
 
 Groups (exercises.toml `offlimits`) name what is off-limits; anything else is fine, including
 torch.exp, sum, amax, logsumexp, masked_fill, matmul, einsum, nn.Linear and nn.Dropout.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import ast
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any
 
 GROUPS: dict[str, str] = {
@@ -67,30 +68,6 @@ _PY_NAMES: dict[str, frozenset[str]] = {
             "TransformerEncoderLayer",
             "TransformerDecoder",
             "TransformerDecoderLayer",
-        }
-    ),
-}
-# aten operators (what TorchDispatchMode sees) by their overload-packet name.
-_ATEN_NAMES: dict[str, frozenset[str]] = {
-    "softmax": frozenset(
-        {
-            "softmax",
-            "log_softmax",
-            "_softmax",
-            "_log_softmax",
-            "_safe_softmax",
-            "_masked_softmax",
-            "_sparse_softmax",
-            "_sparse_log_softmax",
-            "special_softmax",
-            "special_log_softmax",
-        }
-    ),
-    "fused_attention": frozenset(
-        {
-            "scaled_dot_product_attention",
-            "_native_multi_head_attention",
-            "_transformer_encoder_layer_fwd",
         }
     ),
 }
@@ -283,12 +260,11 @@ def _defaults(node: ast.AST) -> list[ast.expr]:
 
 
 class _Recorder:
-    """Shared by the two torch modes: what was called, and whether we are inside a flagged call."""
+    """What was called, each once, in call order."""
 
     def __init__(self, groups: tuple[str, ...], calls: list[str]) -> None:
         self.groups = groups
         self.calls = calls
-        self.depth = 0  # > 0 while a flagged Python-level call runs: its aten ops are not news
 
     def record(self, what: str) -> None:
         if what not in self.calls:
@@ -317,15 +293,14 @@ def _describe(func: Any) -> tuple[str, str]:
     return name, f"{module}.{name}"
 
 
-_MODES: tuple[type, type] | None = None
+_FUNCTION_WATCH: type | None = None
 
 
-def _mode_classes() -> tuple[type, type]:
-    """The two torch mode classes, built on first use so that importing this module stays light."""
-    global _MODES
-    if _MODES is None:
+def _function_watch() -> type:
+    """torch's function mode class, built on first use so that importing this module stays light."""
+    global _FUNCTION_WATCH
+    if _FUNCTION_WATCH is None:
         from torch.overrides import TorchFunctionMode
-        from torch.utils._python_dispatch import TorchDispatchMode
 
         class FunctionWatch(TorchFunctionMode):
             def __init__(self, rec: _Recorder) -> None:
@@ -334,35 +309,12 @@ def _mode_classes() -> tuple[type, type]:
 
             def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
                 name, readable = _describe(func)
-                flagged = _matches(name.split(".")[0], self.rec.groups, _PY_NAMES)
-                if not flagged:
-                    return func(*args, **(kwargs or {}))
-                self.rec.record(readable)
-                self.rec.depth += 1
-                try:
-                    return func(*args, **(kwargs or {}))
-                finally:
-                    self.rec.depth -= 1
-
-        class DispatchWatch(TorchDispatchMode):
-            @classmethod
-            def _should_skip_dynamo(cls) -> bool:
-                return False  # nothing here is compiled; wrapping would import torch._dynamo (1 s)
-
-            def __init__(self, rec: _Recorder) -> None:
-                super().__init__()
-                self.rec = rec
-
-            def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-                if not self.rec.depth:
-                    name = func.overloadpacket.__name__
-                    if _matches(name, self.rec.groups, _ATEN_NAMES):
-                        namespace = func.namespace if hasattr(func, "namespace") else "aten"
-                        self.rec.record(f"{namespace}.{name}")
+                if _matches(name.split(".")[0], self.rec.groups, _PY_NAMES):
+                    self.rec.record(readable)
                 return func(*args, **(kwargs or {}))
 
-        _MODES = (FunctionWatch, DispatchWatch)
-    return _MODES
+        _FUNCTION_WATCH = FunctionWatch
+    return _FUNCTION_WATCH
 
 
 def _patch_scipy(rec: _Recorder) -> list[tuple[Any, str, Any]]:
@@ -392,24 +344,33 @@ def _patch_scipy(rec: _Recorder) -> list[tuple[Any, str, Any]]:
 def watch(groups: Iterable[str], *, deep: bool = True) -> Iterator[list[str]]:
     """Record the off-limits calls of `groups` made inside the block, each once, in call order.
 
-    deep=False watches Python-level calls only (torch.softmax however reached, Tensor methods,
-    nn modules): 4x cheaper; deep=True also sees raw aten ops such as torch.ops.aten._softmax.
+    Two layers: torch's function mode names the Python-level call (torch.softmax however
+    reached, Tensor methods, nn modules, F.multi_head_attention_forward) in this thread; the
+    kernels replaced at torch's dispatcher (kernelwatch) count every call of a softmax or
+    attention operator, from any thread or forked child, through any composite, under
+    inference_mode. deep is accepted for callers of the old API and changes nothing.
 
     with watch(["softmax"]) as calls:
         softmax_stable(x)
-    assert not calls, calls   # e.g. ["torch.softmax"] or ["torch.ops.aten._softmax"]
+    assert not calls, calls   # e.g. ["torch.softmax", "aten._softmax"]
     """
+    from . import kernelwatch
+
     chosen = _groups(groups)
     calls: list[str] = []
     if not chosen:
         yield calls
         return
-    function_watch, dispatch_watch = _mode_classes()
+    kernelwatch.install()
     rec = _Recorder(chosen, calls)
     undo = _patch_scipy(rec)
+    before = kernelwatch.snapshot()
     try:
-        with function_watch(rec), dispatch_watch(rec) if deep else nullcontext():
+        with _function_watch()(rec):
             yield calls
     finally:
         for module, name, original in undo:
             setattr(module, name, original)
+        if not calls:  # named already by the function mode, or only seen at the dispatcher
+            for op in kernelwatch.recorded(before, chosen):
+                rec.record(op)

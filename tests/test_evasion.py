@@ -21,15 +21,43 @@ def found(source: str) -> list[tuple[int, str]]:
 
 # Each case: source, then the (line, construct) the scan must report. Comments say the route.
 FLAGGED = [
-    ("import threading\n", [(1, "import threading")]),  # torch's modes are per thread
-    (
-        "from concurrent.futures import ThreadPoolExecutor\n",
-        [(1, "from concurrent.futures import ...")],
-    ),
-    ("import multiprocessing as mp\n", [(1, "import multiprocessing")]),
-    ("import os\npid = os.fork()\n", [(2, "os.fork")]),  # the child's watch is the child's
-    ("from os import fork\n", [(1, "from os import fork")]),
+    ("import multiprocessing as mp\n", [(1, "import multiprocessing")]),  # spawn: a new program
+    ("import os\nos.execv('/bin/sh', [])\n", [(2, "os.execv")]),
+    ("from os import posix_spawn\n", [(1, "from os import posix_spawn")]),
     ("import subprocess\n", [(1, "import subprocess")]),
+    (
+        "from concurrent.futures import ProcessPoolExecutor\n",
+        [(1, "from concurrent.futures import ProcessPoolExecutor")],
+    ),
+    ("import torch\nlib = torch.library.Library('aten', 'IMPL')\n", [(2, "torch.library.Library")]),
+    ("import torch\nk = torch.ops.aten._softmax\n", [(2, "torch.ops.aten._softmax")]),
+    ("import torch.nn.functional as F\nk = F.torch.ops.aten\n", [(2, "F.torch.ops.aten")]),
+    ("def f(m):\n    return m.library\n", [(2, "m.library")]),  # torch passed in
+    (
+        "import string, torch\nc = string.Formatter().get_field('0._C', [torch], {})\n",
+        [(2, "string.Formatter"), (2, "string.Formatter().get_field")],
+    ),
+    ("from string import Formatter\n", [(1, "from string import Formatter")]),
+    ("import torch\nc = vars(torch)['_' + 'C']\n", [(2, "vars(...)")]),
+    ("import torch\nc = torch.__dict__['_' + 'C']\n", [(2, "torch.__dict__")]),
+    ("import functools, torch\nc = functools.reduce(getattr, ['x'], torch)\n", [(2, "getattr")]),
+    ("import torch\nc = type.__getattribute__(torch, 'x')\n", [(2, "type.__getattribute__")]),
+    ("import torch\nc = object.__getattribute__(torch, 'x')\n", [(2, "object.__getattribute__")]),
+    ("import inspect\nf = inspect.currentframe()\n", [(2, "inspect.currentframe")]),
+    ("import inspect\nm = inspect.getmembers(1)\n", [(2, "inspect.getmembers")]),
+    ("import traceback\nf = traceback.walk_stack(None)\n", [(2, "traceback.walk_stack")]),
+    (  # `self` rebound: getattr on it is a computed lookup on torch
+        "import torch\nclass A:\n    def f(self):\n        self = torch\n"
+        "        return getattr(self, 'a' + 'b')\n",
+        [(5, "getattr(...) with a computed name")],
+    ),
+    (
+        "import torch\nclass A:\n    def f(self):\n"
+        "        return (lambda self: getattr(self, 'a' + 'b'))(torch)\n",
+        [(4, "getattr(...) with a computed name")],
+    ),
+    ("import torch\r# a CR-only file\rc = torch._C\r", [(3, "torch._C")]),
+    ("import torch\r\n# CRLF\r\nc = torch._C\r\n", [(3, "torch._C")]),
     (
         "import torch\nwith torch._C.DisableTorchFunction():\n    pass\n",
         [(2, "torch._C.DisableTorchFunction")],
@@ -49,7 +77,6 @@ FLAGGED = [
     ("import importlib\n", [(1, "import importlib")]),
     ("import builtins\n", [(1, "import builtins")]),
     ("import gc\n", [(1, "import gc")]),
-    ("import inspect\n", [(1, "import inspect")]),
     ("import ctypes\n", [(1, "import ctypes")]),
     ("import pickle\n", [(1, "import pickle")]),
     ("exec('x = 1')\n", [(1, "exec(...)")]),
@@ -75,9 +102,9 @@ FLAGGED = [
     ("import torch\nm = torch.load('m.pt', weights_only=False)\n", [(2, "torch.load")]),
     ("from typing import get_type_hints\n", [(1, "from typing import get_type_hints")]),
     ("import timeit\n", [(1, "import timeit")]),  # timeit('code') runs a string
-    ("x = '#'; import threading  # hidden behind a '#' in a string\n", [(1, "import threading")]),
-    ('s = """\n#"""; import threading\n', [(2, "import threading")]),  # a '#' inside a string
-    ("import \\\n    threading\n", [(1, "import threading")]),  # a backslash ends the line
+    ("x = '#'; import ctypes  # hidden behind a '#' in a string\n", [(1, "import ctypes")]),
+    ('s = """\n#"""; import ctypes\n', [(2, "import ctypes")]),  # a '#' inside a string
+    ("import \\\n    ctypes\n", [(1, "import ctypes")]),  # a backslash ends the line
     ("from torch import (  # the compiler\n    jit,\n)\n", [(1, "from torch import jit")]),
     ("import \uff47\uff43\n", [(1, "import gc")]),  # fullwidth letters: Python reads NFKC
     ("from torch import (\n    nn,\n    jit,\n)\n", [(1, "from torch import jit")]),
@@ -86,8 +113,8 @@ FLAGGED = [
 
 @pytest.mark.parametrize(("source", "expected"), FLAGGED, ids=[c[1][0][1] for c in FLAGGED])
 def test_route_around_the_watch_is_found(source: str, expected: list[tuple[int, str]]) -> None:
-    """Is each way of hiding a call from the watch reported, with its line, also by scan(),
-    which parses only modules whose text names something it looks for?"""
+    """Is each way of undoing or going around the watch reported, with its line, also by
+    scan(), which parses every module whole?"""
     assert found(source) == expected
     assert len(evasion.scan({"m": textwrap.dedent(source)})) == len(expected)
 
@@ -128,6 +155,49 @@ def done() -> None:
 """
 
 
+DEBUGGING = """
+import inspect
+import os
+import pprint
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+from torch import nn
+
+
+class Heads(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        print(inspect.signature(self.forward), inspect.getsource(Heads)[:10])
+
+    def forward(self, x):
+        start = time.perf_counter()
+        try:
+            out = torch.exp(x)
+        except Exception:
+            traceback.print_exc()
+            raise
+        worker = threading.Thread(target=pprint.pprint, args=(out.shape,))
+        worker.start()
+        worker.join()
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(print, [1, 2]))
+        if os.fork() == 0:
+            os._exit(0)
+        print(time.perf_counter() - start, threading.current_thread().name)
+        return out
+"""
+
+
+def test_debugging_modules_are_not_flagged() -> None:
+    """Do inspect, traceback, threading, a thread pool, os.fork, time and pprint, as used while
+    debugging, pass without a report (the watch counts calls in threads and forked children)?"""
+    assert found(DEBUGGING) == []
+
+
 def test_ordinary_code_is_not_flagged() -> None:
     """Do imports between the student's files, setattr/getattr on self, math, numpy, F, nn,
     sys.version and os._exit pass without a report?"""
@@ -159,18 +229,16 @@ def test_correct_variants_are_clean(entry: Path) -> None:
 
 def test_the_report_names_file_line_and_reason() -> None:
     """Does scan() say which file and line, what it found and why it matters?"""
-    sources = {"numpy_attention": "import numpy as np\nimport threading\n"}
+    sources = {"numpy_attention": "import numpy as np\nimport ctypes\n"}
     assert evasion.scan(sources) == [
-        f"numpy_attention.py line 2: import threading ({evasion.THREADS})"
+        f"numpy_attention.py line 2: import ctypes ({evasion.INTERNALS})"
     ]
 
 
 def test_a_file_that_does_not_parse_is_left_to_its_own_errors() -> None:
     """Does a syntax error in one file leave the others scanned (the worker reports it)?"""
     sources = {"simple_attention": "def (:\n", "causal_attention": "import gc\n"}
-    assert evasion.scan(sources) == [
-        f"causal_attention.py line 1: import gc ({evasion.INTROSPECTION})"
-    ]
+    assert evasion.scan(sources) == [f"causal_attention.py line 1: import gc ({evasion.INTERNALS})"]
 
 
 def _package(tmp_path: Path, extra: str) -> types.ModuleType:
@@ -187,13 +255,13 @@ def _package(tmp_path: Path, extra: str) -> types.ModuleType:
 
 def test_make_check_reports_it_on_an_offlimits_exercise(tmp_path: Path) -> None:
     """Does the public off-limits check fail softmax_stable, naming the file and line, when
-    another of the student's files imports threading?"""
-    module = _package(tmp_path, "\nimport threading\n")
+    another of the student's files imports ctypes?"""
+    module = _package(tmp_path, "\nimport ctypes\n")
     with pytest.raises(AssertionError) as failed:
         expect.expect_own_code(module, "softmax_stable", lambda: None)
     message = str(failed.value)
     assert "softmax_stable cannot be checked for off-limits calls" in message
-    assert "numpy_attention.py line" in message and "import threading" in message
+    assert "numpy_attention.py line" in message and "import ctypes" in message
 
 
 def test_make_check_passes_clean_code(tmp_path: Path) -> None:

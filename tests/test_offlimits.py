@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 import textwrap
+import threading
 import types
 from collections.abc import Callable
 
@@ -15,7 +17,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812 - the usual alias
 from torch import nn
 
-from autograder import offlimits
+from autograder import kernelwatch, offlimits
 
 X = torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(0))
 Q = torch.randn(1, 2, 3, 4, generator=torch.Generator().manual_seed(1))  # (b, heads, n, head_dim)
@@ -160,16 +162,114 @@ def test_watch_names_the_call_once() -> None:
     with offlimits.watch(["softmax"]) as calls:
         torch.softmax(X, -1)
         torch.softmax(X, -1)
-        F.scaled_dot_product_attention(Q, Q, Q)  # a different group: not recorded
     assert calls == ["torch.softmax"]
 
 
-def _no_modes_left() -> bool:
-    from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
+# Routes that no Python-level watch sees in the calling thread: only the kernels replaced at
+# torch's dispatcher (kernelwatch) can.
+def _in_thread(fn: Callable[[], object]) -> None:
+    thread = threading.Thread(target=fn)
+    thread.start()
+    thread.join()
 
-    return not torch.overrides._get_current_function_mode_stack() and not (
-        _get_current_dispatch_mode_stack()
-    )
+
+def _in_child(fn: Callable[[], object]) -> None:
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            fn()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def _under_inference_mode(fn: Callable[[], object]) -> None:
+    with torch.inference_mode():
+        fn()
+
+
+EYE = torch.eye(X.shape[-1])
+BELOW_PYTHON: dict[str, tuple[str, Callable[[], object]]] = {
+    "softmax in a thread": ("softmax", lambda: _in_thread(lambda: torch.softmax(X, -1))),
+    "log_softmax in a forked child": ("softmax", lambda: _in_child(lambda: X.log_softmax(-1))),
+    "softmax under inference_mode": (
+        "softmax",
+        lambda: _in_thread(lambda: _under_inference_mode(lambda: F.softmax(X, -1))),
+    ),
+    "F.cross_entropy (a composite)": (
+        "softmax",
+        lambda: _in_thread(lambda: F.cross_entropy(X[0], torch.tensor([0, 1, 2]))),
+    ),
+    "sdpa with identity keys and values (a softmax)": (
+        "softmax",
+        lambda: _in_thread(lambda: F.scaled_dot_product_attention(X, EYE, EYE, scale=1.0)),
+    ),
+    "sdpa in a thread": (
+        "fused_attention",
+        lambda: _in_thread(lambda: F.scaled_dot_product_attention(Q, Q, Q, is_causal=True)),
+    ),
+    "sdpa under inference_mode in a forked child": (
+        "fused_attention",
+        lambda: _in_child(
+            lambda: _under_inference_mode(lambda: F.scaled_dot_product_attention(Q, Q, Q))
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("route", BELOW_PYTHON, ids=str)
+def test_watch_counts_calls_below_python(route: str) -> None:
+    """Is a softmax or an attention computed in another thread, a forked child, under
+    inference_mode or inside a composite recorded against the exercise being watched?"""
+    group, run = BELOW_PYTHON[route]
+    with offlimits.watch([group]) as calls:
+        run()
+    assert calls and all(c.startswith("aten.") for c in calls), calls
+
+
+def test_replaced_kernels_compute_what_torch_computes() -> None:
+    """Do the replaced kernels give torch's own results and gradients (float64, to 1e-12),
+    masked rows included? The expected values are the textbook formulas, not the kernels."""
+    kernelwatch.install()
+    x = torch.randn(3, 4, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    x[0, 0, :3] = -math.inf
+    exp = torch.exp(x - x.amax(-1, keepdim=True))
+    expected = exp / exp.sum(-1, keepdim=True)
+    assert torch.allclose(torch.softmax(x, -1), expected, atol=1e-12, rtol=0)
+    assert torch.allclose(F.log_softmax(x[1:], 0), torch.log(torch.softmax(x[1:], 0)), atol=1e-12)
+    q = torch.randn(2, 3, 5, 4, dtype=torch.float64, requires_grad=True)
+    future = torch.ones(5, 5, dtype=torch.bool).triu(1)
+    scores = (q @ q.mT / 2.0).masked_fill(future, -math.inf)  # scale 1/sqrt(4)
+    by_hand = torch.exp(scores - scores.amax(-1, keepdim=True))
+    by_hand = (by_hand / by_hand.sum(-1, keepdim=True)) @ q
+    got = F.scaled_dot_product_attention(q, q, q, is_causal=True)
+    assert torch.allclose(got, by_hand, atol=1e-12)
+    (g_got,) = torch.autograd.grad((got**2).sum(), q)
+    (g_hand,) = torch.autograd.grad((by_hand**2).sum(), q)
+    assert torch.allclose(g_got, g_hand, atol=1e-10)
+    w = torch.randn(4, 6, dtype=torch.float64, requires_grad=True)
+    (g_soft,) = torch.autograd.grad((torch.softmax(w, -1) * torch.arange(6.0)).sum(), w)
+    e = torch.exp(w - w.amax(-1, keepdim=True))
+    (g_ref,) = torch.autograd.grad(((e / e.sum(-1, keepdim=True)) * torch.arange(6.0)).sum(), w)
+    assert torch.allclose(g_soft, g_ref, atol=1e-12)
+
+
+def test_watch_counts_each_process_apart() -> None:
+    """Does a fresh page (each worker's) start from zero, and is the parent's page untouched
+    by a child that took a fresh one before calling softmax?"""
+    kernelwatch.install()
+    before = kernelwatch.snapshot()
+
+    def child() -> None:
+        kernelwatch.fresh()
+        torch.softmax(X, -1)
+
+    _in_child(child)
+    assert kernelwatch.recorded(before, ["softmax"]) == []
+
+
+def _no_modes_left() -> bool:
+    return not torch.overrides._get_current_function_mode_stack()
 
 
 def test_watch_stops_at_the_end_of_the_block() -> None:
