@@ -110,8 +110,9 @@ def evasion_message(exercise: str, evasions: list[str]) -> str:
         f"; and {len(evasions) - 3} more" if len(evasions) > 3 else ""
     )
     return (
-        f"{exercise} cannot be checked for off-limits calls: {where}. Nothing in the exercises "
-        "needs this; while the submission holds it, every exercise with off-limits calls scores 0"
+        f"{exercise} scores 0: {where}. Code like this could switch off or go around the check "
+        "for off-limits calls, and no exercise needs it; while your files hold it, every "
+        "exercise with off-limits calls scores 0"
     )
 
 
