@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import queue
 import secrets
 import signal
 import sqlite3
 import sys
+import time
+from collections import deque
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +40,10 @@ class BatchSummary:
     seed: int
 
 
-LANE_POLL = 1.0  # seconds between checks that every lane is still alive
+LANE_POLL = 1.0  # seconds between looks at the lanes when none has said anything
+ATTEMPTS = 2  # a submission whose lane dies under it is graded again once, then recorded
+LANE_STARTS = 3  # a lane that dies this many times in a row before grading anyone: stop
+UNFINISHED = "unfinished:"  # digest prefix of a student saved without grades: never current
 
 
 class LaneFailed(RuntimeError):
@@ -63,6 +68,7 @@ def autograde(
         if seed is not None:
             book.set_seed(seed)
         run_seed = book.seed(secrets.randbits(31))
+        book.set_collected(s.student for s in subs)  # who is gone from SUBMISSIONS is marked
         todo = [s for s in subs if regrade or not book.is_current(s.student, s.digest)]
         mode = "-"
         if todo:
@@ -80,8 +86,13 @@ def autograde(
     return BatchSummary(len(subs), len(todo), len(subs) - len(todo), mode, run_seed)
 
 
-def _lane(n: int, run_seed: int, timeout: float, work: Any, done: Any) -> None:
-    """One lane process: a grader of its own, fed submissions until it gets None."""
+def _lane(n: int, run_seed: int, timeout: float, conn: Connection) -> None:
+    """One lane process: a grader of its own, fed one submission at a time over `conn`.
+
+    It says ("mode", mode) once the reference self-test passed, then answers each submission with
+    ("graded", Graded), or ("error", line) when grading it raised, after which it stops (its
+    zygote may be the broken part; a fresh lane takes over). ("failed", line): the grader itself
+    could not start, and the batch stops."""
     from .grader import Grader
     from .sandbox import die_with_parent
 
@@ -90,12 +101,31 @@ def _lane(n: int, run_seed: int, timeout: float, work: Any, done: Any) -> None:
     # workers that inherit this, ignore it rather than each print a KeyboardInterrupt
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        with Grader(run_seed, timeout=timeout) as grader:
-            done.put(("mode", grader.mode))
-            while (sub := work.get()) is not None:
-                done.put(("graded", grader.grade(sub, lane=n)))
+        grader = Grader(run_seed, timeout=timeout)
     except BaseException as e:
-        done.put(("failed", f"lane {n}: {type(e).__name__}: {e}"))
+        conn.send(("failed", f"lane {n}: {type(e).__name__}: {e}"))
+        return
+    with grader:
+        conn.send(("mode", grader.mode))
+        while (sub := conn.recv()) is not None:
+            try:
+                graded = grader.grade(sub, lane=n)
+            except Exception as e:  # a grader fault on this submission: say so, start afresh
+                conn.send(("error", f"{type(e).__name__}: {e}"[:500]))
+                return
+            conn.send(("graded", graded))
+
+
+@dataclass
+class _Lane:
+    """The main process's view of one lane: its process, its pipe, what it is grading."""
+
+    n: int
+    proc: Any
+    conn: Connection
+    ready: bool = False  # the self-test passed and it waits for work
+    held: Submission | None = None
+    starts: int = 1  # consecutive starts without a submission graded
 
 
 def _grade_all(
@@ -106,55 +136,129 @@ def _grade_all(
     lanes: int,
     show: bool,
 ) -> str:
-    """Grade `todo` in `lanes` processes, saving each student as it comes back; returns the mode."""
+    """Grade `todo` in `lanes` processes, saving each student as it comes back; returns the mode.
+
+    Each lane has a pipe of its own and is given one submission at a time, so the main process
+    always knows what a lane holds: a lane that dies (killed from outside, out of memory) or
+    whose grading raised is replaced by a fresh one, and its submission is graded again once,
+    then saved with one error line. Only a lane that cannot start (the reference self-test
+    fails, or it dies LANE_STARTS times in a row before grading anyone) stops the batch."""
     ctx = multiprocessing.get_context("spawn")  # lanes start clean: no torch state forked
-    work, done = ctx.Queue(), ctx.Queue()
-    for sub in todo:
-        work.put(sub)
-    for _ in range(lanes):
-        work.put(None)
-    procs = [
-        ctx.Process(target=_lane, args=(n, run_seed, timeout, work, done), daemon=True)
-        for n in range(lanes)
-    ]
-    for p in procs:
-        p.start()
+    queue: deque[Submission] = deque(todo)
+    attempts: dict[str, int] = {}
+
+    def start(n: int, starts: int = 1) -> _Lane:
+        ours, theirs = ctx.Pipe()
+        proc = ctx.Process(target=_lane, args=(n, run_seed, timeout, theirs), daemon=True)
+        proc.start()
+        theirs.close()
+        return _Lane(n, proc, ours, starts=starts)
+
+    pool = {n: start(n) for n in range(lanes)}
     bar = report.Progress(len(todo), enabled=show)
     mode, saved = "-", 0
+
+    def save(graded: Graded) -> None:
+        nonlocal saved
+        try:
+            book.save(graded)
+        except sqlite3.Error as e:  # OUT filled up during the run: stop, say so
+            raise report.OutNotWritable(
+                f"cannot save {graded.student} in {book.path}: {e}; {saved} students "
+                "were saved and are kept: free some space and run again to resume"
+            ) from None
+        saved += 1
+        bar.update(graded.student)
+
+    def lost(lane: _Lane, why: str) -> None:
+        """`lane` is gone: its submission is graded again (once), and a fresh lane replaces it."""
+        lane.conn.close()
+        lane.proc.join(timeout=5)
+        sub = lane.held
+        if sub is not None:
+            attempts[sub.student] = attempts.get(sub.student, 0) + 1
+            if attempts[sub.student] < ATTEMPTS:
+                queue.appendleft(sub)
+            else:
+                save(unfinished(sub, run_seed, why))
+        starts = 1 if sub is not None or lane.ready else lane.starts + 1
+        if starts > LANE_STARTS:
+            raise LaneFailed(f"lane {lane.n} {why}, {LANE_STARTS} times before grading anyone")
+        if queue:
+            pool[lane.n] = start(lane.n, starts)
+        else:
+            del pool[lane.n]
+
     try:
         while saved < len(todo):
-            try:
-                kind, item = done.get(timeout=LANE_POLL)
-            except queue.Empty:  # a lane killed from outside never says so: look for one
-                for n, p in enumerate(procs):
-                    if p.exitcode is not None and p.exitcode != 0:
-                        raise LaneFailed(f"lane {n} ended with exit code {p.exitcode}") from None
-                continue
-            if kind == "mode":
-                if item == "basic" and mode != "basic":
-                    print(BASIC_MODE_WARNING, file=sys.stderr)
-                mode = item
-            elif kind == "graded":
-                graded: Graded = item
+            for lane in list(pool.values()):  # hand out work, or let an idle lane go
+                if lane.ready and lane.held is None:
+                    lane.held = queue.popleft() if queue else None
+                    lane.ready = lane.held is not None
+                    try:
+                        lane.conn.send(lane.held)
+                    except OSError:
+                        pass  # it died: its pipe or its sentinel says so below
+            watched = [x for lane in pool.values() for x in (lane.conn, lane.proc.sentinel)]
+            if not watched:  # every lane stopped with students left: never expected
+                raise LaneFailed(f"no lane left with {len(todo) - saved} students to grade")
+            ready = set(wait(watched, timeout=LANE_POLL))
+            for lane in list(pool.values()):
+                if lane.conn not in ready and lane.proc.sentinel not in ready:
+                    continue
                 try:
-                    book.save(graded)
-                except sqlite3.Error as e:  # OUT filled up during the run: stop, say so
-                    raise report.OutNotWritable(
-                        f"cannot save {graded.student} in {book.path}: {e}; {saved} students "
-                        "were saved and are kept: free some space and run again to resume"
-                    ) from None
-                saved += 1
-                bar.update(graded.student)
-            else:
-                raise LaneFailed(item)
+                    message = lane.conn.recv() if lane.conn.poll() else None
+                except (EOFError, OSError):
+                    message = None
+                if message is None:  # the lane is gone
+                    lane.proc.join(timeout=5)
+                    if lane.held is None and not lane.ready and lane.proc.exitcode == 0:
+                        lane.conn.close()
+                        del pool[lane.n]  # told to stop, and did
+                    else:
+                        lost(lane, f"ended with exit code {lane.proc.exitcode}")
+                    continue
+                kind, item = message
+                if kind == "mode":
+                    if item == "basic" and mode != "basic":
+                        print(BASIC_MODE_WARNING, file=sys.stderr)
+                    mode, lane.ready = item, True
+                elif kind == "graded":
+                    lane.held, lane.starts = None, 0
+                    save(item)
+                elif kind == "error":
+                    lost(lane, f"raised {item}")
+                else:
+                    raise LaneFailed(item)
     finally:
         bar.close()
-        if saved < len(todo):
-            # Submissions still queued for the lanes would block this process's exit forever
-            # (the queue's feeder thread waits for a reader that is gone): drop them.
-            work.cancel_join_thread()
-        for p in procs:
-            if saved < len(todo):
-                p.kill()
-            p.join()
+        for lane in pool.values():
+            if saved == len(todo) and lane.ready and lane.held is None:
+                try:
+                    lane.conn.send(None)  # done: it closes its grader and exits
+                    lane.proc.join(timeout=30)
+                except OSError:
+                    pass
+            if lane.proc.is_alive():
+                lane.proc.kill()
+            lane.proc.join()
+            lane.conn.close()
     return mode
+
+
+def unfinished(sub: Submission, run_seed: int, why: str) -> Graded:
+    """A student whose grading stopped twice: 0 points with one line saying so, and a digest
+    that never counts as current, so that the next run grades them again."""
+    now = time.time()
+    line = (
+        f"grading stopped twice on this submission (the grader's process {why}): it scores 0 "
+        "for now and is graded again on the next run"
+    )
+    return Graded(
+        sub.student,
+        UNFINISHED + sub.digest,
+        run_seed,
+        errors=[*sub.errors, line],
+        started=now,
+        finished=now,
+    )
