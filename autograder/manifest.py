@@ -27,6 +27,36 @@ class Exercise:
     offlimits: tuple[str, ...]
     todo: str
     hints: tuple[str, ...]
+    # per hint, what it answers: mistake names of autograder/mistakes/ and public test functions
+    # (empty: a hint for any failure)
+    answers: tuple[tuple[str, ...], ...] = ()
+
+    def hint_for(self, test: str = "", mistake_names: tuple[str, ...] = ()) -> str | None:
+        """The hint that fits a failure: the first one answering a mistake it was diagnosed as,
+        else one answering the failed test (`test_x[param]` counts as `test_x`), else the first
+        hint that answers nothing in particular, else the first."""
+        tagged = list(zip(self.hints, self.answers or [()] * len(self.hints), strict=True))
+        for wanted in (*mistake_names, test.split("[")[0]):
+            for text, answers in tagged:
+                if wanted and wanted in answers:
+                    return text
+        general = [text for text, answers in tagged if not answers]
+        return (general or list(self.hints) or [None])[0]
+
+
+def _hints(entry: dict, where: str) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+    """hints = ["text", { text = "...", answers = ["mistake or test", ...] }, ...]."""
+    texts, answers = [], []
+    for hint in entry["hints"]:
+        if isinstance(hint, str):
+            texts.append(hint)
+            answers.append(())
+        elif isinstance(hint, dict) and isinstance(hint.get("text"), str):
+            texts.append(hint["text"])
+            answers.append(tuple(hint.get("answers", ())))
+        else:
+            raise ValueError(f"{where}: a hint is a string or {{ text = ..., answers = [...] }}")
+    return tuple(texts), tuple(answers)
 
 
 @cache
@@ -37,6 +67,7 @@ def load(path: Path = MANIFEST) -> tuple[Exercise, ...]:
     exercises = []
     for i, entry in enumerate(raw):
         try:
+            hints, answers = _hints(entry, f"{path.name}: exercise #{i + 1}")
             exercises.append(
                 Exercise(
                     id=entry["id"],
@@ -46,7 +77,8 @@ def load(path: Path = MANIFEST) -> tuple[Exercise, ...]:
                     source=entry["source"],
                     offlimits=tuple(entry.get("offlimits", ())),
                     todo=entry["todo"],
-                    hints=tuple(entry["hints"]),
+                    hints=hints,
+                    answers=answers,
                 )
             )
         except KeyError as missing:

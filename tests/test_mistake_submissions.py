@@ -89,6 +89,8 @@ EDITS: dict[str, Edit] = {
                      {"softmax_stable": "whole tensor"}),
     "stable no keepdim": ("simple_attention", [(STABLE, "    return e / e.sum(dim=dim)")],
                           {"softmax_stable": "no keepdim"}),
+    "stable max no keepdim": ("simple_attention", [(SHIFT, "    shifted = x - x.max(dim=dim).values")],
+                              {"softmax_stable": "max no keepdim"}),
     "weights columns": ("simple_attention", [(WEIGHTS, WEIGHTS.replace("dim=-1", "dim=0"))],
                         {"all_attention_weights": "columns", "all_context_vectors": "columns"}),
     "weights whole": ("simple_attention",
@@ -105,6 +107,10 @@ EDITS: dict[str, Edit] = {
                              [("    return all_attention_weights(inputs) @ inputs",
                                "    return all_attention_weights(inputs)")],
                              {"all_context_vectors": "returns weights"}),
+    "contexts transposed": ("simple_attention",
+                            [("    return all_attention_weights(inputs) @ inputs",
+                              "    return all_attention_weights(inputs).T @ inputs")],
+                            {"all_context_vectors": "columns"}),
     # trainable_attention
     "qkv transposed": ("trainable_attention",
                        [(QKV, "    return x @ W_query.T, x @ W_key.T, x @ W_value.T")],
@@ -154,6 +160,10 @@ EDITS: dict[str, Edit] = {
               {"SelfAttention_v2": "qk"}),
     "v2 weights": ("trainable_attention", [(V2_RETURN, "        return weights  # (n, n)")],
                    {"SelfAttention_v2": "weights"}),
+    "v2 no bias": ("trainable_attention",
+                   [(f"        {n} = self.W_{m}(x)  # (n, d_out)", f"        {n} = x @ self.W_{m}.weight.T")
+                    for n, m in (("queries", "query"), ("keys", "key"), ("values", "value"))],
+                   {"SelfAttention_v2": "no bias"}),
     "v2 weight matrices": ("trainable_attention",
                            [("        queries = self.W_query(x)  # (n, d_out)",
                              "        queries = x @ self.W_query.weight  # (n, d_out)")],
@@ -250,6 +260,7 @@ EDITS: dict[str, Edit] = {
     "module kv": _causal("kv", [(CA_KV, CA_KV.replace("self.W_key(x)", "KEY").replace(
         "self.W_value(x)", "self.W_key(x)").replace("KEY", "self.W_value(x)"))]),
     "module qk": _causal("qk", [(CA_SCORES, CA_SCORES.replace("queries @ keys", "keys @ queries"))]),
+    "module columns": _causal("columns", [(CA_SCALE, CA_SCALE.replace("dim=-1", "dim=-2"))]),
     "module weights": _causal("weights", [(CA_RETURN, "        return weights  # (b, n, n)")]),
     "module dropout": ("causal_attention",
                        [("        weights = self.dropout(weights)\n" + CA_RETURN,
@@ -316,8 +327,10 @@ NOT_IN_CHECK = {
 }
 
 
-def sentence(exercise: str, name: str) -> str:
-    return next(m.says for m in mistakes.mistakes_of(exercise) if m.name == name)
+def sentences(exercise: str, name: str) -> list[str]:
+    """What naming that mistake says: its sentence, and the one for the error it raises."""
+    m = next(m for m in mistakes.mistakes_of(exercise) if m.name == name)
+    return [m.says, *([m.error_says] if m.error_says else [])]
 
 
 def sources(edit: str) -> dict[str, str]:
@@ -371,7 +384,8 @@ def test_make_check_names_it(edit: str, checked: dict[str, str]) -> None:
         if (edit, exercise) in NOT_IN_CHECK:
             continue
         detail = checked[f"{edit}:{exercise}"].split("Progress:")[1]
-        assert f"Looks like: {sentence(exercise, name)}" in detail, f"{exercise}:\n{detail}"
+        said = [f"Looks like: {s}" for s in sentences(exercise, name)]
+        assert any(s in detail for s in said), f"{exercise}:\n{detail}"
 
 
 @pytest.mark.parametrize("edit", list(EDITS))
@@ -379,8 +393,8 @@ def test_feedback_names_it(edit: str, graded: dict[str, Graded]) -> None:
     """Does a failed hidden check of each exercise the mistake is in name it in the feedback?"""
     result = graded[edit]
     for exercise, name in EDITS[edit][2].items():
-        said = f"Looks like: {sentence(exercise, name)}"
+        said = [f"Looks like: {s}" for s in sentences(exercise, name)]
         messages = [
             c.message for c in result.checks if c.exercise == exercise and c.points < c.max_points
         ]
-        assert any(said in m for m in messages), f"{exercise}: {said!r} not in {messages}"
+        assert any(s in m for s in said for m in messages), f"{exercise}: {said} not in {messages}"

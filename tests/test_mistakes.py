@@ -141,8 +141,11 @@ def _named_by_itself(case: Case, ref: np.ndarray) -> tuple[set[str], list[str]]:
     results = list(mistakes.outputs(case))
     for i, (mistake, out) in enumerate(results):
         earlier = [m for m, o in results[:i] if _same(o, out)]  # the same output: first one wins
-        expected = (earlier[0] if earlier else mistake).says
+        expected: str | None = (earlier[0] if earlier else mistake).says
         if isinstance(out, BaseException):
+            # every mistake raising this very error: named only if they all say the same
+            said = {m.error_says or m.says for m, o in results if _same(o, out)}
+            expected = said.pop() if len(said) == 1 else None
             got = mistakes.diagnose_error(case, type(out).__name__, str(out))
         elif out.shape == ref.shape and np.allclose(out, ref, atol=1e-3, equal_nan=True):
             continue  # invisible on this input
@@ -216,6 +219,78 @@ def test_two_mistakes_at_once_are_not_named() -> None:
     both = torch.softmax(scores / 4, dim=0).double().numpy()
     right = torch.softmax(scores / 2, dim=-1).double().numpy()
     assert mistakes.diagnose(Case("scaled_attention_weights", (scores, 4)), both, right) is None
+
+
+def test_an_error_two_mistakes_raise_names_what_they_share() -> None:
+    """softmax_stable with x.max(dim=dim).values (the max without keepdim) raises what the sum
+    without keepdim raises: is the message about the max (not about the sum alone)?"""
+    x = torch.tensor([[0.0, 1.0], [1000.0, 1001.0], [-1000.0, -999.0]])
+    case = Case("softmax_stable", (x,))
+    with pytest.raises(RuntimeError) as raised:
+        shifted = x - x.max(dim=-1).values
+        torch.exp(shifted)
+    said = mistakes.diagnose_error(case, "RuntimeError", str(raised.value)) or ""
+    assert "x.max(dim=dim).values" in said and "x.amax(dim=dim, keepdim=True)" in said, said
+
+
+def test_an_error_mistakes_disagree_on_is_not_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two mistakes raising the same error with different sentences: is neither named?"""
+
+    def boom(x: Any) -> Any:
+        raise ValueError("the same error")
+
+    two = [mistakes.Mistake("a", "it is a", boom), mistakes.Mistake("b", "it is b", boom)]
+    mistakes.mistakes_of("normalize_by_sum")  # the catalogue loaded, then patched
+    monkeypatch.setitem(mistakes._CATALOGUE, "normalize_by_sum", two)
+    case = Case("normalize_by_sum", (torch.tensor([9.0, 8.0, 7.0]),))
+    assert mistakes.diagnose_error(case, "ValueError", "the same error") is None
+    monkeypatch.setitem(mistakes._CATALOGUE, "normalize_by_sum", two[:1])
+    case = Case("normalize_by_sum", (torch.tensor([9.0, 8.0, 6.0]),))  # not a cached case
+    assert mistakes.diagnose_error(case, "ValueError", "the same error") == "it is a"
+
+
+def test_transposed_weights_in_the_context_vectors_are_named() -> None:
+    """all_context_vectors as weights.T @ inputs: does the sentence say the weights are
+    transposed (not only "softmax along dim=-1")?"""
+    x = torch.tensor([[0.4, 0.1, 0.9], [0.5, 0.9, 0.7], [0.6, 0.8, 0.6], [0.2, 0.6, 0.3]])
+    weights = torch.softmax(x @ x.T, dim=-1)
+    right = (weights @ x).double().numpy()
+    said = mistakes.diagnose(Case("all_context_vectors", (x,)), weights.T @ x, right) or ""
+    assert "weights.T @ inputs" in said, said
+
+
+def test_an_ignored_bias_is_named() -> None:
+    """SelfAttention_v2(qkv_bias=True) computing x @ W.weight.T (no bias): is that named, and
+    does no sentence of the exercise suggest x @ W_query.weight.T alone?"""
+    torch.manual_seed(5)
+    model = trainable_attention.SelfAttention_v2(4, 3, qkv_bias=True)
+    x = torch.rand(5, 4)
+    q, k, v = (x @ getattr(model, n).weight.T for n in ("W_query", "W_key", "W_value"))
+    no_bias = torch.softmax(q @ k.T / 3**0.5, dim=-1) @ v
+    params = {n: t.detach().clone() for n, t in model.named_parameters()}
+    case = Case("SelfAttention_v2", (x,), module_args=(4, 3, True), params=params)
+    with torch.no_grad():
+        right = model(x).double().numpy()
+    said = mistakes.diagnose(case, no_bias.detach(), right) or ""
+    assert "bias" in said and "self.W_query(x)" in said, said
+    for m in mistakes.mistakes_of("SelfAttention_v2"):
+        assert "x @ W_query.weight.T" not in m.says.replace("(x @ W_query.weight.T has", ""), m
+
+
+def test_a_softmax_along_the_columns_in_causal_attention_is_named() -> None:
+    """CausalAttention with its softmax along dim=-2: is it named as the columns mistake?"""
+    torch.manual_seed(7)
+    model = causal_attention.CausalAttention(4, 3, 6, 0.0).eval()
+    x = torch.rand(2, 6, 4)
+    q, k, v = (getattr(model, n)(x) for n in ("W_query", "W_key", "W_value"))
+    scores = (q @ k.transpose(1, 2)).masked_fill(model.mask.bool(), -torch.inf)
+    wrong = torch.softmax(scores / 3**0.5, dim=-2) @ v
+    params = {n: t.detach().clone() for n, t in model.named_parameters()}
+    case = Case("CausalAttention", (x,), module_args=(4, 3, 6, 0.0), params=params)
+    with torch.no_grad():
+        right = model(x).double().numpy()
+    said = mistakes.diagnose(case, wrong.detach(), right) or ""
+    assert "along dim=-1" in said and "columns" in said, said
 
 
 @pytest.mark.parametrize(

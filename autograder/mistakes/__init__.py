@@ -5,7 +5,8 @@ implementation returns for the same inputs, and a sentence naming it in the stud
 After a check fails, `diagnose` runs the exercise's mistakes on the check's inputs and returns
 the sentence of the first one whose output is the student's (same shape, values within
 MATCH_ATOL), never one whose output equals the expected answer on those inputs.
-`diagnose_error` does the same for an exception (a mistake that raises the same error there),
+`diagnose_error` does the same for an exception (the mistakes that raise the same error there,
+when they agree on what to say),
 `diagnose_parameters` for freshly seeded parameters built the wrong way.
 
 Only called on failure, so it costs correct code nothing. The sentences hold no numbers: the
@@ -39,6 +40,9 @@ class Mistake:
     name: str
     says: str
     compute: Callable[..., Any]  # the exercise's arguments (a function) or a ModuleCall (a class)
+    # what to say when the student's code raises the error this mistake raises, where another
+    # mistake raises the very same error (the error alone cannot tell them apart); "": `says`
+    error_says: str = ""
 
 
 @dataclass(frozen=True)
@@ -193,14 +197,17 @@ def diagnose(case: Case | None, got: Any, expected: Any = None) -> str | None:
 
 @_quietly
 def diagnose_error(case: Case | None, type_name: str, message: str) -> str | None:
-    """The sentence of the first mistake that raises the same error as the student's code."""
+    """The sentence of the mistakes that raise the same error as the student's code, when they
+    agree on one (each its `error_says` or `says`); None when they say different things."""
     if case is None or type_name in UNDIAGNOSED:
         return None
     wanted = (type_name, _plain(message))
-    for mistake, out in outputs(case):
-        if isinstance(out, BaseException) and (type(out).__name__, _plain(str(out))) == wanted:
-            return mistake.says
-    return None
+    said = {
+        mistake.error_says or mistake.says
+        for mistake, out in outputs(case)
+        if isinstance(out, BaseException) and (type(out).__name__, _plain(str(out))) == wanted
+    }
+    return said.pop() if len(said) == 1 else None
 
 
 @_quietly
@@ -215,6 +222,15 @@ def diagnose_parameters(
     from .seeded import diagnose_seeded
 
     return diagnose_seeded(exercise, module_args, module_kwargs, seed, params)
+
+
+def named_in(exercise: str, text: str) -> tuple[str, ...]:
+    """The names of the exercise's mistakes whose sentence `text` holds (a failure's message)."""
+    return tuple(
+        m.name
+        for m in mistakes_of(exercise)
+        if m.says in text or (m.error_says and m.error_says in text)
+    )
 
 
 def diagnose_names(missing: list[str], extra: list[str]) -> str | None:

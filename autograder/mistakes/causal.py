@@ -101,6 +101,7 @@ HEAD = [
     ("not cut", SAY["not cut"], {"cut": False}),
     ("kv", SAYS["kv"], {"swap": "kv"}),
     ("qk", SAYS["qk"], {"swap": "qk"}),
+    ("columns", SAYS["columns"], {"dim": -2}),
     ("weights", SAYS["weights"], {"returns": "weights"}),
     ("dropout context", SAY["dropout context"], {"drop": "context"}),
 ]

@@ -109,11 +109,12 @@ def causal_head(
     swap: str,
     drop: str,
     returns: str,
+    dim: int = -1,
 ) -> Tensor:
     """One CausalAttention head with parameters `prefix`W_query... on call.x.
 
     scale: "sqrt d_k", "d_k", "sqrt d_in" or "none"; swap: "", "kv" or "qk"; drop: "weights"
-    or "context"; returns: "context" or "weights".
+    or "context"; returns: "context" or "weights"; dim: the softmax's.
     """
     x = call.x
     q, k, v = (call.linear(f"{prefix}{n}", x) for n in ("W_query", "W_key", "W_value"))
@@ -124,7 +125,7 @@ def causal_head(
     d_k, d_in = k.shape[-1], x.shape[-1]
     by = {"sqrt d_k": d_k**0.5, "d_k": float(d_k), "sqrt d_in": d_in**0.5, "none": 1.0}[scale]
     scores = q @ k.transpose(-2, -1)  # (b, n, n)
-    weights = scores_to_weights(call, scores, scale=by, mask=mask, fill=fill, cut=cut, dim=-1)
+    weights = scores_to_weights(call, scores, scale=by, mask=mask, fill=fill, cut=cut, dim=dim)
     if returns == "weights":
         return weights
     if drop == "weights":

@@ -1,5 +1,5 @@
 """Mistakes in simple_attention: normalising along the wrong dimension or over everything,
-dropping keepdim, softmax without its max shift."""
+dropping keepdim (of the sum or the max), softmax without its max shift, transposed weights."""
 
 from __future__ import annotations
 
@@ -63,10 +63,22 @@ def _no_keepdim(x: Tensor, dim: int = -1) -> Tensor:
     return e / e.sum(dim=dim)  # broadcast against the wrong dimension
 
 
+def _max_no_keepdim(x: Tensor, dim: int = -1) -> Tensor:
+    e = torch.exp(x - x.max(dim=dim).values)  # the max of other slices, where it broadcasts
+    return e / e.sum(dim=dim, keepdim=True)
+
+
 def _whole(x: Tensor, dim: int = -1) -> Tensor:
     e = torch.exp(x - x.max())
     return e / e.sum()
 
+
+# the max and the sum without keepdim raise the same error: which one it was, it cannot tell
+KEEPDIM_ERROR = (
+    "the max or the sum along dim lost its dimension (keepdim=False, as x.max(dim=dim).values "
+    "or e.sum(dim=dim) give), so it cannot broadcast back: x.amax(dim=dim, keepdim=True) and "
+    "e.sum(dim=dim, keepdim=True)"
+)
 
 SOFTMAX_STABLE = [
     Mistake(
@@ -91,6 +103,14 @@ SOFTMAX_STABLE = [
         "the sum lost its dimension (keepdim=False), so it is broadcast against the wrong "
         "dimension: e.sum(dim=dim, keepdim=True)",
         _no_keepdim,
+        error_says=KEEPDIM_ERROR,
+    ),
+    Mistake(
+        "max no keepdim",
+        "the max lost its dimension (keepdim=False), so each slice is shifted by another "
+        "slice's max: x - x.amax(dim=dim, keepdim=True) (x.max(dim=dim).values drops it)",
+        _max_no_keepdim,
+        error_says=KEEPDIM_ERROR,
     ),
 ]
 
@@ -118,6 +138,14 @@ WEIGHTS_SAY = {
     "scores": "these are the raw scores: the weights are their softmax along dim=-1",
 }
 
+# The scores x x^T are symmetric, so the transposed weights are exactly the weights softmaxed
+# along dim=0: one sentence names both.
+CONTEXT_SAY = {
+    "columns": "the weights you multiply with the inputs have columns that sum to 1, not rows: "
+    "they are transposed (weights.T @ inputs) or softmaxed along dim=0; use weights @ inputs "
+    "with the softmax along dim=-1",
+}
+
 
 MISTAKES = {
     "normalize_by_sum": _normalised("normalize_by_sum"),
@@ -130,7 +158,7 @@ MISTAKES = {
     "all_context_vectors": [
         Mistake(
             how,
-            f"{says} (in the weights you multiply with the inputs)",
+            CONTEXT_SAY.get(how, f"{says} (in the weights you multiply with the inputs)"),
             (lambda x, how=how: _all_weights(x, how) @ x),
         )
         for how, says in WEIGHTS_SAY.items()

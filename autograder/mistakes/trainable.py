@@ -1,5 +1,6 @@
 """Mistakes in trainable_attention: the wrong scale, the wrong softmax dimension, keys, values
-and queries swapped, transposed weights, the weights returned instead of the context vectors."""
+and queries swapped, transposed weights, the layers' biases left out, the weights returned instead
+of the context vectors."""
 
 from __future__ import annotations
 
@@ -31,7 +32,9 @@ SAYS = {
     "transposed": "you multiply by the transposed weights: the projections are x @ W_query, "
     "x @ W_key, x @ W_value (no .T)",
     "linear transposed": "you multiply by the layers' weight matrices: nn.Linear keeps weight "
-    "as [d_out, d_in], so call the layer, W_query(x), or use x @ W_query.weight.T",
+    "as [d_out, d_in] and adds its bias, so call the layer, self.W_query(x)",
+    "no bias": "your projections leave out the layers' biases (x @ W_query.weight.T has none): "
+    "call the layer, self.W_query(x), which adds its bias when qkv_bias=True",
 }
 
 
@@ -63,6 +66,8 @@ def _module(how: str) -> Callable[[ModuleCall], Tensor]:
             q, k, v = (x @ (call.p[n].T if how == "transposed" else call.p[n]) for n in names)
         elif how == "linear transposed":  # x @ layer.weight, [d_out, d_in]
             q, k, v = (x @ call.p[f"{n}.weight"] for n in names)
+        elif how == "no bias":  # x @ layer.weight.T: right when the layers have no bias
+            q, k, v = (x @ call.p[f"{n}.weight"].T for n in names)
         else:
             q, k, v = (call.linear(n, x) for n in names)
         return attend(q, k, v, x.shape[-1], how)
@@ -103,6 +108,7 @@ MISTAKES = {
         Mistake(how, SAYS[how], _module(how)) for how in (*ATTENTION, "transposed")
     ],
     "SelfAttention_v2": [
-        Mistake(how, SAYS[how], _module(how)) for how in (*ATTENTION, "linear transposed")
+        Mistake(how, SAYS[how], _module(how))
+        for how in (*ATTENTION, "linear transposed", "no bias")
     ],
 }
