@@ -27,7 +27,7 @@ from types import TracebackType
 
 import pytest
 
-from . import attention_maps, manifest, progress, siblings
+from . import attention_maps, manifest, mistakes, progress, siblings
 
 PUBLIC = Path(__file__).resolve().parent / "public"
 NOT_STARTED = re.compile(r"^(\w+): not started")
@@ -386,7 +386,8 @@ def _explain(status: Status, marks: dict[str, str]) -> list[str]:
         out = [f"{marks['failing']} {e.id}: {problem.question}"]
         out += ["  " + line for line in problem.message.splitlines()]
         out += _printed_lines(problem.printed)
-        out += ["", f"Hint: {e.hints[0]}"] if e.hints else [""]
+        hint = e.hint_for(problem.test, mistakes.named_in(e.id, problem.message))
+        out += ["", f"Hint: {hint}"] if hint else [""]
     out += [f"Check it again with: make check EX={e.id}"]
     return out
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from functools import cache
 from importlib import metadata
@@ -124,6 +125,26 @@ class Gradebook:
         with self._transaction():
             self._set("seed", str(int(seed)))
 
+    def stored_seed(self) -> int | None:
+        """The run's seed, or None before the first run stored one."""
+        found = self._get("seed")
+        return None if found is None else int(found)
+
+    def set_collected(self, students: Iterable[str]) -> None:
+        """The students found in SUBMISSIONS by this run: anyone graded before but not among
+        them is marked as no longer there (kept, never deleted: their grades stay)."""
+        with self._transaction():
+            self._set("collected", json.dumps(sorted(set(students))))
+
+    def gone(self) -> set[str]:
+        """Graded students who were not in SUBMISSIONS at the last run (none before any run
+        recorded what it collected)."""
+        found = self._get("collected")
+        if found is None:
+            return set()
+        graded = {row[0] for row in self._db.execute("SELECT student FROM submissions")}
+        return graded - set(json.loads(found))
+
     # ---- submissions -----------------------------------------------------------------------
 
     def is_current(self, student: str, digest: str) -> bool:
@@ -195,6 +216,7 @@ class Gradebook:
             checks.setdefault(sub_id, []).append(
                 CheckResult(exercise, name, max_points, points, message, bool(hidden))
             )
+        gone = self.gone()
         return [
             Graded(
                 student,
@@ -205,6 +227,7 @@ class Gradebook:
                 output,
                 started,
                 finished,
+                gone=student in gone,
             )
             for sub_id, student, digest, seed, started, finished, errors, output in subs
         ]
