@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .grading.student import BUDGET
+
+if TYPE_CHECKING:
+    from .grading.record import Gradebook
 
 # the student's loop besides check: autograder/<name>.py, each with its own main(argv)
 LEARNER_COMMANDS = {
@@ -12,6 +18,17 @@ LEARNER_COMMANDS = {
     "hint": "the next hint for an exercise (same as `make hint`)",
     "reset": "put one exercise back to its stub, after asking (same as `make reset`)",
 }
+
+
+def _seconds(text: str) -> float:
+    """A positive number of seconds, for argparse."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +53,16 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument(
         "--timeout", type=float, default=10.0, help="seconds per call into student code"
     )
+    grade.add_argument(
+        "--budget",
+        type=_seconds,
+        default=BUDGET,
+        metavar="SECONDS",
+        help=f"seconds for a whole submission; checks not run by then score 0 (default {BUDGET:g})",
+    )
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    _add_course_commands(sub)
 
     check = sub.add_parser("check", help="the student's check (same as `make check`)")
     check.add_argument("rest", nargs=argparse.REMAINDER)
@@ -49,7 +75,76 @@ def main(argv: list[str] | None = None) -> int:
 
         return int(importlib.import_module(f"autograder.{argv[0]}").main(argv[1:]))
     args = parser.parse_args(argv)
+    if args.command in COURSE_COMMANDS:
+        return int(COURSE_COMMANDS[args.command](args))
     return _autograde(args)
+
+
+# ---- running a course: what comes after grading, from OUT's gradebook ----------------------
+
+
+def _add_course_commands(sub: argparse._SubParsersAction) -> None:
+    from .grading.export import DEFAULT_ASSIGNMENT, FORMATS
+
+    export = sub.add_parser("export", help="the gradebook as a Canvas or Moodle import CSV")
+    export.add_argument("--format", choices=FORMATS, required=True)
+    export.add_argument("--roster", type=Path, required=True, help="CSV: student,name,email,lms_id")
+    export.add_argument("--out", type=Path, required=True, help="the graded OUT folder")
+    export.add_argument("--total-only", action="store_true", help="one column: the total")
+    export.add_argument(
+        "--assignment",
+        default=DEFAULT_ASSIGNMENT,
+        help="the LMS column's title (Canvas: 'Title (123)' for existing assignment 123)",
+    )
+    export.add_argument("--to", type=Path, help="the CSV to write (default OUT/exports/FORMAT.csv)")
+
+
+def _open_gradebook(out: Path) -> Gradebook | None:
+    from .grading import record
+
+    path = out / "gradebook.sqlite"
+    if not path.is_file():
+        print(
+            f"error: no gradebook at {path}: grade first with attention-kit autograde --out {out}",
+            file=sys.stderr,
+        )
+        return None
+    try:
+        return record.Gradebook(path)
+    except record.GradebookError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return None
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .grading import export, roster
+
+    try:
+        people = roster.load(args.roster)
+    except roster.RosterError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    book = _open_gradebook(args.out)
+    if book is None:
+        return 2
+    with book:
+        graded = book.latest()
+    to = args.to or args.out / "exports" / f"{args.format}.csv"
+    done = export.export(
+        graded,
+        people,
+        args.format,
+        to,
+        total_only=args.total_only,
+        assignment=args.assignment,
+    )
+    print(f"wrote {done.path}: {done.rows} students; notes in {done.notes_path}")
+    for line in done.notes():
+        print(f"note: {line}")
+    return 0
+
+
+COURSE_COMMANDS = {"export": _export}
 
 
 def _autograde(args: argparse.Namespace) -> int:
@@ -66,6 +161,7 @@ def _autograde(args: argparse.Namespace) -> int:
             lanes=args.lanes,
             regrade=args.regrade,
             timeout=args.timeout,
+            budget=args.budget,
             progress=not args.quiet,
         )
     except report.OutNotWritable as e:

@@ -95,7 +95,7 @@ def test_every_output_is_written(graded_class: tuple[Path, Path, str]) -> None:
     assert page.count("<tr data-student=") == len(students)
     with open(out / "grades.csv", newline="") as f:
         header = next(csv.reader(f))
-    assert header == ["student", *IDS, "total"]
+    assert header == ["student", *IDS, "total", "errors", "seed", "graded_at", "status"]
     assert (out / "gradebook.sqlite").stat().st_size > 0
 
 

@@ -74,9 +74,14 @@ def test_grades_json_has_every_exercise_for_every_student(tmp_path: Path, out: P
     assert sum(doc["max_points"].values()) == 100
     assert list(doc["students"]) == ["alice", "bob", "carol"]
     for entry in doc["students"].values():
-        assert list(entry) == ["points", "total", "errors"]
+        assert list(entry) == ["points", "total", "errors", "status"]
         assert list(entry["points"]) == IDS
-    assert doc["students"]["alice"] == {"points": POINTS, "total": 100, "errors": []}
+    assert doc["students"]["alice"] == {
+        "points": POINTS,
+        "total": 100,
+        "errors": [],
+        "status": "graded",
+    }
     assert doc["students"]["bob"]["points"]["softmax_stable"] == 2.5
     assert doc["students"]["bob"]["total"] == 97.5
     assert doc["students"]["bob"]["errors"] == [missing]
@@ -91,9 +96,9 @@ def test_grades_csv_columns_and_formula_injection(tmp_path: Path, out: Path) -> 
         report.write_all(book, out)
     with open(out / "grades.csv", newline="") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["student", *IDS, "total"]
+    assert rows[0] == ["student", *IDS, "total", "errors", "seed", "graded_at", "status"]
     assert [r[0] for r in rows[1:]] == ["'-2", "'@sum", "alice"]
-    assert rows[3][1:] == [f"{POINTS[i]:g}" for i in IDS] + ["100"]
+    assert rows[3][1 : len(IDS) + 3] == [f"{POINTS[i]:g}" for i in IDS] + ["100", ""]
     assert (out / "results" / "-2.json").exists()  # the file name keeps the real id
     assert [report._cell(t) for t in ("=1+1", "+1", "\tx", "a=b")] == [
         "'=1+1",

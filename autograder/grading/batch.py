@@ -69,6 +69,7 @@ def autograde(
             book.set_seed(seed)
         run_seed = book.seed(secrets.randbits(31))
         book.set_collected(s.student for s in subs)  # who is gone from SUBMISSIONS is marked
+        book.set_collected(s.student for s in subs)  # who is gone from SUBMISSIONS is marked
         todo = [s for s in subs if regrade or not book.is_current(s.student, s.digest)]
         mode = "-"
         if todo:

@@ -45,6 +45,7 @@ class Graded:
     output: str = ""  # what the student's code printed, cut to a few KB
     started: float = 0.0
     finished: float = 0.0
+    gone: bool = False  # graded in an earlier run, no longer in SUBMISSIONS at the last one
 
     def points(self, exercise_ids: list[str]) -> dict[str, float]:
         """Points per exercise, every id present (0 where nothing ran)."""

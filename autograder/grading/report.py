@@ -33,6 +33,7 @@ VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
 FEEDBACK_OUTPUT_CHARS = 3000  # of the student's printed output shown in feedback
 PROBE_BYTES = 64 * 1024  # written and fsynced by ensure_writable
 CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would read these as a formula
+GONE = "no longer in SUBMISSIONS"  # a student graded before whose entry has since been removed
 
 
 class OutNotWritable(Exception):
@@ -68,7 +69,7 @@ def write_all(book: Gradebook, out: Path, *, hidden_visibility: str = "after_pub
     when = book.graded_at()
     _remove_stale_temps(Path(out))
     write_grades_json(graded, out)
-    write_grades_csv(graded, out)
+    write_grades_csv(graded, out, when, seed=book.stored_seed())
     write_results(graded, out, hidden_visibility=hidden_visibility)
     feedback = write_feedback(graded, out, when)
     from .report_html import write_html  # report_html builds on this module
@@ -102,6 +103,7 @@ def write_grades_json(graded: list[Graded], out: Path) -> Path:
                 "points": {k: _num(v) for k, v in g.points(_ids()).items()},
                 "total": _total(g),
                 "errors": list(g.errors),
+                "status": GONE if g.gone else "graded",
             }
             for g in graded
         },
@@ -116,14 +118,36 @@ def _cell(text: str) -> str:
     return "'" + text if text.startswith(CSV_TRIGGERS) else text
 
 
-def write_grades_csv(graded: list[Graded], out: Path) -> Path:
-    """OUT/grades.csv: student, one column per exercise in teaching order, total."""
+GRADES_CSV_TAIL = ["total", "errors", "seed", "graded_at", "status"]
+
+
+def write_grades_csv(
+    graded: list[Graded],
+    out: Path,
+    when: dict[str, str] | None = None,
+    *,
+    seed: int | None = None,
+) -> Path:
+    """OUT/grades.csv: student, one column per exercise in teaching order, total, the problems
+    with the submission (one per line in the cell), the run's seed (what --seed reproduces),
+    when it was graded (ISO 8601, UTC) and its status ("graded" or GONE)."""
+    when = when or {}
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["student", *_ids(), "total"])
+    writer.writerow(["student", *_ids(), *GRADES_CSV_TAIL])
     for g in graded:
         points = g.points(_ids())
-        writer.writerow([_cell(g.student), *(_num(points[i]) for i in _ids()), _total(g)])
+        writer.writerow(
+            [
+                _cell(g.student),
+                *(_num(points[i]) for i in _ids()),
+                _total(g),
+                _cell("\n".join(g.errors)),
+                "" if seed is None else seed,
+                when.get(g.student, ""),
+                GONE if g.gone else "graded",
+            ]
+        )
     path = Path(out) / "grades.csv"
     _atomic_write(path, buf.getvalue())
     return path
@@ -347,6 +371,8 @@ def gradebook_table(book: Gradebook, limit: int = 60) -> str:
             for t, h in zip(topics, heads, strict=True)
         ]
         problems = str(len(g.errors)) if g.errors else ""
+        if g.gone:
+            problems = f"{problems}  ({GONE})".lstrip()
         lines.append(f"{g.student:<{width}}  " + "  ".join(cells) + f"  {_total(g):>5}  {problems}")
     if len(graded) > limit:
         lines.append(f"... and {len(graded) - limit} more students: see grades.csv")

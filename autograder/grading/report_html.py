@@ -163,7 +163,8 @@ def gradebook_table(s: ClassStats) -> str:
             topic_points = sum(points[e.id] for e in exercises if e.module == t)
             cells.append(f'<td class="num">{_n(topic_points)}</td>')
         cells.append(f'<td class="num">{_n(total)}</td>')
-        cells.append(f"<td>{len(g.errors) or ''}</td>")
+        gone = f' <span class="gone">{report.GONE}</span>' if g.gone else ""
+        cells.append(f"<td>{len(g.errors) or ''}{gone}</td>")
         rows.append(f'<tr data-student="{name}">' + "".join(cells) + "</tr>")
     rows += ["</tbody>", "</table>"]
     return "\n".join(rows)
