@@ -33,6 +33,7 @@ FAMILIES = {
     "deception": "deception",
     "off-limits calls": "offlimits",
     "reading secrets": "secrets",
+    "crashing the grader": "crash",
 }
 SIDE_EFFECTS = "none (checked)"
 
@@ -43,6 +44,7 @@ class Attack:
     family: str
     attack: str
     points: dict[str, float]  # exercise id -> expected points, only those that lose any
+    error: str = ""  # the line the student is told, for an attack on the grader's own reading
 
 
 def load(corpus: Path = CORPUS) -> list[Attack]:
@@ -64,7 +66,7 @@ def load(corpus: Path = CORPUS) -> list[Attack]:
         unknown = sorted(set(points) - known)
         if unknown:
             raise ValueError(f"{name}: unknown exercises {unknown} in [points]")
-        attacks.append(Attack(name, family, attack.strip(), points))
+        attacks.append(Attack(name, family, attack.strip(), points, str(spec.get("error", ""))))
     order = list(FAMILIES)
     return sorted(attacks, key=lambda a: (order.index(a.family), a.name))
 
@@ -136,7 +138,8 @@ def render(attacks: list[Attack]) -> str:
     for a in attacks:
         variant = a.name.removeprefix(f"attack_{FAMILIES[a.family]}_")
         lines.append(
-            f"| {a.family} | `{variant}` | {_cell(a.attack)} | {_cell(outcome(a.points))} "
+            f"| {a.family} | `{variant}` | {_cell(a.attack)} | {_cell(outcome(a.points))}"
+            f"{'; one line says why' if a.error else ''} "
             f"| {SIDE_EFFECTS} |"
         )
     return "\n".join(lines) + "\n"

@@ -121,14 +121,20 @@ def expected_points(entry: str) -> dict[str, float]:
 
 def materialise(entry: str, folder: Path) -> None:
     """The entry as a student hands it in: its own files (conftest.py and all) plus the modules
-    of its base that it does not replace."""
+    of its base that it does not replace (as a .py file or a notebook), and the files named in
+    its `raw_names`, whose names are bytes no repository can hold everywhere (each code point
+    below 256 is one byte)."""
     shutil.copytree(CORPUS / entry, folder, ignore=shutil.ignore_patterns("expected.toml"))
     base = BASES[spec(entry).get("base", "solutions")]
     for module in manifest.modules():
         target = folder / "exercises" / f"{module}.py"
-        if base is not None and not target.exists():
+        if base is not None and not target.exists() and not target.with_suffix(".ipynb").exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(base / f"{module}.py", target)
+    for name in spec(entry).get("raw_names", []):
+        path = os.path.join(os.fsencode(folder), name.encode("latin-1"))
+        with open(path, "w") as f:
+            f.write("# not a module\n")
 
 
 # ---- what must not change ----------------------------------------------------------------------
@@ -429,6 +435,18 @@ def test_bystanders_are_graded_as_when_alone(attacked: Watched, alone: Batch, st
     assert got == expected_points(BYSTANDERS[student])
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("entry", [a for a in ATTACKS if "error" in spec(a)])
+def test_attack_is_one_line_in_its_errors(attacked: Watched, entry: str) -> None:
+    """Does an attack on the grader's own reading (expected.toml `error`) give its student one
+    line saying what is wrong, in grades.json and in the feedback, and nothing else?"""
+    wanted = spec(entry)["error"]
+    errors = attacked.batch.grades()[entry]["errors"]
+    assert [line for line in errors if wanted in line], errors
+    assert all("\n" not in line for line in errors)
+    assert wanted in attacked.batch.feedback(entry)
+
+
 # ---- side effects ------------------------------------------------------------------------------
 
 
@@ -478,8 +496,15 @@ def hidden_lines() -> set[str]:
 
 
 def own_lines(folder: Path) -> set[str]:
-    """Every line of a student's own files: their code may be quoted back to them."""
-    return {line.strip() for path in folder.rglob("*.py") for line in path.read_text().splitlines()}
+    """Every line of a student's own files and notebooks: their code may be quoted back to them."""
+    texts = [path.read_text() for path in folder.rglob("*.py")]
+    for path in folder.rglob("*.ipynb"):
+        try:
+            cells = json.loads(path.read_text()).get("cells", [])
+        except (ValueError, RecursionError):
+            continue
+        texts += ["".join(c["source"]) for c in cells if isinstance(c.get("source"), list)]
+    return {line.strip() for text in texts for line in text.splitlines() if isinstance(line, str)}
 
 
 @pytest.mark.slow
