@@ -14,7 +14,7 @@ Not covered (CPU only): CUDA, sparse, nested and quantized kernels; the kit grad
 tensors.
 
     install(); fresh()            # once per process, then once per worker before student code
-    before = snapshot(); ...; recorded(before, ["softmax"])  # -> ["aten._softmax"], or []
+    before = snapshot(); ...; recorded(before, ["softmax"])  # -> [NAMES["_softmax"]], or []
 """
 
 from __future__ import annotations
@@ -38,10 +38,22 @@ OPS: dict[str, tuple[str, ...]] = {
     "_native_multi_head_attention": BOTH,
     "_transformer_encoder_layer_fwd": BOTH,
 }
+# What a student reads when one of them was called during an exercise that forbids it.
+NAMES: dict[str, str] = {
+    "_softmax": "torch's softmax kernel (which torch.softmax, F.softmax, nn.Softmax run)",
+    "_log_softmax": "torch's log_softmax kernel (which log_softmax and F.cross_entropy run)",
+    "_masked_softmax": "torch's masked softmax kernel",
+    "scaled_dot_product_attention": "F.scaled_dot_product_attention (it computes a softmax)",
+    "_scaled_dot_product_attention_math": "torch's scaled dot-product attention kernel",
+    "_scaled_dot_product_flash_attention_for_cpu": "torch's flash attention kernel",
+    "_native_multi_head_attention": "nn.MultiheadAttention's fused kernel",
+    "_transformer_encoder_layer_fwd": "nn.TransformerEncoderLayer's fused kernel",
+}
 _SLOT = 8  # bytes per counter
 _counts: Any = None  # memoryview of unsigned 64-bit counters, one per OPS entry
 _library: Any = None  # the torch.library.Library holding the registrations (kept alive)
 _INDEX = {name: i for i, name in enumerate(OPS)}
+assert set(NAMES) == set(OPS)
 
 
 def fresh() -> None:
@@ -63,11 +75,11 @@ def snapshot() -> tuple[int, ...]:
 
 
 def recorded(before: tuple[int, ...], groups: Iterable[str]) -> list[str]:
-    """The watched operators of `groups` called since `before`, as `aten.<op>`."""
+    """The watched operators of `groups` called since `before`, in words (NAMES)."""
     wanted = set(groups)
     now = snapshot()
     return [
-        f"aten.{op}"
+        NAMES[op]
         for op, i in _INDEX.items()
         if now[i] != before[i] and wanted.intersection(OPS[op])
     ]

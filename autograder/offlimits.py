@@ -352,7 +352,7 @@ def watch(groups: Iterable[str], *, deep: bool = True) -> Iterator[list[str]]:
 
     with watch(["softmax"]) as calls:
         softmax_stable(x)
-    assert not calls, calls   # e.g. ["torch.softmax", "aten._softmax"]
+    assert not calls, calls   # e.g. ["torch.softmax"], or what kernelwatch.NAMES says
     """
     from . import kernelwatch
 

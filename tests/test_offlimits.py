@@ -224,7 +224,7 @@ def test_watch_counts_calls_below_python(route: str) -> None:
     group, run = BELOW_PYTHON[route]
     with offlimits.watch([group]) as calls:
         run()
-    assert calls and all(c.startswith("aten.") for c in calls), calls
+    assert calls and set(calls) <= set(kernelwatch.NAMES.values()), calls
 
 
 def test_replaced_kernels_compute_what_torch_computes() -> None:
