@@ -229,11 +229,13 @@ def stage(submission: Path, submissions: Path) -> list[str]:
 
 def grade(root: Path, *, visibility: str, seed: int | None) -> dict[str, Any]:
     """Grade $ROOT/submission: the results.json document."""
-    from .grading import batch, record, report
+    from .grading import batch, collect, record, report
 
     with tempfile.TemporaryDirectory(prefix="attention-kit-") as tmp:
         submissions, out = Path(tmp) / "submissions", Path(tmp) / "out"
         notes = stage(root / "submission", submissions)
+        # what collection alone found: no line that running the student's code produced
+        collected = [line for sub in collect.collect(submissions) for line in sub.errors]
         summary = batch.autograde(submissions, out, seed=seed, lanes=1, progress=False)
         book = record.Gradebook(out / "gradebook.sqlite")
         try:
@@ -241,9 +243,11 @@ def grade(root: Path, *, visibility: str, seed: int | None) -> dict[str, Any]:
         finally:
             book.close()
     print(f"graded with seed {summary.seed}, sandbox mode {summary.mode}")
-    doc = report.results_json(graded, hidden_visibility=visibility)
-    # what is wrong with the upload (a missing file, a notebook that is not one) is the
-    # student's to see at once, to fix and resubmit; each test keeps its own visibility
+    doc = report.results_json(graded, hidden_visibility=visibility, problems=collected)
+    # What is wrong with the upload (a missing file, a notebook that is not one) is the
+    # student's to see at once, to fix and resubmit; each test keeps its own visibility, and
+    # with it whatever running their code said (an import-time exception's message, which may
+    # carry the hidden inputs it saw): only collection's lines are in the top-level output.
     doc["visibility"] = "visible"
     if notes:
         lines = "\n".join(f"- {n}" for n in notes)

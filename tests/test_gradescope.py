@@ -376,3 +376,35 @@ def test_secrets_are_locked_where_the_kit_runs_from_source(
     locked = gradescope.lock_secrets(tmp_path)
     assert locked == [kit / "solutions", kit / "autograder" / "hidden"]
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o700 for p in locked)
+
+
+def test_only_what_collection_found_is_shown_at_once(archive: Path, tmp_path: Path) -> None:
+    """Does the always-visible top-level output hold what collection found (a file whose name is
+    not UTF-8 beside the modules, which must not read as a grader failure), while the message of
+    an exception the student's module raised on import (it could carry the hidden inputs) is only
+    in the tests it cost, which follow the hidden checks' visibility?"""
+    root = gradescope_root(tmp_path, archive)
+    sources = corpus_sources("reference")[0]
+    secret = "recorded hidden input 0.271828"
+    sources["trainable_attention"] += f"\nraise RuntimeError({secret!r})\n"
+    write_modules(root / "submission", sources)
+    (root / "submission" / os.fsdecode(b"notes\xff.py")).write_text("# my notes\n")
+    doc, proc = run_autograder(root)
+    assert proc.returncode == 0
+    assert_schema(doc)
+    assert doc["visibility"] == "visible"
+    assert doc["output"] == (
+        "Problems with your submission:\n"
+        "- 1 file whose name is not UTF-8 text not read: notes\\xff.py: rename it with plain "
+        "letters"
+    )
+    assert gradescope.GRADER_FAULT not in doc["output"]
+    trainable = {e.id for e in manifest.load() if e.module == "trainable_attention"}
+    for test in doc["tests"]:
+        exercise = test["name"].split(":", 1)[0]
+        if exercise in trainable:
+            assert secret in test["output"] and test["score"] == 0
+            assert test["visibility"] == gradescope.DEFAULT_VISIBILITY
+        else:
+            assert secret not in test["output"] and test["score"] == test["max_score"]
+    assert doc["score"] == 100 - sum(POINTS[e] for e in trainable)

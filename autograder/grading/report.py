@@ -182,11 +182,15 @@ def _test_output(checks: list[CheckResult]) -> str:
     return "\n\n".join(f"{', '.join(names)}:\n{message}" for names, message in failures)
 
 
-def results_json(g: Graded, *, hidden_visibility: str = "after_published") -> dict[str, Any]:
+def results_json(
+    g: Graded, *, hidden_visibility: str = "after_published", problems: list[str] | None = None
+) -> dict[str, Any]:
     """One student's results in Gradescope's results.json schema, one test per exercise.
 
     An exercise whose checks are all public is "visible"; one with hidden checks follows
-    `hidden_visibility`, as does the submission as a whole.
+    `hidden_visibility`, as does the submission as a whole. The top-level output lists
+    `problems` (default: every line of `g.errors`); a problem met while running the student's
+    code is also in the output of the tests it cost.
     """
     if hidden_visibility not in VISIBILITIES:
         raise ValueError(f"visibility {hidden_visibility!r} is not one of {VISIBILITIES}")
@@ -206,11 +210,11 @@ def results_json(g: Graded, *, hidden_visibility: str = "after_published") -> di
                 "visibility": hidden_visibility if hidden else "visible",
             }
         )
-    problems = "\n".join(f"- {line}" for line in g.errors)
+    listed = "\n".join(f"- {line}" for line in (g.errors if problems is None else problems))
     return {
         "score": _total(g),
         "execution_time": round(max(0.0, g.finished - g.started), 2),
-        "output": f"Problems with your submission:\n{problems}" if problems else "",
+        "output": f"Problems with your submission:\n{listed}" if listed else "",
         "visibility": hidden_visibility,
         "stdout_visibility": "hidden",
         "tests": tests,
