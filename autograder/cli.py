@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .grading.student import BUDGET
+
 if TYPE_CHECKING:
     from .grading.record import Gradebook
 
@@ -16,6 +18,17 @@ LEARNER_COMMANDS = {
     "hint": "the next hint for an exercise (same as `make hint`)",
     "reset": "put one exercise back to its stub, after asking (same as `make reset`)",
 }
+
+
+def _seconds(text: str) -> float:
+    """A positive number of seconds, for argparse."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--regrade", action="store_true", help="grade unchanged submissions again")
     grade.add_argument(
         "--timeout", type=float, default=10.0, help="seconds per call into student code"
+    )
+    grade.add_argument(
+        "--budget",
+        type=_seconds,
+        default=BUDGET,
+        metavar="SECONDS",
+        help=f"seconds for a whole submission; checks not run by then score 0 (default {BUDGET:g})",
     )
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -141,6 +161,7 @@ def _autograde(args: argparse.Namespace) -> int:
             lanes=args.lanes,
             regrade=args.regrade,
             timeout=args.timeout,
+            budget=args.budget,
             progress=not args.quiet,
         )
     except report.OutNotWritable as e:

@@ -23,6 +23,7 @@ from typing import Any
 
 from . import collect, record, report
 from .model import Graded, Submission
+from .student import BUDGET
 
 BASIC_MODE_WARNING = (
     "warning: no Linux namespaces here: student code runs in separate processes with resource "
@@ -58,6 +59,7 @@ def autograde(
     lanes: int | None = None,
     regrade: bool = False,
     timeout: float = 10.0,
+    budget: float | None = BUDGET,
     progress: bool = True,
 ) -> BatchSummary:
     """Grade every submission in `submissions` into `out`; returns what was done."""
@@ -74,7 +76,7 @@ def autograde(
         mode = "-"
         if todo:
             lanes = max(1, min(lanes or os.cpu_count() or 1, len(todo)))
-            mode = _grade_all(todo, book, run_seed, timeout, lanes, progress)
+            mode = _grade_all(todo, book, run_seed, timeout, budget, lanes, progress)
         try:
             report.write_all(book, out)
         except OSError as e:  # OUT filled up (or went read-only) after the first check
@@ -87,7 +89,7 @@ def autograde(
     return BatchSummary(len(subs), len(todo), len(subs) - len(todo), mode, run_seed)
 
 
-def _lane(n: int, run_seed: int, timeout: float, conn: Connection) -> None:
+def _lane(n: int, run_seed: int, timeout: float, budget: float | None, conn: Connection) -> None:
     """One lane process: a grader of its own, fed one submission at a time over `conn`.
 
     It says ("mode", mode) once the reference self-test passed, then answers each submission with
@@ -102,7 +104,7 @@ def _lane(n: int, run_seed: int, timeout: float, conn: Connection) -> None:
     # workers that inherit this, ignore it rather than each print a KeyboardInterrupt
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        grader = Grader(run_seed, timeout=timeout)
+        grader = Grader(run_seed, timeout=timeout, budget=budget)
     except BaseException as e:
         conn.send(("failed", f"lane {n}: {type(e).__name__}: {e}"))
         return
@@ -134,6 +136,7 @@ def _grade_all(
     book: record.Gradebook,
     run_seed: int,
     timeout: float,
+    budget: float | None,
     lanes: int,
     show: bool,
 ) -> str:
@@ -150,7 +153,7 @@ def _grade_all(
 
     def start(n: int, starts: int = 1) -> _Lane:
         ours, theirs = ctx.Pipe()
-        proc = ctx.Process(target=_lane, args=(n, run_seed, timeout, theirs), daemon=True)
+        proc = ctx.Process(target=_lane, args=(n, run_seed, timeout, budget, theirs), daemon=True)
         proc.start()
         theirs.close()
         return _Lane(n, proc, ours, starts=starts)

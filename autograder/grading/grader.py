@@ -10,19 +10,21 @@ from .. import ROOT, manifest
 from . import suite
 from .isolate import RecordingChannel, SandboxChannel, Zygote
 from .model import Graded, Submission
-from .student import Student
+from .student import BUDGET, Student
 
 
 class Grader:
     """Loads the suites and the reference once, then grades one submission per call."""
 
-    def __init__(self, run_seed: int, timeout: float = 10.0) -> None:
+    def __init__(self, run_seed: int, timeout: float = 10.0, budget: float | None = BUDGET) -> None:
+        """`timeout`: seconds for one call into a submission's code; `budget`: seconds for a
+        whole submission, after which its remaining checks score 0 (None: no limit)."""
         import torch
 
         # The checks' tensors are tiny: a thread pool only adds wake-up latency, and with the
         # workers busy on the other cores each parallel region waits a scheduler tick.
         torch.set_num_threads(1)
-        self.run_seed, self.timeout = run_seed, timeout
+        self.run_seed, self.timeout, self.budget = run_seed, timeout, budget
         self.checks = suite.discover()
         problems = suite.validate(self.checks)
         if problems:
@@ -65,7 +67,9 @@ class Grader:
         return channel.frames
 
     def grade(self, submission: Submission, lane: int = 0) -> Graded:
-        channel = SandboxChannel(self.zygote, lane, submission.sources, plan=self.plan)
+        channel = SandboxChannel(
+            self.zygote, lane, submission.sources, plan=self.plan, budget=self.budget
+        )
         student = Student(channel, self._locate, self._offlimits, timeout=self.timeout)
         try:
             return suite.run_submission(

@@ -3,25 +3,30 @@
 `Zygote` starts `python -m autograder.grading.zygote` (a clean interpreter: it never sees the
 solutions or the hidden suites) and asks it for workers. `SandboxChannel` is what a `Student`
 talks through: it starts a worker on first use, sends the submission's sources, enforces the
-wall-clock timeout, and after a timeout or a crash starts a fresh worker for the next call.
+wall-clock timeout of each call and the submission's budget, and after a timeout or a crash
+starts a fresh worker for the next call.
 """
 
 from __future__ import annotations
 
 import collections
 import json
+import math
 import socket
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 import numpy as np
 
 from . import protocol
-from .student import StudentError
+from .student import StudentError, budget_ran_out, budget_spent
+from .wire import Wire
 
 START_TIMEOUT = 120.0  # the zygote imports torch once
+LOAD_TIMEOUT = 30.0  # a fresh worker takes the sources (no student code runs yet)
 
 
 class Zygote:
@@ -90,30 +95,49 @@ class SandboxChannel:
     instead of a hundred. A request the plan does not hold (the checks went another way) is
     sent on its own. Errors keep their meaning: a timeout or crash is charged to the request
     whose answer was awaited, and the rest go to a fresh worker.
+
+    Each awaited answer has a deadline for the whole of it (`timeout` from when it is awaited;
+    the worker started on it no later). The plan is written by the same thread while answers
+    are awaited (see wire.py), so no request is ever left unsent. `budget` (seconds of wall
+    clock from now, None: no limit) bounds the whole submission: past it, every request is a
+    StudentError of kind "budget", and the call that was running when it ran out says so.
     """
 
     def __init__(
-        self, zygote: Zygote, lane: int, sources: dict[str, str], plan: list[bytes] | None = None
+        self,
+        zygote: Zygote,
+        lane: int,
+        sources: dict[str, str],
+        plan: list[bytes] | None = None,
+        budget: float | None = None,
     ) -> None:
         self.zygote, self.lane, self.sources = zygote, lane, sources
         self.plan = plan or []
         self.pending: collections.deque[bytes] = collections.deque()  # sent, answer not read
         self.pid: int | None = None
-        self.sock: socket.socket | None = None
+        self.wire: Wire | None = None
         self.restarts = 0
+        self.budget = budget
+        self.ends = math.inf if budget is None else time.monotonic() + budget
 
     def _start(self, pipeline: bool) -> None:
-        self.pid, self.sock = self.zygote.spawn(self.lane)
-        self._send(protocol.pack({"op": "load", "sources": self.sources}))
-        self._receive(30.0)
+        if time.monotonic() >= self.ends:  # no fresh worker once the budget is spent
+            raise StudentError("budget", budget_spent(self.budget or 0.0))
+        self.pid, sock = self.zygote.spawn(self.lane)
+        self.wire = Wire(sock)
+        load = {"op": "load", "sources": self.sources}
+        self.wire.send(protocol.pack(load, max_header=protocol.MAX_FRAME))
+        self._receive(LOAD_TIMEOUT)
         if pipeline and self.plan:
             self.pending.extend(self.plan)
-            sock = self.sock
-            writer = threading.Thread(target=_send_all, args=(sock, self.plan), daemon=True)
-            writer.start()
+            for frame in self.plan:
+                self.wire.send(frame)
 
     def request(self, frame: bytes, timeout: float) -> tuple[dict[str, Any], list[np.ndarray]]:
-        if self.sock is None:
+        if time.monotonic() >= self.ends:
+            self.stop()
+            raise StudentError("budget", budget_spent(self.budget or 0.0))
+        if self.wire is None:
             self._start(pipeline=self.restarts == 0)  # only a first worker runs the plan
         if frame in self.pending:
             while self.pending[0] != frame:  # answers to requests the checks did not make
@@ -126,9 +150,10 @@ class SandboxChannel:
             self.pending.popleft()
             return self._receive(timeout)
         self._drain(timeout)
-        if self.sock is None:
+        if self.wire is None:
             self._start(pipeline=False)
-        self._send(frame)
+        assert self.wire is not None
+        self.wire.send(frame)
         return self._receive(timeout)
 
     def _drain(self, timeout: float) -> None:
@@ -140,33 +165,17 @@ class SandboxChannel:
             except StudentError:
                 self.pending.clear()
 
-    def _send(self, frame: bytes) -> None:
-        assert self.sock is not None
-        try:
-            self.sock.sendall(frame)
-        except OSError:
-            pass  # a dead worker shows as EOF on the next read
-
     def _receive(self, timeout: float) -> tuple[dict[str, Any], list[np.ndarray]]:
-        sock = self.sock
-        if sock is None:
+        """The next answer, whole within `timeout` seconds (and the budget), or StudentError."""
+        if self.wire is None:
             raise StudentError("crash", CRASHED)
-        sock.settimeout(timeout)
-
-        def read_exact(n: int) -> bytes:
-            chunks, left = [], n
-            while left:
-                chunk = sock.recv(min(left, 1 << 20))
-                if not chunk:
-                    raise EOFError
-                chunks.append(chunk)
-                left -= len(chunk)
-            return b"".join(chunks)
-
+        deadline = min(time.monotonic() + timeout, self.ends)
         try:
-            return protocol.read_frame(read_exact)
+            return self.wire.receive(deadline)
         except TimeoutError:
             self.stop()
+            if deadline == self.ends:
+                raise StudentError("budget", budget_ran_out(self.budget or 0.0)) from None
             raise StudentError("timeout", f"did not return within {timeout:g} s") from None
         except (EOFError, ConnectionError, OSError):
             self.stop()
@@ -177,9 +186,9 @@ class SandboxChannel:
 
     def stop(self) -> None:
         self.pending.clear()
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
+        if self.wire is not None:
+            self.wire.close()
+            self.wire = None
         if self.pid is not None:
             self.zygote.kill(self.pid)
             self.pid = None
@@ -190,15 +199,6 @@ CRASHED = (
     "the grading process running your code ended (a crash, os._exit, a signal, "
     "or the memory or CPU limit)"
 )
-
-
-def _send_all(sock: socket.socket, frames: list[bytes]) -> None:
-    """Writer thread: the whole plan, while the reader takes the answers."""
-    try:
-        for frame in frames:
-            sock.sendall(frame)
-    except OSError:
-        pass  # the worker died or was stopped: the reader sees it
 
 
 class RecordingChannel:

@@ -3,6 +3,11 @@
 A frame is `<header length, body length>` (two little-endian uint32), a JSON header and a body of
 raw array bytes. The header holds a value tree; arrays in it point into the body by index, with a
 dtype from a short whitelist. Nothing is ever unpickled, and a malformed frame is a ProtocolError.
+
+Decoding is bounded by the frame's size, whoever wrote it: the body is exactly its arrays, laid
+end to end in order (none overlaps another or is read twice), so the arrays decoded never hold
+more bytes than the frame; there are at most MAX_ARRAYS of at most MAX_RANK dimensions, and a
+reply's JSON header is at most MAX_HEADER bytes.
 """
 
 from __future__ import annotations
@@ -16,7 +21,13 @@ from typing import Any
 import numpy as np
 
 MAX_FRAME = 64 * 1024 * 1024
+# A reply's header: printed output, messages and names, each cut short in the worker. Only the
+# grader's first request (the student's sources) may be larger. Its JSON costs some 60 bytes of
+# memory per byte at worst (an empty list per 3 bytes), so this cap bounds the parse too.
+MAX_HEADER = 1024 * 1024
 MAX_ITEMS = 64  # entries of a returned tuple, list or dict
+MAX_ARRAYS = 512  # arrays in one frame (a module's reply: its outputs, parameters and buffers)
+MAX_RANK = 8  # dimensions of one array
 DTYPES = {  # wire dtype -> numpy dtype; anything else is refused
     "f4": np.float32,
     "f8": np.float64,
@@ -141,10 +152,15 @@ def _torch() -> Any:
     return sys.modules.get("torch")
 
 
-def pack(data: dict[str, Any], w: _Writer | None = None) -> bytes:
-    """Frame a JSON-able dict (whose arrays were registered with `w`)."""
+def pack(data: dict[str, Any], w: _Writer | None = None, max_header: int = MAX_HEADER) -> bytes:
+    """Frame a JSON-able dict (whose arrays were registered with `w`); a ProtocolError for what
+    the reader would refuse (`max_header`: MAX_FRAME for the request carrying the sources)."""
     w = w or _Writer()
+    if len(w.arrays) > MAX_ARRAYS:
+        raise ProtocolError(f"{len(w.arrays)} arrays in one message, over {MAX_ARRAYS}")
     header = json.dumps({"data": data, "arrays": w.arrays}, allow_nan=True).encode()
+    if len(header) > max_header:
+        raise ProtocolError(f"message header of {len(header)} bytes is over {max_header}")
     if len(header) + w.size > MAX_FRAME:
         raise ProtocolError(f"message of {len(header) + w.size} bytes is over {MAX_FRAME}")
     return _HEAD.pack(len(header), w.size) + header + b"".join(w.chunks)
@@ -157,35 +173,58 @@ def writer() -> _Writer:
 # ---- decoding (the grader trusts nothing here) -----------------------------------------------
 
 
-def read_frame(read_exact: Any) -> tuple[dict[str, Any], list[np.ndarray]]:
-    """Read one frame with `read_exact(n) -> bytes`; return its data and arrays, validated."""
+def read_frame(
+    read_exact: Any, max_header: int = MAX_FRAME
+) -> tuple[dict[str, Any], list[np.ndarray]]:
+    """Read one frame with `read_exact(n) -> bytes`; return its data and arrays, validated.
+
+    `max_header`: the grader reads replies with MAX_HEADER; the worker's first request carries
+    the sources in its header."""
     hlen, blen = _HEAD.unpack(read_exact(_HEAD.size))
     if hlen + blen > MAX_FRAME:
         raise ProtocolError(f"frame of {hlen + blen} bytes is over {MAX_FRAME}")
+    if hlen > max_header:
+        raise ProtocolError(f"header of {hlen} bytes is over {max_header}")
     try:
         header = json.loads(read_exact(hlen))
     except (ValueError, RecursionError) as e:  # bad UTF-8 or JSON, or nesting meant to overflow
         raise ProtocolError(f"header is not JSON: {type(e).__name__}") from None
-    body = read_exact(blen)
     if not isinstance(header, dict) or not isinstance(header.get("data"), dict):
         raise ProtocolError("header lacks a data object")
-    arrays = []
-    for spec in header.get("arrays", []):
-        if not (isinstance(spec, list) and len(spec) == 4):
-            raise ProtocolError("bad array spec")
-        code, shape, offset, nbytes = spec
-        if code not in DTYPES or not isinstance(shape, list) or len(shape) > 8:
-            raise ProtocolError(f"array dtype {code!r} is not allowed")
-        if not all(type(s) is int and s >= 0 for s in shape) or type(offset) is not int:
-            raise ProtocolError("bad array shape")
-        dtype = np.dtype(DTYPES[code]).newbyteorder("<")
-        if type(nbytes) is not int or nbytes != math.prod(shape) * dtype.itemsize:
-            raise ProtocolError("array size does not match its shape")
-        if offset < 0 or offset + nbytes > len(body):
-            raise ProtocolError("array lies outside the frame")
-        arr = np.frombuffer(body, dtype=dtype, count=math.prod(shape), offset=offset)
-        arrays.append(arr.reshape(shape).astype(dtype.newbyteorder("="), copy=True))
+    specs = header.get("arrays", [])
+    if not isinstance(specs, list) or len(specs) > MAX_ARRAYS:
+        raise ProtocolError(f"the array list is not a list of at most {MAX_ARRAYS}")
+    layout = [_array_spec(spec) for spec in specs]
+    if sum(nbytes for _, _, _, nbytes in layout) != blen:  # checked before the body is read
+        raise ProtocolError("the arrays do not add up to the body")
+    body = read_exact(blen)
+    arrays, end = [], 0
+    for dtype, shape, offset, nbytes in layout:
+        if offset != end:  # end to end, in order: no array overlaps or repeats another
+            raise ProtocolError("arrays overlap or leave a gap in the body")
+        end += nbytes
+        flat = np.frombuffer(memoryview(body)[offset:end], dtype=dtype)
+        arrays.append(flat.reshape(shape).astype(dtype.newbyteorder("="), copy=True))
     return header["data"], arrays
+
+
+def _array_spec(spec: Any) -> tuple[np.dtype, list[int], int, int]:
+    """(dtype, shape, offset, nbytes) of one array's header entry, each checked."""
+    if not (isinstance(spec, list) and len(spec) == 4):
+        raise ProtocolError("bad array spec")
+    code, shape, offset, nbytes = spec
+    if not isinstance(code, str) or code not in DTYPES:
+        raise ProtocolError(f"array dtype {str(code)[:20]!r} is not allowed")
+    if not isinstance(shape, list) or len(shape) > MAX_RANK:
+        raise ProtocolError(f"array shape is not a list of at most {MAX_RANK} dimensions")
+    if not all(type(s) is int and 0 <= s <= MAX_FRAME for s in shape) or type(offset) is not int:
+        raise ProtocolError("bad array shape")
+    if math.prod(max(s, 1) for s in shape) > MAX_FRAME:  # an empty array's other dimensions
+        raise ProtocolError("array shape is larger than any frame")
+    dtype = np.dtype(DTYPES[code]).newbyteorder("<")
+    if type(nbytes) is not int or nbytes != math.prod(shape) * dtype.itemsize:
+        raise ProtocolError("array size does not match its shape")
+    return dtype, shape, offset, nbytes
 
 
 def decode_value(node: Any, arrays: list[np.ndarray], depth: int = 0) -> Value:

@@ -17,12 +17,17 @@ from . import protocol
 from .protocol import Value
 
 CALL_TIMEOUT = 10.0  # seconds of wall clock for one call into student code
+# Seconds of wall clock for a whole submission. A correct one takes well under a second; the
+# worker's CPU limit is 60 s, so twice that leaves room for a slow machine and for a few calls
+# that each run into the timeout, while a class that stalls in every call still ends.
+BUDGET = 120.0
 
 
 class StudentError(Exception):
     """The student's code did not return: it raised, hung, died, or used an off-limits call.
 
-    kind: "exception", "timeout", "crash", "offlimits", "missing" or "protocol".
+    kind: "exception", "timeout", "crash", "offlimits", "missing", "protocol", or "budget" (the
+    submission's time is spent: the call was stopped, or not made).
     """
 
     def __init__(self, kind: str, message: str, type_name: str = "", traceback: str = "") -> None:
@@ -148,6 +153,33 @@ class Student:
         if error is not None:
             raise _error(error)
         return data, arrays
+
+
+def budget_ran_out(budget: float) -> str:
+    """What the call that was running when the submission's time ran out scores 0 for."""
+    return (
+        f"stopped: your code was still running when the {budget:g} s allowed for grading your "
+        "whole submission ran out, so this check and every one after it scores 0. " + _SPEED_HINT
+    )
+
+
+def budget_spent(budget: float) -> str:
+    """What every check after the submission's time ran out scores 0 for."""
+    return (
+        f"not graded: the {budget:g} s allowed for grading your whole submission had run out "
+        "before this check. " + _SPEED_HINT
+    )
+
+
+# the line in the submission's problems when its time ran out
+BUDGET_PROBLEM = (
+    "grading stopped when the time allowed for the whole submission ran out: the checks not "
+    "run in time score 0"
+)
+_SPEED_HINT = (
+    "Look for sleeps, waits or very slow loops in your code: each exercise should take "
+    "well under a second."
+)
 
 
 def _error(error: Any) -> StudentError:

@@ -24,7 +24,7 @@ from .. import manifest, mistakes
 from ..compare import mismatch
 from .model import CheckResult, Graded, Submission
 from .protocol import Value
-from .student import ModuleRun, Student, StudentError
+from .student import BUDGET_PROBLEM, ModuleRun, Student, StudentError
 
 HIDDEN_PACKAGE = "autograder.hidden"
 ATOL = 1e-5  # float32 attention on inputs of order 1
@@ -241,6 +241,8 @@ def grade_exercise(
             results.append(CheckResult(c.exercise, c.name, c.points, 0.0, message, c.hidden))
             if e.kind == "missing":  # a file that does not import or lacks the name: a problem
                 errors.append(message)
+            if e.kind == "budget" and BUDGET_PROBLEM not in errors:  # later checks: not run
+                errors.append(BUDGET_PROBLEM)
             if e.kind in ("offlimits", "missing", "timeout"):
                 zero_all = message if e.kind != "timeout" else "skipped: an earlier check timed out"
             forfeit = forfeit or e.kind == "offlimits"
