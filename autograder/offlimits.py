@@ -30,6 +30,7 @@ GROUPS: dict[str, str] = {
         "a ready-made attention (torch.nn.functional.scaled_dot_product_attention, "
         "nn.MultiheadAttention, torch.nn.functional.multi_head_attention_forward)"
     ),
+    "torch": "torch in any form (this exercise is numpy only)",
 }
 
 # Names that reach a group from Python: attributes (torch.softmax, x.softmax, nn.Softmax),
@@ -70,9 +71,14 @@ _PY_NAMES: dict[str, frozenset[str]] = {
             "TransformerDecoderLayer",
         }
     ),
+    "torch": frozenset({"torch"}),  # the module's name; what is imported from it is tainted
 }
 # Every fused kernel: _scaled_dot_product_flash_attention_for_cpu, ..._math, ..._efficient_...
-_PREFIXES: dict[str, tuple[str, ...]] = {"softmax": (), "fused_attention": ("_scaled_dot_product",)}
+_PREFIXES: dict[str, tuple[str, ...]] = {
+    "softmax": (),
+    "fused_attention": ("_scaled_dot_product",),
+    "torch": (),
+}
 _SCIPY = ("softmax", "log_softmax")  # patched in scipy.special while watching the "softmax" group
 
 
@@ -168,7 +174,15 @@ class _Scan(ast.NodeVisitor):
             origin = f" (from {', '.join(self.star)} import *)" if self.star else ""
             self.hits.append((node.lineno, node.id + origin))
 
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:  # import torch as t, inside the function
+            if "torch" in self.groups and alias.name.split(".")[0] == "torch":
+                self.hits.append((node.lineno, f"import {alias.name}"))
+
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if "torch" in self.groups and (node.module or "").split(".")[0] == "torch":
+            self.hits.append((node.lineno, f"from {node.module} import ..."))
+            return
         for alias in node.names:
             if self._bad(alias.name):
                 self.hits.append((node.lineno, f"{node.module or '.'}.{alias.name}"))
@@ -211,6 +225,15 @@ def static_violations(source: str, names: Iterable[str], groups: Iterable[str]) 
     tainted: dict[str, str] = {}  # module-level name -> the off-limits thing it holds
     star: list[str] = []
     for stmt in _module_bindings(tree):
+        if isinstance(stmt, ast.Import) and "torch" in chosen:  # import torch as t
+            for alias in stmt.names:
+                if alias.name.split(".")[0] == "torch" and alias.asname:
+                    tainted[alias.asname] = alias.name
+        if isinstance(stmt, ast.ImportFrom) and "torch" in chosen:  # from torch import tensor
+            if (stmt.module or "").split(".")[0] == "torch" and stmt.level == 0:
+                for alias in stmt.names:
+                    if alias.name != "*":
+                        tainted[alias.asname or alias.name] = f"{stmt.module}.{alias.name}"
         if isinstance(stmt, ast.ImportFrom):
             for alias in stmt.names:
                 if alias.name == "*":
@@ -309,7 +332,9 @@ def _function_watch() -> type:
 
             def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
                 name, readable = _describe(func)
-                if _matches(name.split(".")[0], self.rec.groups, _PY_NAMES):
+                if "torch" in self.rec.groups or _matches(
+                    name.split(".")[0], self.rec.groups, _PY_NAMES
+                ):
                     self.rec.record(readable)
                 return func(*args, **(kwargs or {}))
 

@@ -268,3 +268,18 @@ def test_make_check_passes_clean_code(tmp_path: Path) -> None:
     """Does the same check pass the reference solutions with nothing added?"""
     module = _package(tmp_path, "")
     expect.expect_own_code(module, "softmax_stable", lambda: None)
+
+
+def test_numpy_only_exercise_is_not_forfeited_by_an_evasion() -> None:
+    """Does code that could undo the softmax watch cost the softmax and attention exercises,
+    but not self_attention_numpy, whose only rule (numpy only) is read in its own source?"""
+    from autograder.grading import grader
+    from autograder.grading.model import Submission
+
+    sources = {m: (ROOT / "solutions" / f"{m}.py").read_text() for m in manifest.modules()}
+    sources["causal_attention"] += "\nimport ctypes\n"
+    submission = Submission("s", ROOT, sources, "digest")
+    exercises = manifest.by_id()
+    assert "ctypes" in (grader.static_scan(submission, exercises["softmax_rows"]) or "")
+    assert "ctypes" in (grader.static_scan(submission, exercises["CausalAttention"]) or "")
+    assert grader.static_scan(submission, exercises["self_attention_numpy"]) is None

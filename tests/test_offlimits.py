@@ -515,7 +515,7 @@ def test_static_scan_of_a_class_reads_its_methods() -> None:
 
 def test_groups_are_described() -> None:
     """Does every group have a description a student can read?"""
-    assert set(offlimits.GROUPS) == {"softmax", "fused_attention"}
+    assert set(offlimits.GROUPS) == {"softmax", "fused_attention", "torch"}
     assert all("(" in text for text in offlimits.GROUPS.values())
 
 
@@ -532,3 +532,50 @@ def test_watch_stays_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.split() == ["['Tensor.softmax']", "False", "False"], out.stdout + out.stderr
+
+
+# ---- numpy only ------------------------------------------------------------------------------
+
+NUMPY_WITH_TORCH = textwrap.dedent(
+    """\
+    import numpy as np
+    import torch as t
+    from torch import from_numpy
+
+    def softmax_rows(scores):
+        e = np.exp(scores - scores.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def by_alias(scores):
+        return t.exp(t.from_numpy(scores)).numpy()
+
+    def by_import(scores):
+        return from_numpy(scores).exp().numpy()
+
+    def inside(scores):
+        import torch
+        return torch.tensor(scores).exp().numpy()
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "name, line", [("by_alias", 10), ("by_import", 13), ("inside", 16)], ids=str
+)
+def test_static_scan_flags_torch_in_a_numpy_only_exercise(name: str, line: int) -> None:
+    """Is torch under another name, imported from, or imported inside the function reported
+    for the numpy-only group, and plain numpy not?"""
+    found = offlimits.static_violations(NUMPY_WITH_TORCH, [name], ["torch"])
+    assert found and found[0].startswith(f"line {line}: "), found
+    assert offlimits.static_violations(NUMPY_WITH_TORCH, ["softmax_rows"], ["torch"]) == []
+
+
+def test_watch_records_torch_in_a_numpy_only_exercise() -> None:
+    """Does the numpy-only group record torch's functions, and nothing for numpy's?"""
+    a = np.arange(6.0).reshape(2, 3)
+    with offlimits.watch(["torch"]) as calls:
+        np.exp(a - a.max(axis=1, keepdims=True))
+    assert calls == []
+    with offlimits.watch(["torch"]) as calls:
+        torch.from_numpy(a).exp().numpy()
+    assert "Tensor.exp" in calls
