@@ -21,7 +21,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from . import collect, record, report
+from . import collect, record, report, similarity
 from .model import Graded, Submission
 from .student import BUDGET
 
@@ -71,13 +71,13 @@ def autograde(
             book.set_seed(seed)
         run_seed = book.seed(secrets.randbits(31))
         book.set_collected(s.student for s in subs)  # who is gone from SUBMISSIONS is marked
-        book.set_collected(s.student for s in subs)  # who is gone from SUBMISSIONS is marked
         todo = [s for s in subs if regrade or not book.is_current(s.student, s.digest)]
         mode = "-"
         if todo:
             lanes = max(1, min(lanes or os.cpu_count() or 1, len(todo)))
             mode = _grade_all(todo, book, run_seed, timeout, budget, lanes, progress)
         try:
+            similarity.write(((s.student, s.sources) for s in subs), out)  # for report.html
             report.write_all(book, out)
         except OSError as e:  # OUT filled up (or went read-only) after the first check
             raise report.OutNotWritable(

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import atomic, manifest
-from . import report
+from . import report, similarity
 from .model import Graded
 
 CHARTS = "charts"
@@ -39,6 +39,8 @@ code { background: #f1f1f1; padding: 0 .2em; }
 .chart { margin: .5em 0 1em; } .chart text { font: 12px system-ui, sans-serif; fill: #1b1b1b; }
 .bar rect { fill: #3b73b9; } .bin rect { fill: #2f8f5b; } .axis { stroke: #777; }
 .note { color: #555; }
+table.side { width: 100%; table-layout: fixed; } table.side td { vertical-align: top; }
+table.side pre { margin: 0; } mark { background: #ffe58a; }
 """
 INSTALL = 'PNG copies of the charts need matplotlib: pip install -c constraints.txt -e ".[plot]"'
 
@@ -83,7 +85,8 @@ def write_html(
             stale.unlink()
     s = stats(graded)
     pngs = write_png_charts(s, out)
-    report._atomic_write(out / "report.html", report_page(s, pngs))
+    page = report_page(s, pngs, similar=similarity.load(out))
+    report._atomic_write(out / "report.html", page)
     feedback = feedback or {}
     for g in graded:
         md = feedback.get(g.student) or report.feedback_md(g, when.get(g.student, ""))
@@ -119,8 +122,9 @@ def _n(x: float) -> str:
     return html.escape(str(report._num(x)))
 
 
-def report_page(s: ClassStats, pngs: list[str]) -> str:
-    """The instructor's page: summary, charts, gradebook."""
+def report_page(s: ClassStats, pngs: list[str], *, similar: dict[str, Any] | None = None) -> str:
+    """The instructor's page: summary, charts, gradebook, and similar submissions when
+    OUT/similarity.json says (`similar`, as similarity.load read it)."""
     body = ["<h1>attention-kit: class report</h1>"]
     if not s.graded:
         return _page("Class report", [*body, "<p>No students graded yet.</p>"])
@@ -137,7 +141,81 @@ def report_page(s: ClassStats, pngs: list[str]) -> str:
     else:
         body.append(f'<p class="note">{html.escape(INSTALL)}</p>')
     body += ["<h2>Gradebook</h2>", gradebook_table(s)]
+    if similar is not None:
+        body += similarity_section(similar)
     return _page("Class report", body)
+
+
+# ---- similar submissions -----------------------------------------------------------------------
+
+
+def _who(name: str, same: list[str]) -> str:
+    """`name`, and how many others handed in the very same code."""
+    others = f" (and {', '.join(same)}: the same code)" if same else ""
+    return html.escape(name + others)
+
+
+def similarity_section(doc: dict[str, Any]) -> list[str]:
+    """similarity.json as HTML: the groups with the same code, a table of the similar pairs,
+    then the pairs' matching code side by side (the lines holding shared fingerprints marked),
+    every character escaped."""
+    same, pairs = doc.get("same", []), doc.get("pairs", [])
+    percent = f"{100 * float(doc.get('threshold', 0)):.0f}%"
+    body = [
+        '<section id="similarity">',
+        "<h2>Similar submissions</h2>",
+        '<p class="note">Compared: the code each student wrote (the exercises\' functions and '
+        "classes, with names and layout ignored, and what the stubs and the reference hold "
+        f"left out). Pairs share at least {percent} of the smaller one's fingerprints. A lead "
+        "to look at, not a verdict.</p>",
+    ]
+    if not same and not pairs:
+        return [*body, "<p>No two submissions are that similar.</p>", "</section>"]
+    if same:
+        body += ["<h3>The same code</h3>", '<ul id="same-code">']
+        body += [f"<li>{html.escape(', '.join(group))}</li>" for group in same]
+        body.append("</ul>")
+    if pairs:
+        body += [
+            "<h3>Similar pairs</h3>",
+            '<table id="similar-pairs"><thead><tr><th>students</th>'
+            '<th class="num">similarity</th><th class="num">shared fingerprints</th>'
+            "<th>exercises</th></tr></thead><tbody>",
+        ]
+        for p in pairs:
+            a, b = html.escape(p["a"]), html.escape(p["b"])
+            who = f"{_who(p['a'], p.get('a_same', []))} and {_who(p['b'], p.get('b_same', []))}"
+            body.append(
+                f'<tr data-pair="{a} {b}"><td>{who}</td>'
+                f'<td class="num">{100 * p["score"]:.0f}%</td><td class="num">{p["shared"]}</td>'
+                f"<td>{html.escape(', '.join(p['exercises']))}</td></tr>"
+            )
+        body.append("</tbody></table>")
+    for p in pairs:
+        shown = {ex: sides for ex, sides in p["exercises"].items() if sides}
+        if not shown:
+            continue
+        a, b = html.escape(p["a"]), html.escape(p["b"])
+        body.append(f'<h3 data-pair="{a} {b}">{a} and {b}: {100 * p["score"]:.0f}%</h3>')
+        for exercise, sides in shown.items():
+            body.append('<table class="side"><thead><tr>')
+            for who, side in ((a, sides["a"]), (b, sides["b"])):
+                where = f"{html.escape(exercise)}, line {int(side['first_line'])}"
+                body.append(f"<th>{who}: {where}</th>")
+            body.append("</tr></thead><tbody><tr>")
+            body += [f"<td>{_marked_code(sides[k])}</td>" for k in ("a", "b")]
+            body.append("</tr></tbody></table>")
+    return [*body, "</section>"]
+
+
+def _marked_code(side: dict[str, Any]) -> str:
+    """A region's code in <pre>, its matched lines in <mark>."""
+    matched = {int(n) for n in side.get("matched", [])}
+    lines = []
+    for n, line in enumerate(str(side.get("text", "")).splitlines(), start=1):
+        text = html.escape(line) or " "
+        lines.append(f"<mark>{text}</mark>" if n in matched else text)
+    return "<pre>" + "\n".join(lines) + "</pre>"
 
 
 def gradebook_table(s: ClassStats) -> str:

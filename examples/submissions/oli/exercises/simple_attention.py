@@ -1,0 +1,93 @@
+"""Self-attention without trainable weights (book section 3.3.1).
+
+Each token of "Your journey starts with one step" (or "The cat ran") is a 3-d embedding,
+one row of `inputs` [n, d]. A query token scores every token by a dot product, the scores
+become weights that sum to 1, and the context vector is the weighted sum of the inputs.
+"""
+
+import torch
+from torch import Tensor
+
+
+def attention_scores(query: Tensor, inputs: Tensor) -> Tensor:
+    """ω_i = x_i · query for every row x_i of `inputs` [n, d]; returns [n]."""
+    ### BEGIN SOLUTION
+    return inputs @ query  # (n,)
+    ### END SOLUTION
+
+
+def normalize_by_sum(scores: Tensor) -> Tensor:
+    """scores / sum(scores) along the last dimension (the weights then sum to 1)."""
+    ### BEGIN SOLUTION
+    return scores / scores.sum(dim=-1, keepdim=True)
+    ### END SOLUTION
+
+
+def softmax_naive(x: Tensor) -> Tensor:
+    """exp(x) / sum(exp(x)) along the last dimension, for 1-D and 2-D `x`.
+
+    Off-limits: the library softmax (torch.softmax, F.softmax, nn.Softmax, Tensor.softmax,
+    log_softmax). Write it from torch.exp and a sum.
+    """
+    ### BEGIN SOLUTION
+    e = torch.exp(x)
+    return e / e.sum(dim=-1, keepdim=True)
+    ### END SOLUTION
+
+
+def softmax_stable(x: Tensor, dim: int = -1) -> Tensor:
+    """softmax along `dim` that cannot overflow: exp(x - max) / sum(exp(x - max)).
+
+    Rows such as [1000, 1001] must come back finite and equal to softmax([0, 1]).
+    Off-limits: the library softmax, as in softmax_naive.
+    """
+    ### BEGIN SOLUTION
+    shifted = x - x.amax(dim=dim, keepdim=True)  # largest entry per slice becomes 0
+    e = torch.exp(shifted)
+    return e / e.sum(dim=dim, keepdim=True)
+    ### END SOLUTION
+
+
+def context_vector(attn_weights: Tensor, inputs: Tensor) -> Tensor:
+    """z = Σ_i α_i x_i: the rows of `inputs` [n, d] weighted by `attn_weights` [n]; returns [d]."""
+    ### BEGIN SOLUTION
+    return attn_weights @ inputs  # (d,)
+    ### END SOLUTION
+
+
+def all_attention_scores(inputs: Tensor) -> Tensor:
+    """ω_ij = x_i · x_j for every pair of tokens; returns [n, n]."""
+    ### BEGIN SOLUTION
+    # my own loops: every pair of tokens
+    num = inputs.shape[0]
+    result = torch.empty(num, num,
+                         dtype=inputs.dtype)
+
+    for a in range(num):
+        for b in range(num):
+            result[a, b] = torch.dot(inputs[a],
+                                     inputs[b])  # x_a . x_b
+    return result
+    ### END SOLUTION
+
+
+def all_attention_weights(inputs: Tensor) -> Tensor:
+    """softmax of `all_attention_scores(inputs)` along each row; returns [n, n]."""
+    ### BEGIN SOLUTION
+    return torch.softmax(all_attention_scores(inputs), dim=-1)
+    ### END SOLUTION
+
+
+def all_context_vectors(inputs: Tensor) -> Tensor:
+    """One context vector per token: all_attention_weights(inputs) @ inputs; returns [n, d]."""
+    ### BEGIN SOLUTION
+    attn = all_attention_weights(inputs)
+    out = []
+    for row in range(attn.shape[0]):
+        acc = torch.zeros(inputs.shape[1], dtype=inputs.dtype)
+
+        for col in range(inputs.shape[0]):
+            acc = (acc + attn[row, col] * inputs[col])
+        out.append(acc)
+    return torch.stack(out)
+    ### END SOLUTION
