@@ -1,7 +1,7 @@
-"""The attention-weight exercises drawn as heatmaps, each on a course document's input.
+"""The attention-weight exercises drawn as heatmaps, each on a worked example's input.
 
 For `make check`: the first failing exercise (or the one chosen with EX=) is called again on its
-document input and drawn beside the expected weights, which come from the public fixtures and
+example's input and drawn beside the expected weights, which come from the public fixtures and
 the public oracle (autograder/public/oracle.py), never from the solutions. For the instructor's
 feedback: the expected map alone, since the gradebook keeps the checks' messages, not the arrays
 a submission returned.
@@ -29,12 +29,12 @@ CALL_SECONDS = 5.0  # the public tests already ran this call; a stuck one is sto
 
 @dataclass(frozen=True)
 class Case:
-    """One exercise on one document input: how to call it, and the weights it should give."""
+    """One exercise on one example's input: how to call it, and the weights it should give."""
 
     exercise: str
     module: str
-    sentence: str  # the tokens, as the document writes them
-    source: str  # document and cell the input comes from
+    sentence: str  # the tokens, as the example writes them
+    source: str  # where the student finds the input: a book section or a notebook
     args: Callable[[], tuple[Any, ...]]  # the input, as the public tests build it
     expected: Callable[[], np.ndarray]  # float64 [n, n], from the fixture and the oracle
     pick: Callable[[Any], Any] = lambda result: result  # the weights inside what came back
@@ -144,9 +144,9 @@ def _second_of_pair(result: Any) -> Any:
 
 
 JOURNEY = "Your journey starts with one step"
-JOURNEY_SOURCE = "documents 002/003"
+JOURNEY_SOURCE = "book section 3.3.1"
 WARS = "wars not make one great"
-WARS_D_K = 2  # 001_bbbf89231f1e3a78.txt In[10]: d_k = keys.shape[1]
+WARS_D_K = 2  # d_k = keys.shape[1] in the "wars not make one great" example
 JOURNEY_D = 3  # the journey tokens are 3-d: d_k = 3 when the scores are x @ x.T
 
 CAT = "The cat ran"
@@ -158,13 +158,14 @@ ALL_CASES = (
         lambda: _softmax(_journey_scores()),
     ),
     Case(
-        "all_attention_weights", "simple_attention", CAT, "document 004",
+        "all_attention_weights", "simple_attention", CAT, "notebooks/simple_attention.ipynb",
         lambda: (_cat(),),
         lambda: _softmax(_cat_scores()),
         name="cat_ran",
     ),
     Case(
-        "scaled_attention_weights", "trainable_attention", WARS, "document 001, seed 123",
+        "scaled_attention_weights", "trainable_attention", WARS,
+        "notebooks/trainable_attention.ipynb, seed 123",
         lambda: (_wars_scores(), WARS_D_K),
         lambda: _softmax(_wars_scores().double().numpy() / WARS_D_K**0.5),
     ),
@@ -175,7 +176,7 @@ ALL_CASES = (
     ),
     Case(
         "self_attention_numpy", "numpy_attention", "token1 token2 token3",
-        "document 000's X, seeded weights",
+        "the numpy example's X, seeded weights",
         lambda: _doc000(),
         _doc000_weights,
         pick=_second_of_pair,
@@ -294,7 +295,7 @@ def _plot(case: Case, weights: Any) -> str:
 
 @cache
 def feedback_map(exercise: str) -> str:
-    """The expected weights on the document input as shaded cells (UTF-8), or "" if none."""
+    """The expected weights on the example's input as shaded cells (UTF-8), or "" if none."""
     if exercise not in CASES:
         return ""
     case = CASES[exercise][0]

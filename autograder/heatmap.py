@@ -1,8 +1,9 @@
 """Attention weights as a picture: shaded cells for the terminal, a PNG through matplotlib.
 
-Rows are query tokens, columns key tokens; "yours" and "expected" share one scale so that the
-same shade means the same weight in both. matplotlib is optional (`pip install -e ".[plot]"`)
-and imported only when a PNG is asked for.
+Rows are query tokens, columns key tokens, numbered from 0 with their token as every message
+numbers rows ("row 1 (journey)", as inputs[1] in Python); "yours" and "expected" share one scale
+so that the same shade means the same weight in both. matplotlib is optional
+(`pip install -e ".[plot]"`) and imported only when a PNG is asked for.
 """
 
 from __future__ import annotations
@@ -112,10 +113,10 @@ def terminal(
         return "\n".join(([title] if title else []) + [f"  {note}" for note in notes])
 
     low, high = _scale(*(m for _, m in panels))
-    row_labels = [f"{i} {label}" for i, label in enumerate(labels, start=1)]
+    row_labels = [f"{i} {label}" for i, label in enumerate(labels)]  # 0-based, as in Python
     width = max(len(r) for r in row_labels)
     panel_width = 3 * n - 1
-    numbers = " ".join(f"{j:<2}" for j in range(1, n + 1)).rstrip().ljust(panel_width)
+    numbers = " ".join(f"{j:<2}" for j in range(n)).rstrip().ljust(panel_width)
     sep = " " * (GAP // 2) + rule + " " * (GAP // 2)
     blank_sep = " " * GAP
 
@@ -147,7 +148,7 @@ def _largest_difference(yours: np.ndarray, expected: np.ndarray, labels: list[st
     if diff[i, j] <= FLOAT32_ATOL:
         return f"yours match the expected weights (within {FLOAT32_ATOL:g})"
     return (
-        f"largest difference: row {i + 1} ({labels[i]}), column {j + 1} ({labels[j]}): "
+        f"largest difference: row {i} ({labels[i]}), column {j} ({labels[j]}): "
         f"yours {yours[i, j]:.4f}, expected {expected[i, j]:.4f}"
     )
 

@@ -38,7 +38,7 @@ def run_check(
     )
 
 
-HEAD = '\nall_attention_weights on "Your journey starts with one step" (documents 002/003)\n'
+HEAD = '\nall_attention_weights on "Your journey starts with one step" (book section 3.3.1)\n'
 
 
 def test_failing_weights_drawn_beside_the_expected(tmp_path: Path) -> None:
@@ -52,10 +52,14 @@ def test_failing_weights_drawn_beside_the_expected(tmp_path: Path) -> None:
     )
     drawing = proc.stdout[proc.stdout.index(HEAD) :].splitlines()
     assert drawing[2].split() == ["yours", "expected"]
-    assert drawing[4].startswith("  1 Your     ") and "│" in drawing[4]
-    # with dim=0 the columns sum to 1: row 1 of yours is the expected column 1
-    assert "largest difference: row 2 (journey), column 5 (one): yours 0.1958, expected 0.1082" in (
-        proc.stdout
+    assert drawing[4].startswith("  0 Your     ") and "│" in drawing[4]
+    # with dim=0 the columns sum to 1: yours is the expected transposed, so the largest
+    # difference is as large at [1, 4] as at [4, 1] (rows and columns numbered from 0)
+    assert (
+        "largest difference: row 1 (journey), column 4 (one): yours 0.1958, expected 0.1082"
+        in proc.stdout
+        or "largest difference: row 4 (one), column 1 (journey): yours 0.1082, expected 0.1958"
+        in proc.stdout
     )
     assert not (ws / "build").exists()
 

@@ -38,11 +38,11 @@ def test_terminal_side_by_side_exact() -> None:
     assert text.splitlines() == [
         "weights",
         "         yours     expected",
-        "         1  2      1  2",
-        "  1 The  ██     │  ▒▒ ▒▒",
-        "  2 cat  ░░ ▓▓  │  ▒▒ ▒▒",
+        "         0  1      0  1",
+        "  0 The  ██     │  ▒▒ ▒▒",
+        "  1 cat  ░░ ▓▓  │  ▒▒ ▒▒",
         "  rows: queries, columns: keys; blank = 0  ░ ≤0.25  ▒ ≤0.5  ▓ ≤0.75  █ ≤1",
-        "  largest difference: row 1 (The), column 1 (The): yours 1.0000, expected 0.5000",
+        "  largest difference: row 0 (The), column 0 (The): yours 1.0000, expected 0.5000",
     ]
 
 
@@ -53,8 +53,8 @@ def test_terminal_ascii_fallback_when_stdout_cannot_print_shades(monkeypatch) ->
     text = heatmap.terminal(WEIGHTS, LABELS, EVEN)
     text.encode("ascii")  # raises if anything is not ASCII
     assert text.splitlines()[2:5] == [
-        "  1 The  ##     |  :: ::",
-        "  2 cat  .. ++  |  :: ::",
+        "  0 The  ##     |  :: ::",
+        "  1 cat  .. ++  |  :: ::",
         "  rows: queries, columns: keys; blank = 0  . <=0.25  : <=0.5  + <=0.75  # <=1",
     ]
 
@@ -66,7 +66,7 @@ def test_terminal_matching_and_expected_only() -> None:
     same = heatmap.terminal(expected.astype(np.float32), LABELS, expected, unicode=True)
     assert same.splitlines()[-1] == "  yours match the expected weights (within 1e-05)"
     alone = heatmap.terminal(WEIGHTS, LABELS, unicode=True)
-    assert alone.splitlines()[:2] == ["         yours", "         1  2"]
+    assert alone.splitlines()[:2] == ["         yours", "         0  1"]
     assert "│" not in alone and "difference" not in alone
 
 
@@ -75,8 +75,8 @@ def test_terminal_nan_negative_and_wrong_shape() -> None:
     wrong shape is named while the expected weights are still drawn?"""
     text = heatmap.terminal([[float("nan"), -1.0], [0.0, 1.0]], LABELS, unicode=True)
     lines = text.splitlines()
-    assert lines[2] == "  1 The  !!"  # -1 is the lowest value: blank
-    assert lines[3] == "  2 cat  ▒▒ ██"  # 0 is half way between -1 and 1
+    assert lines[2] == "  0 The  !!"  # -1 is the lowest value: blank
+    assert lines[3] == "  1 cat  ▒▒ ██"  # 0 is half way between -1 and 1
     assert "blank = -1" in lines[4]
     assert lines[5] == "  !! = nan or inf"
     wrong = heatmap.terminal([0.5, 0.5], LABELS, EVEN, unicode=True)
@@ -155,7 +155,7 @@ def test_cases_are_attention_weight_exercises_with_document_labels() -> None:
 
 def test_expected_weights_are_the_documents_printed_rows() -> None:
     """Are the drawn expected weights those the documents print (row 1 of journey, row 1 of
-    document 001's scaled weights), to their 4 decimals?"""
+    the seed-123 example's scaled weights), to their 4 decimals?"""
     journey = fixture("doc002_003_journey")
     cat = fixture("doc004_cat_ran")
     wars = fixture("doc001_wars_seed123")
@@ -240,7 +240,8 @@ def test_student_code_that_raises_prints_or_hangs(tmp_path: Path, monkeypatch) -
         "only the expected weights are drawn)"
     )
     assert text.splitlines().count(note) == 2  # journey, then "The cat ran"
-    assert 'all_attention_weights on "The cat ran" (document 004)' in text.splitlines()
+    cat = 'all_attention_weights on "The cat ran" (notebooks/simple_attention.ipynb)'
+    assert cat in text.splitlines()
 
 
 def test_feedback_map_is_the_expected_panel() -> None:
@@ -249,8 +250,8 @@ def test_feedback_map_is_the_expected_panel() -> None:
     text = attention_maps.feedback_map("causal_attention_weights")
     lines = text.splitlines()
     assert lines[0] == (
-        'causal_attention_weights on "Your journey starts with one step" (documents 002/003)'
+        'causal_attention_weights on "Your journey starts with one step" (book section 3.3.1)'
     )
     assert lines[1].strip() == "expected"
-    assert lines[3] == "  1 Your     ██"  # only the first token is visible to the first query
+    assert lines[3] == "  0 Your     ██"  # only the first token is visible to the first query
     assert attention_maps.feedback_map("CausalAttention") == ""

@@ -123,8 +123,12 @@ DOCUMENT = re.compile(r"^00[0-4]_[0-9a-f]{16}\.txt (In\[\d+\]|step \d)")
 
 @pytest.mark.parametrize("name", [p.stem for p in sorted(FIXTURES.glob("doc*.json"))])
 def test_document_fixtures_name_document_and_cell(name: str) -> None:
-    """Does every value typed from a course document name the document and the cell?"""
+    """Does every value typed from a course document name the document and the cell (for the
+    instructor), and as its source what a student has: a book section or a notebook?"""
     data = json.loads((FIXTURES / f"{name}.json").read_text())
     assert data["values"]
     for key, entry in data["values"].items():
-        assert DOCUMENT.match(entry["source"]), f"{name}.{key}: {entry['source']!r}"
+        assert DOCUMENT.match(entry["document"]), f"{name}.{key}: {entry['document']!r}"
+        shown = entry["source"]
+        assert re.search(r"book section 3\.\d|notebooks/\w+\.ipynb", shown), f"{name}.{key}"
+        assert not re.search(r"\.txt|In\[\d", shown), f"{name}.{key}: {shown!r}"

@@ -170,9 +170,9 @@ def test_feedback_html_draws_the_expected_weights(tmp_path: Path) -> None:
     md = (out / "feedback" / "dan.md").read_text()
     page = (out / "feedback" / "dan.html").read_text()
     assert "make check EX=causal_attention_weights` draws yours beside them" in md
-    assert "  1 Your     ██\n" in md
+    assert "  0 Your     ██\n" in md
     assert "<pre>causal_attention_weights on &quot;Your journey starts with one step&quot;" in page
-    assert "  1 Your     ██\n" in page
+    assert "  0 Your     ██\n" in page
 
 
 def test_markdown_html_fences_and_escaping() -> None:

@@ -30,7 +30,7 @@ SUM_ATOL = compare.FLOAT32_ATOL  # a row of float32 weights sums to 1 within thi
 
 @dataclass(frozen=True)
 class Given:
-    """A value from a fixture file and where it comes from (document and cell, or seed)."""
+    """A value from a fixture file and where it comes from (book section or notebook, seed)."""
 
     value: Any
     source: str

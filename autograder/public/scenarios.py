@@ -12,27 +12,27 @@ RANDOM_SEEDS = (0, 1, 2)  # a few seeded random cases per property
 
 
 def tokens(scenario: str) -> Tensor:
-    """The token embeddings [n, d] of a document scenario, as float32."""
+    """The token embeddings [n, d] of an example, as float32."""
     return torch.tensor(fixture(scenario)["inputs"].value, dtype=torch.float32)
 
 
 def journey() -> Tensor:
-    """ "Your journey starts with one step" [6, 3] (documents 002 and 003)."""
+    """ "Your journey starts with one step" [6, 3] (book section 3.3.1)."""
     return tokens("doc002_003_journey")
 
 
 def cat_ran() -> Tensor:
-    """ "The cat ran" [3, 3] (document 004)."""
+    """ "The cat ran" [3, 3] (a worked example of notebooks/simple_attention.ipynb)."""
     return tokens("doc004_cat_ran")
 
 
 def wars() -> Tensor:
-    """ "wars not make one great" [5, 3] (document 001)."""
+    """ "wars not make one great" [5, 3] (notebooks/trainable_attention.ipynb)."""
     return tokens("doc001_wars_seed123")
 
 
 def wars_weights() -> tuple[Tensor, Tensor, Tensor]:
-    """W_query, W_key, W_value [3, 2]: torch.rand after manual_seed(123), in order (001 In[4])."""
+    """W_query, W_key, W_value [3, 2]: torch.rand after manual_seed(123), in that order."""
     given = fixture("doc001_wars_seed123")
     d_in, d_out = given["d_in"].value, given["d_out"].value
     g = torch.Generator().manual_seed(given["seed"].value)

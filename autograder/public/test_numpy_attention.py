@@ -1,4 +1,4 @@
-"""numpy_attention: the same scaled dot-product attention in plain numpy (document 000)."""
+"""numpy_attention: the same scaled dot-product attention in plain numpy (the numpy example)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ JOURNEY = fixture("doc002_003_journey")
 
 
 def _doc000_weights(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """W_Q, W_K, W_V [d, d_k] as document 000 draws them (uniform [0, 1)), but seeded."""
+    """W_Q, W_K, W_V [d, d_k] as the numpy example draws them (uniform [0, 1)), but seeded."""
     d, d_k = DOC000["d"].value, DOC000["d_k"].value
     return rand_np(seed, d, d_k), rand_np(seed + 1, d, d_k), rand_np(seed + 2, d, d_k)
 
@@ -50,14 +50,14 @@ def _attention(module, X, *weights):
 
 @pytest.mark.exercise("softmax_rows")
 def test_softmax_rows_journey(numpy_attention):
-    """Is row 1 of softmax_rows(all journey scores) the weights of documents 002/003?"""
+    """Is row 1 (journey) of softmax_rows(all journey scores) the weights of section 3.3.1?"""
     x = f64(journey())
     scores = x @ x.T  # (6, 6); row 1 is attn_scores_2
     got = numpy_attention.softmax_rows(scores)
     expect_close(
         as_numbers(got, kind="numpy", what="softmax_rows(scores)")[JOURNEY["query_index"].value],
         JOURNEY["attn_weights_2"].value,
-        what="row 1 of softmax_rows(inputs @ inputs.T) for the journey inputs",
+        what="row 1 (journey) of softmax_rows(inputs @ inputs.T) for the journey inputs",
         inputs=show(scores=scores[1]),
         source=JOURNEY["attn_weights_2"].source,
         atol=DOC_ATOL,
@@ -111,8 +111,8 @@ def test_softmax_rows_writes_its_own(numpy_attention):
 
 
 @pytest.mark.exercise("self_attention_numpy")
-def test_self_attention_numpy_document_000_shapes(numpy_attention):
-    """On document 000's X (3 tokens, d = 5, d_k = 4), are the shapes and row sums right?"""
+def test_self_attention_numpy_example_shapes(numpy_attention):
+    """On the numpy example's X (3 tokens, d = 5, d_k = 4), are the shapes and row sums right?"""
     X = np.array(DOC000["X"].value)
     output, weights = _attention(numpy_attention, X, *_doc000_weights(0))
     for item, name, got, given in (

@@ -47,7 +47,7 @@ LARGE_LOGITS_ATOL = 1e-4
 
 @pytest.mark.exercise("attention_scores")
 def test_attention_scores_journey(simple_attention):
-    """Are the scores of "journey" against every token those printed in documents 002 and 003?"""
+    """Are the scores of "journey" against every token those printed in book section 3.3.1?"""
     x = journey()
     got = simple_attention.attention_scores(x[Q_JOURNEY], x)
     expect_close(
@@ -62,7 +62,7 @@ def test_attention_scores_journey(simple_attention):
 
 @pytest.mark.exercise("attention_scores")
 def test_attention_scores_cat_ran(simple_attention):
-    """Are the scores of "ran" against "The cat ran" those printed in document 004?"""
+    """Are the scores of "ran" against "The cat ran" those of its worked example?"""
     x = cat_ran()
     got = simple_attention.attention_scores(x[Q_CAT], x)
     expect_close(
@@ -77,12 +77,12 @@ def test_attention_scores_cat_ran(simple_attention):
 
 @pytest.mark.exercise("attention_scores")
 def test_attention_scores_query_against_keys(simple_attention):
-    """Scoring query_2 against the keys of document 001: are they attn_scores_2 and ω22?"""
+    """Scoring query_2 against the keys of "wars not make one great": attn_scores_2 and ω22?"""
     x = wars()
     W_query, W_key, _ = wars_weights()
     query_2, keys = x[WARS["query_index"].value] @ W_query, x @ W_key
     got = simple_attention.attention_scores(query_2, keys)
-    what = "attention_scores(query_2, keys) for the seeded weights of document 001"
+    what = 'attention_scores(query_2, keys) for the seeded weights of "wars not make one great"'
     expect_close(
         got,
         WARS["attn_scores_2"].value,
@@ -121,7 +121,7 @@ def test_attention_scores_are_dot_products(simple_attention, seed):
 
 @pytest.mark.exercise("normalize_by_sum")
 def test_normalize_by_sum_journey(simple_attention):
-    """Are the sum-normalised journey scores those of documents 002/003, and do they sum to 1?"""
+    """Are the sum-normalised journey scores those of section 3.3.1, and do they sum to 1?"""
     x = journey()
     scores = x @ x[Q_JOURNEY]
     got = simple_attention.normalize_by_sum(scores)
@@ -165,7 +165,7 @@ def test_normalize_by_sum_rows(simple_attention, seed):
 
 @pytest.mark.exercise("softmax_naive")
 def test_softmax_naive_journey(simple_attention):
-    """Is softmax_naive of the journey scores the weights of documents 002/003, summing to 1?"""
+    """Is softmax_naive of the journey scores the weights of section 3.3.1, summing to 1?"""
     x = journey()
     scores = x @ x[Q_JOURNEY]
     got = simple_attention.softmax_naive(scores)
@@ -188,7 +188,7 @@ def test_softmax_naive_journey(simple_attention):
 
 @pytest.mark.exercise("softmax_naive")
 def test_softmax_naive_cat_ran(simple_attention):
-    """Is softmax_naive of the "ran" scores the weights printed in document 004, summing to 1?"""
+    """Is softmax_naive of the "ran" scores the weights of "The cat ran", summing to 1?"""
     x = cat_ran()
     scores = x @ x[Q_CAT]
     got = simple_attention.softmax_naive(scores)
@@ -239,7 +239,7 @@ def test_softmax_naive_writes_its_own(simple_attention):
 
 @pytest.mark.exercise("softmax_stable")
 def test_softmax_stable_journey(simple_attention):
-    """Is softmax_stable of the journey scores the weights of documents 002/003?"""
+    """Is softmax_stable of the journey scores the weights of book section 3.3.1?"""
     x = journey()
     scores = x @ x[Q_JOURNEY]
     expect_close(
@@ -318,7 +318,7 @@ def _weights(x: torch.Tensor, query: int) -> torch.Tensor:
 
 @pytest.mark.exercise("context_vector")
 def test_context_vector_journey(simple_attention):
-    """Is the context vector of "journey" the z(2) printed in documents 002 and 003?"""
+    """Is the context vector of "journey" the z(2) printed in book section 3.3.1?"""
     x = journey()
     weights = _weights(x, Q_JOURNEY)
     expect_close(
@@ -333,7 +333,7 @@ def test_context_vector_journey(simple_attention):
 
 @pytest.mark.exercise("context_vector")
 def test_context_vector_cat_ran(simple_attention):
-    """Is the context vector of "ran" the one printed in document 004?"""
+    """Is the context vector of "ran" the one of the "The cat ran" example?"""
     x = cat_ran()
     weights = _weights(x, Q_CAT)
     expect_close(
@@ -377,7 +377,10 @@ def test_context_vector_weighted_sum(simple_attention, seed):
 
 
 # ---- all_attention_scores / all_attention_weights / all_context_vectors -----------------------
-# Row i is token i's query: row 1 of the journey and row 2 of "The cat ran" are printed.
+# Row i is token i's query: row 1 of the journey and row 2 of "The cat ran" are printed. Rows
+# are numbered from 0, as in Python, with their token.
+CAT_RAN = '"The cat ran"'
+ROW = {"journey": f"row {Q_JOURNEY} (journey)", CAT_RAN: f'row {Q_CAT} ("ran")'}
 
 
 @pytest.mark.exercise("all_attention_scores")
@@ -385,7 +388,7 @@ def test_all_attention_scores_rows_are_the_printed_scores(simple_attention):
     """Are row 1 (journey) and row 2 ("ran") of the all-pairs scores the printed scores?"""
     for x, row, given, name in [
         (journey(), Q_JOURNEY, JOURNEY["attn_scores_2"], "journey"),
-        (cat_ran(), Q_CAT, CAT["attn_scores"], '"The cat ran"'),
+        (cat_ran(), Q_CAT, CAT["attn_scores"], CAT_RAN),
     ]:
         got = simple_attention.all_attention_scores(x)
         expect_close(
@@ -398,7 +401,7 @@ def test_all_attention_scores_rows_are_the_printed_scores(simple_attention):
         expect_close(
             got[row],
             given.value,
-            what=f"row {row} of all_attention_scores(inputs) for {name}",
+            what=f"{ROW[name]} of all_attention_scores(inputs) for {name}",
             source=given.source,
             atol=DOC_ATOL,
         )
@@ -423,7 +426,7 @@ def test_all_attention_weights_rows_are_the_printed_weights(simple_attention):
     """Are row 1 (journey) and row 2 ("ran") of the all-pairs weights the printed weights?"""
     for x, row, given, name in [
         (journey(), Q_JOURNEY, JOURNEY["attn_weights_2"], "journey"),
-        (cat_ran(), Q_CAT, CAT["attn_weights"], '"The cat ran"'),
+        (cat_ran(), Q_CAT, CAT["attn_weights"], CAT_RAN),
     ]:
         got = simple_attention.all_attention_weights(x)
         expect_close(
@@ -437,7 +440,7 @@ def test_all_attention_weights_rows_are_the_printed_weights(simple_attention):
         expect_close(
             got[row],
             given.value,
-            what=f"row {row} of all_attention_weights(inputs) for {name}",
+            what=f"{ROW[name]} of all_attention_weights(inputs) for {name}",
             source=given.source,
             atol=DOC_ATOL,
         )
@@ -460,7 +463,7 @@ def test_all_context_vectors_rows_are_the_printed_vectors(simple_attention):
     """Are row 1 (journey) and row 2 ("ran") of all context vectors the printed z vectors?"""
     for x, row, given, name in [
         (journey(), Q_JOURNEY, JOURNEY["context_vec_2"], "journey"),
-        (cat_ran(), Q_CAT, CAT["context_vec"], '"The cat ran"'),
+        (cat_ran(), Q_CAT, CAT["context_vec"], CAT_RAN),
     ]:
         got = simple_attention.all_context_vectors(x)
         expect_close(
@@ -474,7 +477,7 @@ def test_all_context_vectors_rows_are_the_printed_vectors(simple_attention):
         expect_close(
             got[row],
             given.value,
-            what=f"row {row} of all_context_vectors(inputs) for {name}",
+            what=f"{ROW[name]} of all_context_vectors(inputs) for {name}",
             source=given.source,
             atol=DOC_ATOL,
         )

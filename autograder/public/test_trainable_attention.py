@@ -54,11 +54,11 @@ def _projections(module, x, *weights):
 
 
 @pytest.mark.exercise("qkv_projections")
-def test_qkv_projections_document_001(trainable_attention):
-    """With the seed-123 weights of document 001, are query_2, the keys and the values right?"""
+def test_qkv_projections_seed_123(trainable_attention):
+    """With the seed-123 weights of "wars not make one great", are query_2, keys, values right?"""
     x, weights = wars(), wars_weights()
     queries, keys, values = _projections(trainable_attention, x, *weights)
-    what = "qkv_projections(inputs, W_query, W_key, W_value) with document 001's weights"
+    what = "qkv_projections(inputs, W_query, W_key, W_value) with the seed-123 weights"
     as_numbers(queries, kind="torch", what=f"queries from {what}")
     expect_close(
         queries[Q],
@@ -114,8 +114,8 @@ def test_qkv_projections_are_matrix_products(trainable_attention, seed):
 
 
 @pytest.mark.exercise("scaled_attention_weights")
-def test_scaled_attention_weights_document_001(trainable_attention):
-    """Are the scaled weights of query_2 those of document 001 In[12], summing to 1?"""
+def test_scaled_attention_weights_seed_123(trainable_attention):
+    """Are the scaled weights of query_2 those of "wars not make one great", summing to 1?"""
     x = wars()
     W_query, W_key, _ = wars_weights()
     d_k = WARS["d_k"].value
@@ -164,13 +164,13 @@ def test_scaled_attention_weights_divide_by_sqrt_d_k(trainable_attention, seed, 
 
 
 @pytest.mark.exercise("self_attention")
-def test_self_attention_document_001(trainable_attention):
-    """With document 001's weights, are the context vectors In[16], row 1 being z(2) of In[13]?"""
+def test_self_attention_seed_123(trainable_attention):
+    """With the seed-123 weights, are the context vectors those printed, row 1 being z(2)?"""
     x, weights = wars(), wars_weights()
     case = Case("self_attention", (x, *weights))
     with diagnosing(case):
         got = trainable_attention.self_attention(x, *weights)
-    what = "self_attention(inputs, W_query, W_key, W_value) with document 001's weights"
+    what = "self_attention(inputs, W_query, W_key, W_value) with the seed-123 weights"
     expect_close(
         got,
         WARS["sa_v1_output"].value,
@@ -216,8 +216,8 @@ def test_self_attention_formula(trainable_attention, seed):
 
 
 @pytest.mark.exercise("SelfAttention_v1")
-def test_self_attention_v1_document_001(trainable_attention):
-    """After torch.manual_seed(123), does SelfAttention_v1(3, 2) print document 001 In[16]?"""
+def test_self_attention_v1_seed_123(trainable_attention):
+    """After torch.manual_seed(123), does SelfAttention_v1(3, 2) give the example's output?"""
     manual_seed(WARS["seed"].value)
     args = (WARS["d_in"].value, WARS["d_out"].value)
     module = trainable_attention.SelfAttention_v1(*args)
@@ -295,8 +295,8 @@ def test_self_attention_v2_book_seed_789(trainable_attention):
 
 
 @pytest.mark.exercise("SelfAttention_v2")
-def test_self_attention_v2_with_document_001_weights(trainable_attention):
-    """Given document 001's matrices as Linear weights (transposed), does it print In[16]?"""
+def test_self_attention_v2_with_seed_123_weights(trainable_attention):
+    """Given the seed-123 matrices as Linear weights (transposed), is the output the same?"""
     module = trainable_attention.SelfAttention_v2(3, 2)
     layers = (module.W_query, module.W_key, module.W_value)
     with torch.no_grad():
@@ -309,7 +309,7 @@ def test_self_attention_v2_with_document_001_weights(trainable_attention):
     expect_close(
         got,
         WARS["sa_v1_output"].value,
-        what="SelfAttention_v2(3, 2) with W_query.weight = W_query.T etc. from document 001",
+        what="SelfAttention_v2(3, 2) with W_query.weight = W_query.T etc. (the seed-123 matrices)",
         inputs=show(inputs=x),
         source=WARS["sa_v1_output"].source,
         atol=DOC_ATOL,
