@@ -98,6 +98,16 @@ def _add_course_commands(sub: argparse._SubParsersAction) -> None:
     )
     export.add_argument("--to", type=Path, help="the CSV to write (default OUT/exports/FORMAT.csv)")
 
+    back = sub.add_parser(
+        "handback", help="what each student receives: a folder or a zip per student"
+    )
+    back.add_argument("--out", type=Path, required=True, help="the graded OUT folder")
+    back.add_argument("--to", type=Path, help="where the folders go (default OUT/handback)")
+    back.add_argument("--zip", action="store_true", help="one zip per student, not a folder")
+    back.add_argument(
+        "--student", action="append", metavar="ID", help="only this student (repeatable)"
+    )
+
 
 def _open_gradebook(out: Path) -> Gradebook | None:
     from .grading import record
@@ -144,7 +154,29 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-COURSE_COMMANDS = {"export": _export}
+def _handback(args: argparse.Namespace) -> int:
+    from .grading import handback
+
+    book = _open_gradebook(args.out)
+    if book is None:
+        return 2
+    with book:
+        graded, when = book.latest(), book.graded_at()
+    only = set(args.student) if args.student else None
+    unknown = sorted((only or set()) - {g.student for g in graded})
+    if unknown:
+        print(f"error: not in the gradebook: {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    dest = args.to or args.out / "handback"
+    done = handback.hand_back(graded, dest, when, zips=args.zip, only=only)
+    kind = "zips" if args.zip else "folders"
+    print(f"wrote {len(done.written)} {kind} in {dest} ({', '.join(handback.FILES)} each)")
+    if done.gone:
+        print(f"note: no longer in SUBMISSIONS, handed back all the same: {', '.join(done.gone)}")
+    return 0
+
+
+COURSE_COMMANDS = {"export": _export, "handback": _handback}
 
 
 def _autograde(args: argparse.Namespace) -> int:
