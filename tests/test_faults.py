@@ -585,6 +585,117 @@ def test_worker_killed_from_outside_is_retried(tmp_path: Path) -> None:
     assert "the grading process running your code ended (a crash" in feedback
 
 
+# ---- deadlines: each call, and the whole submission -----------------------------------------
+
+TIMEOUT = 3.0  # seconds per call in the deadline batch
+BUDGET = 16.0  # seconds per submission in the deadline batch
+FUNCTIONS = re.compile(r"^def (\w+)\(", re.M)
+
+
+def slowed(subs: Path, student: str, lines: dict[str, str], preamble: str = "") -> None:
+    """The reference with `lines[f]` run first in each function f of simple_attention.py, and
+    `preamble` at its top."""
+    folder = subs / student / "exercises"
+    folder.mkdir(parents=True)
+    for module in manifest.modules():
+        shutil.copy(ROOT / "solutions" / f"{module}.py", folder / f"{module}.py")
+    path = folder / "simple_attention.py"
+    out, current, done = [], None, set()
+    for line in path.read_text().splitlines(keepends=True):
+        found = FUNCTIONS.match(line)
+        current = found[1] if found else current
+        out.append(line)
+        if "### BEGIN SOLUTION" in line and current in lines:
+            out.append(f"    {lines[current]}\n")
+            done.add(current)
+    assert done == set(lines), set(lines) - done
+    path.write_text(preamble + "".join(out))
+
+
+@pytest.fixture(scope="module")
+def deadlines(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """OUT of one batch, --timeout 3 --budget 16, beside an honest student: a slow but correct
+    softmax_stable (1.5 s a call, 10.5 s in all: the worker takes its queued requests slowly), a
+    softmax_stable that hangs in its third call only (its second check's first), and a
+    simple_attention.py that sleeps 2.5 s in every call (right answers, past the budget halfway
+    through the module)."""
+    tmp = tmp_path_factory.mktemp("deadlines")
+    subs = tmp / "submissions"
+    shutil.copytree(CLASS / "ada", subs / "ada")
+    slowed(subs, "slow_correct", {"softmax_stable": "time.sleep(1.5)"}, "import time\n")
+    hang = "CALLS.append(1); time.sleep(30 if len(CALLS) == 3 else 0)  # bounded"
+    slowed(subs, "hangs_once", {"softmax_stable": hang}, "import time\nCALLS = []\n")
+    every = dict.fromkeys(FUNCTIONS.findall((ROOT / "solutions/simple_attention.py").read_text()))
+    slowed(subs, "sleeper", dict.fromkeys(every, "time.sleep(2.5)"), "import time\n")
+    out = tmp / "out"
+    limits = ("--timeout", f"{TIMEOUT:g}", "--budget", f"{BUDGET:g}", "--lanes", "2", "--quiet")
+    proc = subprocess.run(
+        cli(subs, out, *limits), capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=ROOT
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def outputs(out: Path, student: str) -> dict[str, str]:
+    """exercise -> what the grader said about it to `student`."""
+    tests = json.loads((out / "results" / f"{student}.json").read_text())["tests"]
+    return {t["name"].split(":")[0]: t["output"] for t in tests}
+
+
+def test_slow_but_correct_keeps_every_point(deadlines: Path) -> None:
+    """Does a submission whose softmax_stable answers each call in 1.5 s (under the timeout, for
+    longer in all than the timeout) keep full marks, no later exercise charged a timeout?"""
+    student = grades(deadlines)["students"]["slow_correct"]
+    assert student["points"] == MAX, outputs(deadlines, "slow_correct")
+    assert grades(deadlines)["students"]["ada"]["points"] == MAX
+
+
+def test_a_timeout_is_charged_to_the_call_that_was_running(deadlines: Path) -> None:
+    """Does a softmax_stable that hangs in its third call (test_softmax_stable_other_dims's first)
+    lose only the checks from that one on, every later exercise graded in full on a fresh
+    worker?"""
+    student = grades(deadlines)["students"]["hangs_once"]
+    assert {e: p for e, p in student["points"].items() if p != MAX[e]} == {
+        "softmax_stable": student["points"]["softmax_stable"]
+    }
+    assert student["points"]["softmax_stable"] == 1  # test_softmax_stable_last_dim: 2 calls
+    said = outputs(deadlines, "hangs_once")["softmax_stable"]
+    assert f"test_softmax_stable_other_dims:\ndid not return within {TIMEOUT:g} s" in said, said
+
+
+def test_the_budget_stops_a_submission_and_says_why(deadlines: Path) -> None:
+    """When the budget runs out, do the exercises before it keep their points, the call then
+    running say it was stopped, and every later exercise score 0 saying it was not graded
+    (with the budget's seconds), while the class beside it is graded in full?"""
+    points = grades(deadlines)["students"]["sleeper"]["points"]
+    said = outputs(deadlines, "sleeper")
+    stopped = [e for e in IDS if "stopped: your code was still running when the" in said[e]]
+    assert len(stopped) == 1, said
+    cut = IDS.index(stopped[0])
+    assert cut >= 1 and all(points[e] == MAX[e] for e in IDS[:cut]), points  # 5 calls: 12.5 s
+    assert f"the {BUDGET:g} s allowed for grading your whole submission ran out" in said[IDS[cut]]
+    for e in IDS[cut + 1 :]:
+        assert points[e] == 0
+        assert f"not graded: the {BUDGET:g} s allowed for grading your whole" in said[e], said[e]
+    errors = grades(deadlines)["students"]["sleeper"]["errors"]
+    assert errors == [
+        "grading stopped when the time allowed for the whole submission ran out: the checks not "
+        "run in time score 0"
+    ]
+    assert grades(deadlines)["students"]["ada"]["points"] == MAX
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "inf", "nan", "soon"])
+def test_budget_must_be_a_positive_number_of_seconds(value: str, capsys: Any) -> None:
+    """Is a --budget that is not a positive number of seconds refused before anything runs?"""
+    from autograder import cli as kit
+
+    with pytest.raises(SystemExit) as stop:
+        kit.main(["autograde", "--submissions", ".", "--out", "unused", "--budget", value])
+    assert stop.value.code == 2
+    assert "number of seconds" in capsys.readouterr().err
+
+
 # ---- OUT read-only, full, or filling up ----------------------------------------------------
 
 
