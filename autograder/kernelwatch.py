@@ -37,6 +37,8 @@ OPS: dict[str, tuple[str, ...]] = {
     "_scaled_dot_product_flash_attention_for_cpu": BOTH,
     "_native_multi_head_attention": BOTH,
     "_transformer_encoder_layer_fwd": BOTH,
+    # Python-level: nn.MultiheadAttention's ordinary path has no aten operator of its own
+    "multi_head_attention_forward": BOTH,
 }
 # What a student reads when one of them was called during an exercise that forbids it.
 NAMES: dict[str, str] = {
@@ -48,6 +50,7 @@ NAMES: dict[str, str] = {
     "_scaled_dot_product_flash_attention_for_cpu": "torch's flash attention kernel",
     "_native_multi_head_attention": "nn.MultiheadAttention's fused kernel",
     "_transformer_encoder_layer_fwd": "nn.TransformerEncoderLayer's fused kernel",
+    "multi_head_attention_forward": "nn.MultiheadAttention (F.multi_head_attention_forward)",
 }
 _SLOT = 8  # bytes per counter
 _counts: Any = None  # memoryview of unsigned 64-bit counters, one per OPS entry
@@ -252,9 +255,25 @@ def install() -> None:
         "_native_multi_head_attention": (_refused("_native_multi_head_attention"), "CPU"),
         "_transformer_encoder_layer_fwd": (_refused("_transformer_encoder_layer_fwd"), "CPU"),
     }
-    assert set(kernels) == set(OPS)
+    assert set(kernels) | {"multi_head_attention_forward"} == set(OPS)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "overriding a previously registered kernel": we mean it
         for op, (kernel, key) in kernels.items():
             lib.impl(op, kernel, key)
     _library = lib
+    _count_python_mha()
+
+
+def _count_python_mha() -> None:
+    """nn.MultiheadAttention (and TransformerEncoderLayer's self_attn) call this function by its
+    module attribute: counted here, in every thread. Putting the original back needs its
+    closure or the module by another route, which the source scan forfeits."""
+    import torch.nn.functional as F  # noqa: N812
+
+    original = F.multi_head_attention_forward
+
+    def multi_head_attention_forward(*args: Any, **kwargs: Any) -> Any:
+        _count("multi_head_attention_forward")
+        return original(*args, **kwargs)
+
+    F.multi_head_attention_forward = multi_head_attention_forward

@@ -15,6 +15,7 @@ torch.exp, sum, amax, logsumexp, masked_fill, matmul, einsum, nn.Linear and nn.D
 from __future__ import annotations
 
 import ast
+import contextlib
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -366,14 +367,16 @@ def _patch_scipy(rec: _Recorder) -> list[tuple[Any, str, Any]]:
 
 
 @contextmanager
-def watch(groups: Iterable[str], *, deep: bool = True) -> Iterator[list[str]]:
+def watch(groups: Iterable[str], *, deep: bool = True, by_name: bool = True) -> Iterator[list[str]]:
     """Record the off-limits calls of `groups` made inside the block, each once, in call order.
 
     Two layers: torch's function mode names the Python-level call (torch.softmax however
     reached, Tensor methods, nn modules, F.multi_head_attention_forward) in this thread; the
     kernels replaced at torch's dispatcher (kernelwatch) count every call of a softmax or
     attention operator, from any thread or forked child, through any composite, under
-    inference_mode. deep is accepted for callers of the old API and changes nothing.
+    inference_mode. by_name=False leaves the function mode out (the grader's worker: every
+    torch call through Python's mode costs time) except for the numpy-only group, which only it
+    sees; the kernels then name the call. deep is accepted for old callers and changes nothing.
 
     with watch(["softmax"]) as calls:
         softmax_stable(x)
@@ -391,7 +394,8 @@ def watch(groups: Iterable[str], *, deep: bool = True) -> Iterator[list[str]]:
     undo = _patch_scipy(rec)
     before = kernelwatch.snapshot()
     try:
-        with _function_watch()(rec):
+        named = by_name or "torch" in chosen
+        with _function_watch()(rec) if named else contextlib.nullcontext():
             yield calls
     finally:
         for module, name, original in undo:

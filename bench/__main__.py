@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from . import autograde_throughput, check_latency, public_suite, watch_latency
+from . import autograde_throughput, check_latency, offlimits_watch, public_suite, watch_latency
 from .figures import report
 
 BENCHES = (
@@ -16,6 +16,7 @@ BENCHES = (
     ("make check", check_latency.figures),
     ("make watch", watch_latency.figures),
     ("autograde throughput", autograde_throughput.figures),
+    ("off-limits watch", offlimits_watch.figures),
 )
 
 
