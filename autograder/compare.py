@@ -47,9 +47,11 @@ def mismatch(
     # a nan or inf where a number belongs is the largest error there is: never hide it
     max_err = f"{wrong.max():.3g}" if np.isfinite(wrong).all() else "inf or nan"
     count = int(bad.sum())
+    shown = [str(a.astype(bool)[first]) if a.dtype == np.bool_ else f"{b[first]:.6g}"
+             for a, b in ((got, g), (expected, e))]  # fmt: skip
     return (
-        f"{count} of {bad.size} entries differ; first at {where}: got {g[first]:.6g}, "
-        f"expected {e[first]:.6g} (max error {max_err}, tolerance {atol:g})"
+        f"{count} of {bad.size} entries differ; first at {where}: got {shown[0]}, "
+        f"expected {shown[1]} (max error {max_err}, tolerance {atol:g})"
     )
 
 

@@ -156,3 +156,45 @@ def test_every_fixture_value_is_used() -> None:
         if f'"{key}"' not in readers
     ]
     assert unused == []
+
+
+def test_a_wrong_mask_is_shown_against_the_expected_bools() -> None:
+    """causal_mask with the diagonal: is the expected value shown as True/False (a bool is
+    what is asked), and the first difference as booleans, not 0./1. floats?"""
+    import torch
+
+    from autograder.mistakes import Case
+    from autograder.public.expect import expect_close
+
+    got = torch.triu(torch.ones(4, 4, dtype=torch.bool), diagonal=0)
+    wanted = torch.triu(torch.ones(4, 4, dtype=torch.bool), diagonal=1).tolist()
+    with pytest.raises(AssertionError) as failed:
+        expect_close(got, wanted, what="causal_mask(4)", atol=0.0, case=Case("causal_mask", (4,)))
+    message = str(failed.value)
+    assert "expected: [[False,  True,  True,  True]," in message, message
+    assert "first at [0, 0]: got True, expected False" in message, message
+    assert "0., 1." not in message
+
+
+def test_rows_are_numbered_from_zero_with_their_token() -> None:
+    """Do the public messages about one row name it as Python indexes it, with its token
+    ("row 1 (journey)"), as the heatmaps number their rows?"""
+    from autograder.public.expect import fixture
+
+    tree = ast.parse((PUBLIC / "test_simple_attention.py").read_text(encoding="utf-8"))
+    assigned = {
+        node.targets[0].id: node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+    }
+    names = {
+        "Q_JOURNEY": fixture("doc002_003_journey")["query_index"].value,
+        "Q_CAT": fixture("doc004_cat_ran")["query_index"].value,
+        "CAT_RAN": '"The cat ran"',
+    }
+    row = eval(compile(ast.Expression(assigned["ROW"]), "ROW", "eval"), {}, names)
+    assert row == {"journey": "row 1 (journey)", '"The cat ran"': 'row 2 ("ran")'}
+    from autograder import heatmap
+
+    drawn = heatmap.terminal([[1.0, 0.0], [0.5, 0.5]], ["journey", "starts"], unicode=False)
+    assert drawn.splitlines()[2].startswith("  0 journey")

@@ -113,7 +113,9 @@ def expect_close(
     says which mistake it looks like.
     """
     array = as_numbers(got, kind=kind, what=what, inputs=inputs)
-    wanted = np.asarray(expected, dtype=np.float64)
+    wanted = np.asarray(expected)
+    if wanted.dtype != np.bool_:  # a mask is expected (and shown) as True/False
+        wanted = wanted.astype(np.float64)
     problem = compare.mismatch(array, wanted, atol=atol, rtol=rtol)
     if problem:
         where = f"   ({source})" if source else ""
