@@ -176,6 +176,21 @@ def _handback(args: argparse.Namespace) -> int:
     return 0
 
 
+def _similar_line(out: Path) -> str:
+    """One line on what OUT/similarity.json found ("" when nothing)."""
+    from .grading import similarity
+
+    doc = similarity.load(out) or {}
+    same, pairs = doc.get("same", []), doc.get("pairs", [])
+    parts = [f"{', '.join(group)} handed in the same code" for group in same[:3]]
+    parts += [f"{p['a']} and {p['b']} ({100 * p['score']:.0f}%)" for p in pairs[:3]]
+    if not parts:
+        return ""
+    more = len(same) + len(pairs) - len(parts)
+    rest = f"; {more} more" if more > 0 else ""
+    return f"similar submissions: {'; '.join(parts)}{rest} (report.html shows the code)"
+
+
 COURSE_COMMANDS = {"export": _export, "handback": _handback}
 
 
@@ -220,6 +235,10 @@ def _autograde(args: argparse.Namespace) -> int:
         print(report.summary(book))
     finally:
         book.close()
+    similar = _similar_line(args.out)
+    if similar:
+        print()
+        print(similar)
     print(
         f"{result.collected} submissions: {result.graded} graded, {result.skipped} unchanged "
         f"(sandbox: {result.mode}, seed {result.seed}); wrote {args.out}/grades.json, grades.csv, "

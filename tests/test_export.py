@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -202,3 +203,35 @@ def test_bad_roster_and_missing_gradebook_exit_2(out: Path, tmp_path: Path) -> N
     assert proc.returncode == 2 and "no gradebook" in proc.stderr
     assert not empty.exists()  # no gradebook created by looking for one
     assert not (out / "exports").exists()
+
+
+@pytest.mark.slow
+def test_real_runs_mark_a_removed_student_and_export_them(tmp_path: Path) -> None:
+    """Two real autograde runs, ben's entry removed before the second: ben is kept, marked in
+    the terminal, grades.csv and the export; the terminal names the similar pair."""
+    from tests.test_autograde_cli import autograde, copy_class
+
+    subs = copy_class(tmp_path, ["ada", "ben", "nat", "oli"])
+    out = tmp_path / "out"
+    first = autograde(subs, out)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert report.GONE not in first.stdout
+    assert "similar submissions: nat and oli" in first.stdout
+    shutil.rmtree(subs / "ben")
+    second = autograde(subs, out)
+    assert second.returncode == 0, second.stderr[-3000:]
+    ben_line = next(line for line in second.stdout.splitlines() if line.startswith("ben "))
+    assert report.GONE in ben_line
+    rows = {r["student"]: r for r in read_csv(out / "grades.csv")}
+    assert rows["ben"]["status"] == report.GONE and rows["ben"]["total"] == "25"
+    assert rows["ada"]["status"] == "graded" and rows["ada"]["seed"] == rows["ben"]["seed"]
+    roster_csv = tmp_path / "roster.csv"
+    roster_csv.write_text(
+        "student,name,email,lms_id\nada,Ada,ada@x,1\nben,Ben,ben@x,2\nnat,Nat,nat@x,3\n"
+    )
+    proc = run_export(out, "--format", "canvas", "--total-only", "--roster", str(roster_csv))
+    assert proc.returncode == 0, proc.stderr
+    totals = {r["ID"]: r["Self-attention"] for r in read_csv(out / "exports" / "canvas.csv")}
+    assert totals == {"": "100", "1": "100", "2": "25", "3": "100"}  # "": Points Possible
+    assert any(report.GONE in line and "ben" in line for line in proc.stdout.splitlines())
+    assert any("not on the roster" in line and "oli" in line for line in proc.stdout.splitlines())
