@@ -576,5 +576,6 @@ def test_nothing_is_written_outside_out(bad_batch: Batch) -> None:
         "results",
         "feedback",
         "report.html",
+        "similarity.json",
         "charts",
     }
