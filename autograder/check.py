@@ -499,7 +499,9 @@ def suggest(name: str) -> list[str]:
     known = [*manifest.modules(), *manifest.by_id()]
     lowered = {k.lower(): k for k in known}
     close = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)
-    return [lowered[c] for c in close]
+    ratio = {c: difflib.SequenceMatcher(None, name.lower(), c).ratio() for c in close}
+    best = max(ratio.values(), default=0.0)
+    return [lowered[c] for c in close if ratio[c] >= best - 0.1]  # a clear winner alone
 
 
 def _unknown(name: str) -> str:

@@ -1,11 +1,15 @@
 """`make watch [EX=<exercise or topic>]`: check the exercise you are editing every time you save.
 
 It polls the files in exercises/ (every POLL_SECONDS; no file-watching library needed, so it
-works the same on Linux and macOS). On a change it runs `make check` for the exercise being
-edited, the EX given or else the first one not done in the file that changed, in a fresh
-interpreter each time (your modules and torch's state never linger from one save to the next),
-clears the screen and shows the report with your overall progress. When that exercise passes it
-moves on to the next one not done, as rustlings does. Ctrl-C leaves (exit status 0).
+works the same on Linux and macOS). On a change it runs `make check` for what the save changed
+(the exercises whose definitions changed and those in the file that use them, the whole file when
+something outside them changed or it does not parse, and every file importing a changed one)
+together with the exercise being edited (the EX given, or else the first one not done in the
+file that changed), in a fresh interpreter each time (your modules and torch's state never linger
+from one save to the next), clears the screen and shows the report with your overall progress.
+When that exercise passes it moves on to the next one not done, as rustlings does. The overall
+progress says which of its results were not measured since the watch started. Ctrl-C leaves
+(exit status 0).
 
 Importing torch is most of a check's time, so the interpreter for the next check is started
 while you edit: it imports torch and the check, then waits on its stdin for what to check (it
@@ -15,6 +19,7 @@ has imported none of your modules yet, so it is as fresh as a new one).
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import subprocess
@@ -26,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from . import ROOT, check, manifest, progress
+from . import ROOT, check, manifest, parse, progress
 
 POLL_SECONDS = 0.3
 SETTLE_SECONDS = 0.1  # an editor may write a file in more than one step: let it finish
@@ -70,9 +75,99 @@ def changed(before: Snapshot, after: Snapshot) -> list[str]:
     return ordered + sorted(names - set(ordered))
 
 
+def read_sources(folder: Path) -> dict[str, str]:
+    """{module: source} of the .py files `snapshot` sees (an unreadable one is left out)."""
+    out = {}
+    for module in snapshot(folder):
+        try:
+            out[module] = (folder / f"{module}.py").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+    return out
+
+
+@dataclass(frozen=True)
+class Outline:
+    """A module's top-level definitions (their AST, without positions) and the names each one
+    uses, and the AST of everything else (imports, module-level code); None: does not parse."""
+
+    defs: dict[str, str]
+    uses: dict[str, set[str]]
+    rest: str
+    imports: set[str]  # the last component of every module it imports
+
+
+def outline(source: str | None) -> Outline | None:
+    if source is None:
+        return None
+    try:
+        tree = parse.parse(source)
+    except SyntaxError:  # Unparseable too
+        return None
+    defs, uses, rest, imports = {}, {}, [], set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defs[node.name] = ast.dump(node)
+            uses[node.name] = {
+                n.id if isinstance(n, ast.Name) else n.attr
+                for n in ast.walk(node)
+                if isinstance(n, (ast.Name, ast.Attribute))
+            }
+        else:
+            rest.append(ast.dump(node))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imports.update(a.name.rpartition(".")[2] for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.module:
+                imports.add(node.module.rpartition(".")[2])
+            if not node.module or node.module == EXERCISES.name:
+                imports.update(a.name for a in node.names)  # from . import causal_attention
+    return Outline(defs, uses, "\n".join(rest), imports)
+
+
+def affected(old: dict[str, str], new: dict[str, str]) -> list[str]:
+    """The exercises a change from `old` to `new` sources can have changed the result of, in
+    teaching order: in each changed module, the exercises whose definition changed and those
+    using a changed definition (or all of them when code outside the definitions changed or
+    the module does not parse, before or after); then every exercise of a module importing a
+    changed module, and so on."""
+    modules = {m for m in old.keys() | new.keys() if old.get(m) != new.get(m)}
+    outlines = {m: outline(new.get(m)) for m in old.keys() | new.keys()}
+    ids = {e.id for e in manifest.load()}
+    hit: set[str] = set()  # exercise ids
+    whole: set[str] = set()  # modules
+    whole_or_part: set[str] = set()  # modules with a definition changed
+    for module in modules:
+        before, after = outline(old.get(module)), outlines[module]
+        if before is None or after is None or before.rest != after.rest:
+            whole.add(module)
+            continue
+        names = set(before.defs) | set(after.defs)
+        changed = {n for n in names if before.defs.get(n) != after.defs.get(n)}
+        while True:  # what uses a changed definition, in the same file
+            more = {n for n, used in after.uses.items() if used & changed} - changed
+            if not more:
+                break
+            changed |= more
+        hit |= changed & ids
+        if changed:
+            whole_or_part.add(module)
+    pending = whole | whole_or_part  # changed in what runs, not only in comments or layout
+    seen = set(modules)
+    while pending:  # a module importing a changed one: all of it
+        module = pending.pop()
+        for other, shape in outlines.items():
+            if other not in seen and shape is not None and module in shape.imports:
+                seen.add(other)
+                pending.add(other)
+                whole.add(other)
+    return [e.id for e in manifest.load() if e.id in hit or e.module in whole]
+
+
 @dataclass
 class Run:
-    selector: str | None  # an exercise, a topic, or None for all
+    selector: str | None  # exercises and topics separated by commas, or None for all
     code: int  # make check's exit status; -1 when it was stopped for running too long
     output: str
 
@@ -82,13 +177,15 @@ class Watcher:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     passed: set[str] = field(default_factory=set)
     current: str | None = None  # the exercise being worked on
+    measured: set[str] = field(default_factory=set)  # checked since the watch started
     spare: subprocess.Popen[str] | None = None  # the next check's interpreter, warming up
 
     # ---- running the check ----------------------------------------------------------------
 
     def run_check(self, selector: str | None) -> Run:
         """`python -m autograder.check [--ex selector]` in a fresh interpreter, output captured."""
-        self.out.write(f"\nChecking {selector or 'every exercise'}...\n")  # the save was seen
+        what = ", ".join((selector or "every exercise").split(","))
+        self.out.write(f"\nChecking {what}...\n")  # the save was seen
         self.out.flush()
         proc, self.spare = self.spare or self._start(), None
         args = ["--ex", selector] if selector else []
@@ -135,8 +232,14 @@ class Watcher:
     def _learn(self, selector: str | None, code: int) -> None:
         """What the check just found, from the state file it wrote (and its exit status)."""
         self.passed = progress.load().passed
-        if selector in manifest.by_id() and code in (0, 1):  # also right when no state is saved
-            (self.passed.add if code == 0 else self.passed.discard)(selector)
+        if code not in (0, 1):  # it did not run to its end: nothing was measured
+            return
+        chosen = [e.id for e in check.select(selector)]
+        self.measured.update(chosen)
+        if code == 0:  # also right when no state is saved
+            self.passed.update(chosen)
+        elif len(chosen) == 1:
+            self.passed.discard(chosen[0])
 
     # ---- what to check ----------------------------------------------------------------------
 
@@ -165,7 +268,7 @@ class Watcher:
     # ---- the screen ---------------------------------------------------------------------------
 
     def show(self, run: Run, banner: str = "") -> None:
-        what = run.selector or "every exercise"
+        what = ", ".join((run.selector or "every exercise").split(","))
         if run.selector in manifest.by_id():
             what = f"{run.selector} (exercises/{manifest.by_id()[run.selector].module}.py)"
         stamp = datetime.now().strftime("%H:%M:%S")
@@ -182,10 +285,14 @@ class Watcher:
         done = [e for e in exercises if e.id in self.passed]
         points = sum(e.points for e in done)
         total = sum(e.points for e in exercises)
-        return (
+        line = (
             f"Overall: {check.progress_bar(len(done), len(exercises))} {len(done)}/"
             f"{len(exercises)} exercises, {points:g}/{total:g} points"
         )
+        unmeasured = len([e for e in exercises if e.id not in self.measured])
+        if unmeasured:
+            line += f" ({unmeasured} of the {len(exercises)} not checked since this watch started)"
+        return line
 
     # ---- the loop -----------------------------------------------------------------------------
 
@@ -194,13 +301,14 @@ class Watcher:
         run = self.run_check(selector)
         if selector in manifest.by_id():
             self.current = selector
-        else:  # a topic, or everything: on to its first exercise not done, if any
+        elif selector is None or selector in manifest.modules():
+            # a topic, or everything: on to its first exercise not done, if any
             left = self.pending(e for e in manifest.load() if selector in (None, e.module))
             self.current = left[0] if left else self.current
         passing: list[str] = []  # passed in this round, each then followed by the next
         following: str | None = None
         for _ in manifest.load():  # at most once per exercise
-            if run.code != 0 or run.selector != self.current or self.current is None:
+            if run.code != 0 or self.current is None or self.current not in self.passed:
                 break
             passing.append(self.current)
             following = self.next_after(self.current)
@@ -208,10 +316,27 @@ class Watcher:
                 break
             self.current = following
             run = self.run_check(following)
-        self.show(run, _banner(passing, following))
+        everything = self.measured >= set(manifest.by_id())
+        self.show(run, _banner(passing, following, everything))
+
+    def after_save(
+        self, modules: list[str], old: dict[str, str], new: dict[str, str]
+    ) -> str | None:
+        """What to check after a save, as one selector (None: everything): what it changed (see
+        `affected`) with the exercise being worked on; in a file all done, what changed in it
+        (the whole file if nothing did)."""
+        on = self.target(modules)
+        if on is None:
+            return None
+        changed = affected(old, new)
+        if on in manifest.modules():
+            chosen = set(changed) or {e.id for e in check.select(on)}
+        else:
+            chosen = {on, *changed}
+        return ",".join(e.id for e in manifest.load() if e.id in chosen)
 
     def loop(self, selector: str | None, folder: Path = EXERCISES) -> None:
-        before = snapshot(folder)
+        before, sources = snapshot(folder), read_sources(folder)
         self.passed = progress.load().passed
         self.check_and_show(selector)
         while True:
@@ -219,23 +344,26 @@ class Watcher:
             if snapshot(folder) == before:
                 continue
             time.sleep(SETTLE_SECONDS)
-            now = snapshot(folder)  # what this check sees: a save during it triggers another
+            now, new = snapshot(folder), read_sources(folder)  # a save during it: another check
             modules, before = changed(before, now), now
+            old, sources = sources, new
             if modules:
-                self.check_and_show(self.target(modules))
+                self.check_and_show(self.after_save(modules, old, new))
 
 
-def _banner(passing: list[str], following: str | None) -> str:
-    """The line 'a passes. On to the next one: b.' for the exercises that just passed."""
+def _banner(passing: list[str], following: str | None, everything: bool = True) -> str:
+    """The line 'a passes. On to the next one: b.' for the exercises that just passed;
+    `everything`: every exercise was checked since the watch started."""
     if not passing:
         return ""
     names = passing[0] if len(passing) == 1 else ", ".join(passing[:-1]) + " and " + passing[-1]
     verb = "passes" if len(passing) == 1 else "pass"
-    then = (
-        f"On to the next one: {following}."
-        if following
-        else "Every exercise passes now. Well done."
-    )
+    if following:
+        then = f"On to the next one: {following}."
+    elif everything:
+        then = "Every exercise passes now. Well done."
+    else:
+        then = "The others passed at your last check: make check checks them all again."
     return f"{check._marks()['done']} {names} {verb}. {then}"
 
 

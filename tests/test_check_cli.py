@@ -6,6 +6,7 @@ edited); the check runs there, so `exercises` resolves to the copy.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -149,7 +150,7 @@ def test_broken_function_is_explained(mixed_run: subprocess.CompletedProcess[str
 
 
 def test_other_exercises_unaffected(mixed_run: subprocess.CompletedProcess[str]) -> None:
-    """Do the untouched exercises still show as done, and the student's prints stay out?"""
+    """Do the untouched exercises still show as done?"""
     lines = lines_by_exercise(mixed_run.stdout)
     for exercise in (
         "attention_scores",
@@ -158,7 +159,38 @@ def test_other_exercises_unaffected(mixed_run: subprocess.CompletedProcess[str])
         "MultiHeadAttention",
     ):
         assert lines[exercise].split()[0] == MARK_DONE, lines[exercise]
-    assert "debugging softmax_naive" not in mixed_run.stdout + mixed_run.stderr
+
+
+def test_prints_are_shown_under_the_failing_exercise(
+    mixed_run: subprocess.CompletedProcess[str],
+) -> None:
+    """Is what the failing exercise printed shown under its report, before the hint?"""
+    detail = mixed_run.stdout.split("Progress:")[1]
+    printed = detail.index("  Your code printed:\n  | debugging softmax_naive\n")
+    assert detail.index(f"{MARK_FAILING} softmax_naive: ") < printed < detail.index("Hint: ")
+    assert "debugging softmax_naive" not in mixed_run.stderr
+
+
+def test_prints_are_cut_to_a_few_kb(tmp_path: Path) -> None:
+    """Is a flood of prints cut to a few KB (its start and its end kept), and are a passing
+    exercise's prints left out?"""
+    flood = (
+        "    return inputs @ query  # (n,)",
+        "    print('START' + 'x' * 100_000 + 'END')\n    return -(inputs @ query)",
+    )
+    quiet = (
+        "    return attn_weights @ inputs  # (d,)",
+        "    print('PASSING')\n    return attn_weights @ inputs",
+    )
+    ws = workspace(tmp_path, "solutions", {"simple_attention": flood})
+    path = ws / "exercises" / "simple_attention.py"
+    path.write_text(path.read_text().replace(*quiet))
+    proc = run_check(ws, "--ex", "simple_attention")
+    assert proc.returncode == 1
+    assert "| STARTxxx" in proc.stdout and "xxxEND" in proc.stdout
+    assert "characters left out" in proc.stdout
+    assert len(proc.stdout) < 12_000
+    assert "PASSING" not in proc.stdout
 
 
 def test_waiting_on_an_unstarted_exercise(mixed_run: subprocess.CompletedProcess[str]) -> None:
@@ -204,6 +236,8 @@ def test_endless_loop_is_stopped_and_named(tmp_path: Path) -> None:
     loop = (
         "    return inputs @ query  # (n,)",
         "    import time\n    end = time.monotonic() + 60  # bounded\n"
+        f"    with open({str(tmp_path / 'entered.log')!r}, 'a') as log:\n"
+        "        print('entered', file=log)\n"
         "    while time.monotonic() < end:\n        pass",
     )
     ws = workspace(tmp_path, "solutions", {"simple_attention": loop})
@@ -221,6 +255,8 @@ def test_endless_loop_is_stopped_and_named(tmp_path: Path) -> None:
     assert lines["attention_scores"].split()[0] == MARK_FAILING
     assert lines["softmax_stable"].split()[0] == MARK_DONE
     assert "still running after 1 s: is there a loop that never ends?" in proc.stdout
+    # one timeout per exercise: its other tests failed at once, without entering the loop
+    assert (ws / "entered.log").read_text().count("entered") == 1
 
 
 def test_endless_loop_at_import_is_stopped_once(tmp_path: Path) -> None:
@@ -267,11 +303,19 @@ def test_select_a_topic(tmp_path: Path) -> None:
     assert proc.returncode == 1
 
 
-def test_selection_passes_when_it_is_done(mixed: Path) -> None:
+def test_selection_passes_when_it_is_done(mixed: Path, tmp_path: Path) -> None:
     """Is the exit status 0 when every selected exercise passes, even if others fail?"""
     proc = run_check(mixed, "--ex", "softmax_stable")
     assert proc.returncode == 0, proc.stdout
     assert list(lines_by_exercise(proc.stdout)) == ["softmax_stable"]
+    assert "Every exercise passes" not in proc.stdout  # 20 others were not checked
+    assert "softmax_stable passes. It is the only exercise this check ran" in proc.stdout
+    topic = run_check(workspace(tmp_path, "solutions"), "--ex", "causal_attention")
+    assert topic.returncode == 0, topic.stdout
+    assert "Every exercise passes. Well done." not in topic.stdout
+    assert "Every exercise in causal_attention passes: 4 of the 21 exercises were checked" in (
+        topic.stdout
+    )
 
 
 def test_unknown_exercise(tmp_path: Path) -> None:
@@ -282,6 +326,103 @@ def test_unknown_exercise(tmp_path: Path) -> None:
     for name in [*manifest.modules(), *(e.id for e in EXERCISES)]:
         assert name in proc.stderr
     assert proc.stdout == ""
+    nothing_close = run_check(tmp_path, "--ex", "transformer_block")
+    assert nothing_close.returncode == 2
+    assert "Did you mean" not in nothing_close.stderr
+
+
+def test_mistyped_exercise_gets_a_did_you_mean(tmp_path: Path) -> None:
+    """Does a mistyped EX name the closest exercises or topics?"""
+    proc = run_check(workspace(tmp_path, "exercises"), "--ex", "casual_attention")
+    assert proc.returncode == 2
+    assert "Did you mean: causal_attention" in proc.stderr
+    assert "For example: make check EX=causal_attention" in proc.stderr
+    proc = run_check(tmp_path, "--ex", "softmax_stabel")
+    assert "Did you mean: softmax_stable?" in proc.stderr
+
+
+def test_a_closed_pipe_ends_quietly_and_saves_progress(tmp_path: Path) -> None:
+    """`make check | head -3`: is there no traceback when the reader has gone, the exit status
+    still the check's, and the progress saved?"""
+    ws = workspace(tmp_path, "solutions")
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line: every write fails
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "utf-8"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder.check"],
+        cwd=ws,
+        env=env,
+        stdout=write,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=300,
+    )
+    os.close(write)
+    assert proc.stderr == ""
+    assert proc.returncode == 0
+    state = json.loads((ws / ".attention-kit-state.json").read_text())
+    assert len(state["passed"]) == len(EXERCISES)
+    shell = subprocess.run(
+        f"{sys.executable} -m autograder.check --ex simple_attention | head -3",
+        shell=True,
+        cwd=ws,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert len(shell.stdout.splitlines()) == 3
+    assert shell.stderr == ""
+
+
+def test_score_column_is_aligned() -> None:
+    """Do the slashes of the score column line up, for 10-point exercises too?"""
+    statuses = [check.Status(e, passed=1) for e in EXERCISES]
+    lines = [line for line in check.report(statuses, None, "exercises").splitlines() if "/" in line]
+    lines = [line for line in lines if line.startswith("  ")]
+    assert len(lines) == len(EXERCISES)
+    assert len({line.index("/") for line in lines}) == 1, "\n".join(lines)
+    assert all(line == line.rstrip() for line in lines)
+
+
+def test_plain_import_of_a_sibling_file(tmp_path: Path) -> None:
+    """Does `from causal_attention import CausalAttention` (a plain import of a sibling file)
+    work in make check and score 100 through attention-kit autograde?"""
+    corpus = ROOT / "tests" / "corpus" / "variant_plain_sibling_imports" / "exercises"
+    ws = workspace(tmp_path / "student", "solutions")
+    for path in corpus.glob("*.py"):
+        shutil.copy(path, ws / "exercises" / path.name)
+    assert (
+        "from causal_attention import" in (ws / "exercises" / "multihead_attention.py").read_text()
+    )
+    proc = run_check(ws)
+    assert proc.returncode == 0, proc.stdout
+    assert "21/21 exercises, 100/100 points" in proc.stdout
+    subs = tmp_path / "submissions"
+    shutil.copytree(ws / "exercises", subs / "alice" / "exercises")
+    out = tmp_path / "out"
+    graded = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autograder.cli",
+            "autograde",
+            "--quiet",
+            "--submissions",
+            str(subs),
+            "--out",
+            str(out),
+            "--seed",
+            "7",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert graded.returncode == 0, graded.stderr[-3000:]
+    grades = json.loads((out / "grades.json").read_text())
+    assert grades["students"]["alice"]["total"] == 100, grades["students"]["alice"]
 
 
 def test_off_limits_and_wrong_type(tmp_path: Path) -> None:

@@ -485,12 +485,12 @@ def test_watch_stops_a_stuck_check_and_leaves_mid_check(
     at = t.expect(r"Watching exercises/")
     stub = path.read_text()
     path.write_text(stub + "\nwhile True:  # stopped by the watch's limit\n    pass\n")
-    at = t.expect(r"Checking causal_mask\.\.\.", at)
+    at = t.expect(r"Checking causal_mask, mask_and_renormalize, ", at)  # the whole file changed
     at = t.expect(r"still running after 5 s and was stopped\. Is there a loop at the top level", at)
     at = t.expect(r"Watching exercises/", at)
 
     path.write_text(stub)
-    at = t.expect(r"Checking causal_mask\.\.\.", at)
+    at = t.expect(r"Checking causal_mask, mask_and_renormalize, ", at)  # the whole file changed
     t.type(b"\x03")  # while that check starts
     assert t.wait() == 0, t.text
     assert t.text[at:].count("Stopped watching;") == 1
@@ -638,3 +638,111 @@ def test_watch_ignores_editor_files(tmp_path: Path) -> None:
     (tmp_path / "simple_attention.py~").write_text("x = 0\n")
     (tmp_path / ".simple_attention.py.swp").write_text("")
     assert set(watch.snapshot(tmp_path)) == {"simple_attention"}
+
+
+def with_stub(ws: Path, module: str, exercise: str) -> None:
+    """Put `exercise` back to its stub in the workspace's copy of `module`."""
+    path = ws / "exercises" / f"{module}.py"
+    text = path.read_text()
+    path.write_text(
+        text.replace(definition(text, exercise), definition(stub_text(module), exercise))
+    )
+
+
+def test_watch_checks_what_a_save_broke(tmp_path: Path, terminals: list[Terminal]) -> None:
+    """On softmax_stable with everything else passing, a save that finishes softmax_stable and
+    breaks attention_scores: does watch check attention_scores too, name it, and not claim
+    every exercise passes (nor 21/21)?"""
+    ws = workspace(tmp_path, "solutions")
+    with_stub(ws, "simple_attention", "softmax_stable")
+    path = ws / "exercises" / "simple_attention.py"
+    t = Terminal([sys.executable, "-m", "autograder.watch"], ws)
+    terminals.append(t)
+    at = t.expect(r"Watching exercises/")
+    assert "20/21 exercises" in t.text
+    text = path.read_text().replace(
+        definition(path.read_text(), "softmax_stable"),
+        definition(solution_text("simple_attention"), "softmax_stable"),
+    )
+    broken = text.replace("    return inputs @ query  # (n,)", "    return 2 * (inputs @ query)")
+    assert broken != text
+    path.write_text(broken)
+    at = t.expect(r"make watch: attention_scores, softmax_stable, checked", at)
+    screen = t.text[at : t.expect(r"Watching exercises/", at)]
+    assert "✗ attention_scores" in screen
+    assert "✓ softmax_stable" in screen
+    assert "Every exercise passes" not in screen
+    assert re.search(r"Overall: \S+ 20/21 exercises, 97/100 points\n", screen), screen
+    t.type(b"\x03")
+    assert t.wait() == 0
+
+
+def test_watch_after_a_syntax_error_counts_the_whole_file(
+    tmp_path: Path, terminals: list[Terminal]
+) -> None:
+    """On all_context_vectors (20/21), a syntax error in its file: does watch check every
+    exercise of the file, and say 13/21 overall instead of keeping 20/21?"""
+    ws = workspace(tmp_path, "solutions")
+    with_stub(ws, "simple_attention", "all_context_vectors")
+    path = ws / "exercises" / "simple_attention.py"
+    t = Terminal([sys.executable, "-m", "autograder.watch"], ws)
+    terminals.append(t)
+    at = t.expect(r"Watching exercises/")
+    path.write_text(path.read_text().replace("def attention_scores(", "def attention_scores(:"))
+    at = t.expect(r"make watch: attention_scores, normalize_by_sum, \S.* checked", at)
+    screen = t.text[at : t.expect(r"Watching exercises/", at)]
+    for e in EXERCISES:
+        if e.module == "simple_attention":
+            assert re.search(rf"✗ {e.id} .*does not import", screen), screen
+    assert re.search(r"Overall: \S+ 13/21 exercises", screen), screen
+    t.type(b"\x03")
+    assert t.wait() == 0
+
+
+def test_what_a_save_changed() -> None:
+    """Are the exercises a save can affect those whose definition changed, those using it in
+    the same file, every exercise of a file that no longer parses or whose module-level code
+    changed, and of every file importing a changed one; and nothing for a comment?"""
+    sol = {m: solution_text(m) for m in manifest.modules()}
+    causal = [e.id for e in EXERCISES if e.module == "causal_attention"]
+    multi = [e.id for e in EXERCISES if e.module == "multihead_attention"]
+
+    def edit(module: str, old: str, new: str) -> list[str]:
+        assert old in sol[module]
+        return watch.affected(sol, {**sol, module: sol[module].replace(old, new, 1)})
+
+    assert edit("simple_attention", "return inputs @ query", "return 2 * (inputs @ query)") == [
+        "attention_scores"
+    ]
+    # causal_mask is used by the rest of its file, and multihead_attention imports the file
+    assert (
+        edit(
+            "causal_attention",
+            "def causal_mask(num_tokens: int) -> Tensor:\n",
+            ("def causal_mask(num_tokens: int) -> Tensor:\n    print(num_tokens)\n"),
+        )
+        == causal + multi
+    )
+    assert edit("causal_attention", "def causal_mask(", "def causal_mask(:") == causal + multi
+    assert edit("causal_attention", "import torch\n", "import torch\nSCALE = 2\n") == (
+        causal + multi
+    )
+    assert edit("causal_attention", "import torch\n", "import torch\n# a note to myself\n") == []
+    assert edit("multihead_attention", "import torch\n", "import torch\nX = 1\n") == multi
+    helper = {**sol, "my_helpers": "def f():\n    return 1\n"}
+    using = {**helper, "numpy_attention": "import my_helpers\n" + sol["numpy_attention"]}
+    changed = {**using, "my_helpers": "def f():\n    return 2\n"}
+    numpy_ids = [e.id for e in EXERCISES if e.module == "numpy_attention"]
+    assert watch.affected(using, changed) == numpy_ids
+
+
+def test_watch_says_which_totals_it_did_not_measure() -> None:
+    """Does the overall line say how many results were not checked since the watch started?"""
+    w = watch.Watcher(passed={e.id for e in EXERCISES})
+    assert "(21 of the 21 not checked since this watch started)" in w.overall()
+    w.measured = {e.id for e in EXERCISES}
+    assert w.overall().endswith("21/21 exercises, 100/100 points")
+    w.measured.discard("causal_mask")
+    assert "(1 of the 21 not checked since this watch started)" in w.overall()
+    assert "Every exercise passes" not in watch._banner(["CausalAttention"], None, False)
+    assert "Every exercise passes now" in watch._banner(["CausalAttention"], None, True)
