@@ -13,16 +13,18 @@ undo the registrations without torch.library or torch._C, which the source scan 
 Not covered (CPU only): CUDA, sparse, nested and quantized kernels; the kit grades dense CPU
 tensors.
 
-    install(); fresh()            # once per process, then once per worker before student code
+    install(); fresh()            # once in the zygote, then once per worker before student code
+    with scoped(): ...            # elsewhere (make check): torch's own kernels back afterwards
     before = snapshot(); ...; recorded(before, ["softmax"])  # -> [NAMES["_softmax"]], or []
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import mmap
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 SOFTMAX = ("softmax",)
@@ -232,8 +234,12 @@ def _refused(op: str) -> Any:
     return kernel
 
 
+_undo: list[Callable[[], None]] = []  # how to put torch back (scoped use only)
+
+
 def install() -> None:
-    """Register the replacement kernels (once per process) and start counting."""
+    """Register the replacement kernels for the rest of the process and start counting (the
+    zygote, before any worker is forked: student code never runs without them)."""
     global _library
     if _library is not None:
         return
@@ -241,8 +247,10 @@ def install() -> None:
 
     if _counts is None:
         fresh()
+    fastpath = torch.backends.mha.get_fastpath_enabled()
     # Their fast paths call the two fused kernels we refuse; the ordinary path computes the same.
     torch.backends.mha.set_fastpath_enabled(False)
+    _undo.append(lambda: torch.backends.mha.set_fastpath_enabled(fastpath))
     lib = torch.library.Library("aten", "IMPL")
     kernels = {
         "_softmax": (_softmax, "CPU"),
@@ -264,6 +272,24 @@ def install() -> None:
     _count_python_mha()
 
 
+@contextlib.contextmanager
+def scoped() -> Iterator[None]:
+    """The kernels for the block only, unless install() made them permanent: `make check` and
+    the kit's own tests then get torch's own kernels back (bit for bit) after each watch."""
+    global _library
+    if _library is not None:
+        yield
+        return
+    install()
+    try:
+        yield
+    finally:
+        lib, _library = _library, None
+        lib._destroy()  # torch.library's own way to drop a Library's registrations
+        while _undo:
+            _undo.pop()()
+
+
 def _count_python_mha() -> None:
     """nn.MultiheadAttention (and TransformerEncoderLayer's self_attn) call this function by its
     module attribute: counted here, in every thread. Putting the original back needs its
@@ -277,3 +303,4 @@ def _count_python_mha() -> None:
         return original(*args, **kwargs)
 
     F.multi_head_attention_forward = multi_head_attention_forward
+    _undo.append(lambda: setattr(F, "multi_head_attention_forward", original))

@@ -389,13 +389,12 @@ def watch(groups: Iterable[str], *, deep: bool = True, by_name: bool = True) -> 
     if not chosen:
         yield calls
         return
-    kernelwatch.install()
     rec = _Recorder(chosen, calls)
     undo = _patch_scipy(rec)
     before = kernelwatch.snapshot()
     try:
         named = by_name or "torch" in chosen
-        with _function_watch()(rec) if named else contextlib.nullcontext():
+        with kernelwatch.scoped(), _function_watch()(rec) if named else contextlib.nullcontext():
             yield calls
     finally:
         for module, name, original in undo:

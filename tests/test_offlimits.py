@@ -237,7 +237,11 @@ def test_watch_counts_calls_below_python(route: str) -> None:
 def test_replaced_kernels_compute_what_torch_computes() -> None:
     """Do the replaced kernels give torch's own results and gradients (float64, to 1e-12),
     masked rows included? The expected values are the textbook formulas, not the kernels."""
-    kernelwatch.install()
+    with kernelwatch.scoped():
+        _check_replaced_kernels()
+
+
+def _check_replaced_kernels() -> None:
     x = torch.randn(3, 4, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     x[0, 0, :3] = -math.inf
     exp = torch.exp(x - x.amax(-1, keepdim=True))
@@ -264,15 +268,30 @@ def test_replaced_kernels_compute_what_torch_computes() -> None:
 def test_watch_counts_each_process_apart() -> None:
     """Does a fresh page (each worker's) start from zero, and is the parent's page untouched
     by a child that took a fresh one before calling softmax?"""
-    kernelwatch.install()
-    before = kernelwatch.snapshot()
 
     def child() -> None:
         kernelwatch.fresh()
         torch.softmax(X, -1)
 
-    _in_child(child)
+    with kernelwatch.scoped():
+        before = kernelwatch.snapshot()
+        _in_child(child)
+        assert kernelwatch.recorded(before, ["softmax"]) == []
+
+
+def test_watch_gives_torch_its_own_kernels_back() -> None:
+    """After a watch (make check's), are torch's own kernels and nn.MultiheadAttention's
+    function back, bit for bit, and is a later call no longer counted?"""
+    x = torch.randn(5, 7, generator=torch.Generator().manual_seed(3))
+    mha_forward = F.multi_head_attention_forward
+    own = torch.softmax(x, -1)
+    with offlimits.watch(["softmax"]):
+        pass
+    before = kernelwatch.snapshot()
+    assert torch.equal(torch.softmax(x, -1), own)
     assert kernelwatch.recorded(before, ["softmax"]) == []
+    assert F.multi_head_attention_forward is mha_forward
+    assert torch.backends.mha.get_fastpath_enabled()
 
 
 def _no_modes_left() -> bool:

@@ -291,6 +291,7 @@ def serve(sock: Any, root: str) -> None:
             raise EOFError
         return data
 
+    kernelwatch.install()  # done in the zygote already: then only the counters are new
     kernelwatch.fresh()  # this worker's own counters, before any student code runs
     session: Session | None = None
     while True:

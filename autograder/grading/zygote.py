@@ -60,11 +60,12 @@ def _warm_up() -> None:
     _ = np.einsum("ij,kj->ik", a, a), np.exp(a).sum(axis=1, keepdims=True), repr(a), a.max(1)
     import traceback  # noqa: F401
 
-    from .. import offlimits
+    from .. import kernelwatch, offlimits
     from . import protocol, worker  # noqa: F401
 
-    # The first watch installs the kernels kernelwatch replaces at torch's dispatcher, here once
-    # for every worker (each then counts in its own page); their first calls import more.
+    # The kernels kernelwatch replaces at torch's dispatcher, for good and here once for every
+    # worker (each then counts in its own page); their first calls import more.
+    kernelwatch.install()
     with offlimits.watch(list(offlimits.GROUPS)):
         _ = lin(x).exp().sum(-1), torch.softmax(scores, -1), drop(x)
         _ = F.scaled_dot_product_attention(x, x, x, is_causal=True), F.log_softmax(x, -1)
