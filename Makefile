@@ -68,7 +68,8 @@ demo: $(READY)
 
 autograde: $(READY)
 	$(BIN)/attention-kit autograde --submissions $(SUBMISSIONS) --out $(OUT) \
-		$(if $(SEED),--seed $(SEED)) $(if $(filter-out 0,$(REGRADE)),--regrade)
+		$(if $(SEED),--seed $(SEED)) $(if $(filter-out 0,$(REGRADE)),--regrade) \
+		$(if $(BUDGET),--budget $(BUDGET))
 
 bench: $(READY)
 	$(PY) -m bench $(if $(filter-out 0,$(JSON)),--json)
