@@ -1,7 +1,7 @@
 """The untouched stubs, shipped as autograder/public/stubs.json, for `make reset`.
 
-Students have no solutions/ to regenerate a stub from, so `make exercises` also writes every
-stub module's text here (`python -m autograder.stubs --check` fails when it is stale).
+Every stub module's text as it was handed out is kept here, written with the stubs themselves
+(`python -m autograder.stubs --check` fails when it is stale).
 `region` finds one exercise's top-level function or class in a module's text, even when the
 file does not parse, so that a reset replaces that exercise and nothing else.
 """
@@ -26,7 +26,7 @@ def load(path: Path = STUBS_JSON) -> dict[str, str]:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
-        raise ValueError(f"{path.name} cannot be read ({e}); it is made by `make exercises`") from e
+        raise ValueError(f"{path.name} cannot be read ({e}); it came with the exercises") from e
     if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
         raise ValueError(f"{path.name} is not a map of module to source")
     return raw

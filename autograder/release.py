@@ -1,9 +1,10 @@
 """Release: the student bundle, build/student/ and build/student.zip, made from the kit's files.
 
 What goes in: the stubs (generated from solutions/ as `make exercises` writes them), the public
-tests and fixtures, the learner commands' modules with every kit module they import (found by
-reading their imports), the manifest, and a Makefile, pyproject.toml, constraints.txt and
-README.md written for students from the kit's own. Nothing else: no solutions, no hidden suites,
+tests and fixtures (without which course document each value was typed from), the learner
+commands' modules with every kit module they import (found by reading their imports), and a
+manifest, Makefile, pyproject.toml, constraints.txt and README.md written for students from the
+kit's own. Nothing else: no solutions, no hidden suites,
 no grading pipeline, no instructor tools. `python -m autograder.release [--out DIR]`.
 """
 
@@ -41,7 +42,10 @@ INSTRUCTOR_ONLY = ("autograder/public/make_fixtures.py",)  # regenerates fixture
 # never in the bundle, whatever imports them (the build stops instead)
 FORBIDDEN = ("solutions", "autograder.hidden", "autograder.grading", "autograder.cli")
 PACKAGES = ("autograder", "exercises", "solutions")  # the kit's own top-level packages
-DATA = ("exercises.toml",)
+MANIFEST = "exercises.toml"  # written for students: without the instructors' fields
+STUDENT_FIELDS = ("id", "module", "title", "points", "offlimits", "todo", "hints")
+FIXTURES = "autograder/public/fixtures"
+INSTRUCTOR_KEYS = ("typed_from", "document")  # a fixture's provenance in the course documents
 NOTEBOOKS = "notebooks"  # the bundle's folder of student notebooks, one per topic
 STUDENT_DEPENDENCIES = ("torch", "numpy", "pytest", "tomli")  # taken, pinned, from pyproject.toml
 STUDENT_EXTRAS = ("plot",)  # the kit's optional extras the student README mentions
@@ -140,7 +144,7 @@ def kit_files(root: Path = ROOT) -> list[Path]:
         )
     stubs_dir = root / "exercises"
     code = {p for p in code if p.parent != stubs_dir}  # the stubs are written fresh below
-    return sorted({*code, *public, *(root / d for d in DATA)})
+    return sorted({*code, *public})
 
 
 # ---- files written for students ------------------------------------------------------------
@@ -311,6 +315,46 @@ def student_readme(kit_readme: str) -> str:
     return "\n".join(intro) + body.rstrip() + "\n"
 
 
+def student_manifest(kit_manifest: Path) -> str:
+    """exercises.toml as the learner commands need it: each exercise's STUDENT_FIELDS (no
+    source documents, no comments naming the instructor's folders)."""
+    with open(kit_manifest, "rb") as f:
+        exercises = tomllib.load(f).get("exercise", [])
+    out = ["# The exercises, in teaching order (make check, make hint and make reset read it)."]
+    for entry in exercises:
+        out += ["", "[[exercise]]"]
+        out += [f"{k} = {_toml(entry[k])}" for k in STUDENT_FIELDS if k in entry]
+    return "\n".join(out) + "\n"
+
+
+def _toml(value: object) -> str:
+    """A TOML value: strings as JSON writes them (a TOML basic string), lists and tables."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        if any(isinstance(v, dict) for v in value):  # hints: one per line
+            return "[\n" + "".join(f"  {_toml(v)},\n" for v in value) + "]"
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+    raise ReleaseError(f"{MANIFEST}: cannot write {value!r} for students")
+
+
+def student_fixture(data: bytes) -> bytes:
+    """A public fixture without INSTRUCTOR_KEYS (which course document and cell a value was
+    typed from): its values and their sources as the student sees them in messages."""
+
+    def strip(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in INSTRUCTOR_KEYS}
+        return value
+
+    stripped = strip(json.loads(data))
+    return (json.dumps(stripped, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+
+
 # ---- building ------------------------------------------------------------------------------
 
 
@@ -327,7 +371,9 @@ def bundle_files(root: Path = ROOT) -> dict[str, bytes]:
     """Every file of the bundle: relative posix path -> contents."""
     files: dict[str, bytes] = {}
     for path in kit_files(root):
-        files[path.relative_to(root).as_posix()] = path.read_bytes()
+        rel = path.relative_to(root).as_posix()
+        data = path.read_bytes()
+        files[rel] = student_fixture(data) if rel.startswith(f"{FIXTURES}/") else data
     for path, text in stubs.expected_stubs().items():
         files[path.relative_to(stubs.EXERCISES.parent).as_posix()] = text.encode("utf-8")
     files.update(student_notebooks())
@@ -339,6 +385,7 @@ def bundle_files(root: Path = ROOT) -> dict[str, bytes]:
         "pyproject.toml": student_pyproject(required, extras),
         "constraints.txt": student_constraints((root / "constraints.txt").read_text(), packages),
         "README.md": student_readme((root / "README.md").read_text(encoding="utf-8")),
+        MANIFEST: student_manifest(root / MANIFEST),
         ".gitignore": "\n".join([*GITIGNORE, ""]),
     }
     files.update({k: v.encode("utf-8") for k, v in written.items()})

@@ -38,7 +38,7 @@ def plan(current: str | None, stub_module: str, name: str) -> tuple[str, list[st
     stub_lines = _lines(stub_module)
     found = pristine.region(stub_lines, name)
     if found is None:
-        raise ValueError(f"{name} is not in the shipped stubs (stubs.json): run `make exercises`")
+        raise ValueError(f"{name} is not in the stubs that came with the exercises (stubs.json)")
     stub_part = stub_lines[found[0] : found[1]]
     if current is None:
         return stub_module, [], 0, "the file is missing: it will be written again from the stub"

@@ -16,7 +16,10 @@ from . import ROOT, manifest, pristine
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 SOLUTIONS, EXERCISES = ROOT / "solutions", ROOT / "exercises"
-HEADER = "# Generated from solutions/{name} by `make exercises`: edit the TODOs, not this line.\n"
+# the first line of every stub: for the student, so it names only what they have
+HEADER = (
+    "# Your exercises: write each TODO below, then run `make check` (`make hint` for a hint).\n"
+)
 
 
 def _owner(tree: ast.Module, lineno: int) -> str:
@@ -32,7 +35,7 @@ def stub_source(source: str, name: str = "<solution>") -> str:
     """The student version of one solution module."""
     tree = ast.parse(source)
     todos = {e.id: e.todo for e in manifest.load()}
-    out: list[str] = [HEADER.format(name=name)]
+    out: list[str] = [HEADER]
     lines = source.splitlines(keepends=True)
     region: str | None = None
     for lineno, line in enumerate(lines, start=1):

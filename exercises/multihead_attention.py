@@ -1,4 +1,4 @@
-# Generated from solutions/multihead_attention.py by `make exercises`: edit the TODOs, not this line.
+# Your exercises: write each TODO below, then run `make check` (`make hint` for a hint).
 """Multi-head attention: several causal heads side by side (book section 3.6)."""
 
 import torch

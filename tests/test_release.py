@@ -11,6 +11,7 @@ MIN_LINE characters (`)`, `return x`) is too common to mean anything.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import os
 import re
@@ -196,7 +197,11 @@ def test_bundle_holds_what_students_need(bundle: Path) -> None:
     )
     for name in ("Makefile", "pyproject.toml", "constraints.txt", "README.md", "exercises.toml"):
         assert (bundle / name).is_file(), name
-    assert (bundle / "exercises.toml").read_bytes() == (ROOT / "exercises.toml").read_bytes()
+    # the student manifest: every exercise as the kit's, without the instructors' source field
+    students = manifest.load.__wrapped__(bundle / "exercises.toml")
+    kit = manifest.load()
+    assert [dataclasses.replace(e, source="") for e in kit] == list(students)
+    assert "source =" not in (bundle / "exercises.toml").read_text(encoding="utf-8")
     assert "check: $(READY)" in (bundle / "Makefile").read_text()
 
 
@@ -231,6 +236,61 @@ def test_the_leak_test_finds_planted_secrets(bundle: Path, tmp_path: Path) -> No
     assert any(f.startswith("solution line") and f.endswith("exercises/x.py") for f in found)
     assert any(f.startswith(f"hidden name {name}:") and f.endswith("n.ipynb") for f in found)
     assert any(f.startswith("hidden docstring") and f.endswith("README.md") for f in found)
+
+
+# Words of the instructor's side that mean nothing to a student (they have the book, the
+# notebooks and the bundle): the course documents' file names and cells, the seed folder, the
+# reference solutions and the commands that build the bundle.
+INSTRUCTOR_WORDS = {
+    "a course document's file name": r"\b\d{3}_[0-9a-f]{16}\b",
+    "a course document's cell": r"\bIn\[\d+\]",
+    "a course document's number": r"\b(documents?|doc) 0\d\d\b",
+    "the course documents' folder": r"shared/seeds",
+    "the solutions folder": r"\bsolutions/",
+    "an instructor's command": r"\bmake (exercises|class|release|autograde|gradescope|nbgrader)\b",
+}
+
+
+def instructor_words(bundle: Path) -> list[str]:
+    """Every instructor-only word in any file of `bundle` (JSON and notebooks string by
+    string), as `what: file: the line`."""
+    found = []
+    for path in sorted(p for p in bundle.rglob("*") if p.is_file() and p.suffix != ".pyc"):
+        text = strings_of(path)
+        for what, pattern in INSTRUCTOR_WORDS.items():
+            for m in re.finditer(pattern, text):
+                line = text[text.rfind("\n", 0, m.start()) + 1 : text.find("\n", m.end())]
+                found.append(f"{what}: {path.relative_to(bundle).as_posix()}: {line.strip()}")
+    return found
+
+
+def test_no_instructor_word_reaches_the_bundle(bundle: Path) -> None:
+    """Do the stubs, notebooks, fixtures, manifest, README and kit modules of the bundle name
+    only what a student has: no course document file or cell, no solutions/, no make
+    exercises?"""
+    assert instructor_words(bundle) == []
+
+
+def test_the_word_check_finds_a_planted_leak(tmp_path: Path) -> None:
+    """Would a document name in a fixture's string, a cell in a notebook, solutions/ in a stub
+    and `make exercises` in a module be caught, each in its file?"""
+    planted = tmp_path / "planted"
+    (planted / "exercises").mkdir(parents=True)
+    (planted / "f.json").write_text(json.dumps({"v": {"source": "001_bbbf89231f1e3a78.txt"}}))
+    cell = {"cell_type": "code", "source": ["x = 1\n", "# as In[7] prints\n"], "metadata": {}}
+    (planted / "n.ipynb").write_text(json.dumps({"cells": [cell]}))
+    (planted / "exercises" / "x.py").write_text("# Generated from solutions/x.py\n")
+    (planted / "m.py").write_text('"""Run `make exercises` again."""\n')
+    found = instructor_words(planted)
+    for what, where in [
+        ("a course document's file name", "f.json"),
+        ("a course document's cell", "n.ipynb"),
+        ("the solutions folder", "exercises/x.py"),
+        ("an instructor's command", "m.py"),
+    ]:
+        assert any(f.startswith(f"{what}: {where}: ") for f in found), (what, found)
+    (planted / "clean.py").write_text('"""See book section 3.3.1 and notebooks/x.ipynb."""\n')
+    assert not any("clean.py" in f for f in instructor_words(planted))
 
 
 def test_bundle_imports_only_its_own_public_modules(bundle: Path) -> None:

@@ -175,9 +175,10 @@ def _literal(value: Any) -> str:
 
 
 def data_cell_source(module: str) -> str:
-    """The documents' numbers a notebook uses, each with its source, and `check_close`."""
+    """The book's and the examples' numbers a notebook uses, each with its source, and
+    `check_close`."""
     lines = [
-        "# Numbers from the course documents (autograder/public/fixtures/), with their source.",
+        "# The numbers of the book and the worked examples, each with where it is printed.",
         "import numpy as np",
         "",
     ]
@@ -192,7 +193,7 @@ def data_cell_source(module: str) -> str:
             expr = f"np.array({_literal(value)}, dtype=float)"
         else:
             expr = _literal(value)
-        lines.append(f"# {fixture}.json {key}: {entry['source']}")
+        lines.append(f"# {key}: {entry['source']}")
         lines.append(f"{name} = {expr}")
     lines += ["", "", CHECK_CLOSE]
     return "\n".join(lines)

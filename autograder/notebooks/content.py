@@ -8,7 +8,7 @@ visible checks use only those names and `check_close`, defined in each notebook'
 
 from __future__ import annotations
 
-# module -> [(variable, fixture, key)]: the document values a notebook's data cell defines
+# module -> [(variable, fixture, key)]: the examples' values a notebook's data cell defines
 DATA: dict[str, list[tuple[str, str, str]]] = {
     "simple_attention": [
         ("journey", "doc002_003_journey", "inputs"),
@@ -67,7 +67,7 @@ project every token into a query, a key and a value. A token's query is scored a
 the scores are divided by √d_k (the keys' width) so that the softmax does not saturate, and the
 context vector is the weighted sum of the values.
 
-The document's example is "wars not make one great", five 3-d tokens projected to 2 dimensions,
+The worked example is "wars not make one great", five 3-d tokens projected to 2 dimensions,
 with weights drawn by `torch.rand` after `torch.manual_seed(123)`. At the end you wrap everything
 in two `nn.Module` classes, first with `nn.Parameter` matrices and then with `nn.Linear` layers.""",
     "numpy_attention": """\
@@ -75,7 +75,7 @@ The same scaled dot-product attention, in plain numpy: no torch, no scipy. Seein
 deep-learning library makes the shapes plain: X is [n, d], the projections make Q and K [n, d_k]
 and V [n, d_v], the weights are [n, n] and the output is [n, d_v].
 
-The document's example feeds three 5-d tokens through random projections with d_k = 4; its
+The worked example feeds three 5-d tokens through random projections with d_k = 4; its
 weights were drawn without a seed, so what we can check against it are the shapes and that each
 row of weights sums to 1.""",
     "causal_attention": """\
@@ -102,8 +102,8 @@ finish that one first.""",
 HOW_TO = """\
 **How to work.** Run the cells from the top. Under each exercise there is an answer cell: write
 your code where it says `YOUR CODE HERE` and delete the `raise NotImplementedError()` line. The
-cell after it checks your answer against the numbers printed in the course documents; when it runs
-without an error, those checks pass. The grader runs more checks than you see here, on fresh
+cell after it checks your answer against the numbers of the book and the worked examples; when it
+runs without an error, those checks pass. The grader runs more checks than you see here, on fresh
 inputs, and gives partial credit check by check. When your notebook is graded, the grader keeps
 the functions, classes, imports and `name = value` lines of your answer cells and of any cell you
 add, and leaves out everything else: a cell where you try a call or print something never breaks
@@ -119,7 +119,7 @@ result has shape [n].""",
         """\
 # One score by hand: "Your" (token 0) against the query "journey" (token 1)
 query = journey[1]
-print(journey[0] @ query)  # the documents print 0.9544""",
+print(journey[0] @ query)  # the book prints 0.9544""",
         """\
 check_close(attention_scores(journey[1], journey), journey_scores_2, "scores for 'journey'")
 check_close(attention_scores(cat_ran[2], cat_ran), cat_scores, "scores for 'ran'")""",
@@ -143,7 +143,7 @@ score is negative, and larger scores get a larger share. Write it from `torch.ex
         """\
 # exp makes every score positive; dividing by the sum makes them add up to 1
 e = torch.exp(torch.tensor(journey_scores_2))
-print(e / e.sum())  # the documents print 0.1385, 0.2379, 0.2333, 0.1240, 0.1082, 0.1581""",
+print(e / e.sum())  # the book prints 0.1385, 0.2379, 0.2333, 0.1240, 0.1082, 0.1581""",
         """\
 check_close(softmax_naive(torch.tensor(journey_scores_2)), journey_weights_2, "softmax of the scores")
 rows = softmax_naive(torch.tensor([journey_scores_2, journey_scores_2]))
@@ -205,12 +205,12 @@ check_close(all_context_vectors(cat_ran)[2], cat_context, "row 2 ('ran')")""",
     "qkv_projections": (
         """\
 Multiply the inputs [n, d_in] by each weight matrix [d_in, d_out]: queries, keys and values,
-each [n, d_out]. The document draws the three matrices with `torch.rand` right after
+each [n, d_out]. The example draws the three matrices with `torch.rand` right after
 `torch.manual_seed(123)`, in the order query, key, value.""",
         """\
 torch.manual_seed(123)
 W_query, W_key, W_value = (torch.rand(3, 2) for _ in range(3))
-print(wars[1] @ W_query)  # the query of "not": the document prints 0.4306, 1.4551""",
+print(wars[1] @ W_query)  # the query of "not": the example prints 0.4306, 1.4551""",
         """\
 torch.manual_seed(123)
 W_query, W_key, W_value = (torch.rand(3, 2) for _ in range(3))
@@ -225,7 +225,7 @@ Scores grow with the width of the vectors, and a softmax of large scores puts al
 weight on one token. Dividing the scores by √d_k keeps them in a range where the softmax still
 spreads the weight.""",
         """\
-# The scores of "not" against every key (document 001), and d_k = 2
+# The scores of "not" against every key, and d_k = 2
 print(torch.tensor(wars_scores_2) / 2**0.5)""",
         """\
 check_close(scaled_attention_weights(torch.tensor(wars_scores_2), 2), wars_weights_2, "weights of 'not' with d_k = 2")""",
@@ -246,7 +246,7 @@ check_close(context, wars_sa_v1, "every context vector")""",
         """\
 The same computation as an `nn.Module`: the three matrices become `nn.Parameter`s, created with
 `torch.rand(d_in, d_out)` in the order W_query, W_key, W_value, so that after
-`torch.manual_seed(123)` they hold the document's numbers.""",
+`torch.manual_seed(123)` they hold the example's numbers.""",
         "",
         """\
 torch.manual_seed(123)
@@ -280,7 +280,7 @@ check_close(rows, [[0.2689414, 0.7310586], [0.5, 0.5]], "softmax of [[1000, 1001
 Return both the output [n, d_v] and the weights [n, n], with the weights the row softmax of
 Q Kᵀ / √d_k.""",
         """\
-# The document's input: three tokens of width 5, projected to d_k = 4
+# The example's input: three tokens of width 5, projected to d_k = 4
 print(X.shape, d_k)""",
         """\
 rng = np.random.default_rng(0)

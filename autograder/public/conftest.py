@@ -1,4 +1,5 @@
-"""Public tests of the exercises: `make check` runs them on exercises/, the kit on solutions/.
+"""Public tests of the exercises: `make check` runs them on exercises/ (the kit's own tests
+also on its reference code).
 
 Each test carries `@pytest.mark.exercise("<id>")` so results can be grouped per exercise, and
 imports the code under test through a fixture named after its module, so that a module that does
