@@ -18,11 +18,11 @@ from .helpers import DOC000_X, LARGE_LOGIT_ATOL, call, expect_items, expect_tens
 
 @check("softmax_rows", 1)
 def test_softmax_rows_document(student: Student, ref: Reference, inputs: Inputs) -> None:
-    """Is the [3, 3] matrix of doc 000's scaled scores (random weights) softmaxed row by row?"""
+    """Is the [3, 3] matrix of the numpy example's scaled scores softmaxed row by row?"""
     q, k = DOC000_X @ inputs.array(5, 4), DOC000_X @ inputs.array(5, 4)
     scores = q @ k.T / np.sqrt(4)
     got = call(student, "softmax_rows", scores)
-    what = f"the scaled scores {spec(scores)} of doc 000's X with random weights"
+    what = f"the scaled scores {spec(scores)} of the numpy example's X with random weights"
     expect_tensor(got, ref.softmax_rows(scores), what=what, case=Case("softmax_rows", (scores,)))
 
 
@@ -70,9 +70,9 @@ def _expect_attention(
 
 @check("self_attention_numpy", 2)
 def test_self_attention_numpy_document(student: Student, ref: Reference, inputs: Inputs) -> None:
-    """Are doc 000's output and weights right for its integer X and random [5, 4] weights?"""
+    """Is the numpy example right: its integer X, random [5, 4] weights, output and weights?"""
     weights = tuple(inputs.array(5, 4) for _ in range(3))
-    what = f"doc 000's X {spec(DOC000_X)} with random weights {spec(weights[0])}"
+    what = f"the numpy example's X {spec(DOC000_X)} with random weights {spec(weights[0])}"
     _expect_attention(student, ref, (DOC000_X, *weights), what=what)
 
 

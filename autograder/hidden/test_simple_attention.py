@@ -22,7 +22,7 @@ F64 = torch.float64
 @check("attention_scores", 1)
 def test_attention_scores_document(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Does "journey" score the six tokens of "Your journey starts with one step" as printed?"""
-    what = "attention_scores(inputs[1], inputs) on doc 003 In[2]"
+    what = "attention_scores(inputs[1], inputs) on the journey inputs (book section 3.3.1)"
     expect_document(student, ref, inputs, "attention_scores", (JOURNEY[1], JOURNEY), what=what)
 
 
@@ -52,7 +52,7 @@ def test_attention_scores_float64(student: Student, ref: Reference, inputs: Inpu
 def test_normalize_by_sum_document(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are the journey scores divided by their sum as printed?"""
     scores = ref.attention_scores(JOURNEY[1], JOURNEY)
-    what = "normalize_by_sum on the scores of doc 003 In[3]"
+    what = "normalize_by_sum on the journey scores (book section 3.3.1)"
     expect_document(student, ref, inputs, "normalize_by_sum", (scores,), what=what)
 
 
@@ -80,9 +80,9 @@ def test_normalize_by_sum_float64(student: Student, ref: Reference, inputs: Inpu
 
 @check("softmax_naive", 1)
 def test_softmax_naive_document(student: Student, ref: Reference, inputs: Inputs) -> None:
-    """Does the softmax of the journey scores match doc 003 In[4]?"""
+    """Does the softmax of the journey scores match book section 3.3.1?"""
     scores = ref.attention_scores(JOURNEY[1], JOURNEY)
-    what = "softmax_naive on the scores of doc 003 In[4]"
+    what = "softmax_naive on the journey scores (book section 3.3.1)"
     expect_document(student, ref, inputs, "softmax_naive", (scores,), what=what)
 
 
@@ -162,9 +162,9 @@ def test_softmax_stable_large_negative(student: Student, ref: Reference, inputs:
 
 @check("context_vector", 1)
 def test_context_vector_document(student: Student, ref: Reference, inputs: Inputs) -> None:
-    """Is the context vector of "journey" the one doc 003 In[6] prints?"""
+    """Is the context vector of "journey" the one book section 3.3.1 prints?"""
     weights = ref.softmax_stable(ref.attention_scores(JOURNEY[1], JOURNEY))
-    what = "context_vector for inputs[1] of doc 003 In[6]"
+    what = "context_vector for inputs[1] of the journey (book section 3.3.1)"
     expect_document(student, ref, inputs, "context_vector", (weights, JOURNEY), what=what)
 
 
@@ -192,7 +192,7 @@ def test_context_vector_float64(student: Student, ref: Reference, inputs: Inputs
 
 
 def _document(student: Student, ref: Reference, inputs: Inputs, exercise: str) -> None:
-    what = f"{exercise} on the inputs of doc 003 In[1] (section 3.3.2)"
+    what = f"{exercise} on the journey inputs (book section 3.3.2)"
     expect_document(student, ref, inputs, exercise, (JOURNEY,), what=what)
 
 
@@ -212,7 +212,7 @@ def _float64(student: Student, ref: Reference, inputs: Inputs, exercise: str) ->
 
 @check("all_attention_scores", 1)
 def test_all_attention_scores_document(student: Student, ref: Reference, inputs: Inputs) -> None:
-    """Is the [6, 6] matrix of journey scores right (row 2 is doc 003 In[2])?"""
+    """Is the [6, 6] matrix of journey scores right (row 1, journey, is printed)?"""
     _document(student, ref, inputs, "all_attention_scores")
 
 
@@ -230,7 +230,7 @@ def test_all_attention_scores_float64(student: Student, ref: Reference, inputs: 
 
 @check("all_attention_weights", 1)
 def test_all_attention_weights_document(student: Student, ref: Reference, inputs: Inputs) -> None:
-    """Are the journey weights right, each row a softmax (row 2 is doc 003 In[5])?"""
+    """Are the journey weights right, each row a softmax (row 1, journey, is printed)?"""
     _document(student, ref, inputs, "all_attention_weights")
 
 
@@ -248,7 +248,7 @@ def test_all_attention_weights_float64(student: Student, ref: Reference, inputs:
 
 @check("all_context_vectors", 1)
 def test_all_context_vectors_document(student: Student, ref: Reference, inputs: Inputs) -> None:
-    """Are the six journey context vectors right (row 2 is doc 003 In[6])?"""
+    """Are the six journey context vectors right (row 1, journey, is printed)?"""
     _document(student, ref, inputs, "all_context_vectors")
 
 

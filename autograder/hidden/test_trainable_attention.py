@@ -60,8 +60,8 @@ def _expect_projections(
 
 @check("qkv_projections", 1)
 def test_qkv_projections_document(student: Student, ref: Reference, inputs: Inputs) -> None:
-    """Are the keys and values of doc 001 In[6]-In[8] reproduced (seed 123 weights)?"""
-    what = "qkv_projections on doc 001's inputs with its torch.manual_seed(123) weights"
+    """Are the keys and values of "wars not make one great" reproduced (seed 123 weights)?"""
+    what = 'qkv_projections on "wars not make one great" with its torch.manual_seed(123) weights'
     args = (WARS, *BOOK_WEIGHTS)
     expect_document(
         student, ref, inputs, "qkv_projections", args, what=what, compare=_expect_projections
@@ -97,10 +97,10 @@ def test_qkv_projections_float64(student: Student, ref: Reference, inputs: Input
 def test_scaled_attention_weights_document(
     student: Student, ref: Reference, inputs: Inputs
 ) -> None:
-    """Are doc 001's scores for query 2, scaled by sqrt(2), turned into the printed weights?"""
+    """Are the example's scores for query 2, scaled by sqrt(2), turned into the printed weights?"""
     w_query, w_key, _ = BOOK_WEIGHTS
     scores = (WARS[1] @ w_query) @ (WARS @ w_key).T
-    what = "scaled_attention_weights(attn_scores_2, d_k=2) of doc 001 In[12]"
+    what = 'scaled_attention_weights(attn_scores_2, d_k=2) of "wars not make one great"'
     expect_document(student, ref, inputs, "scaled_attention_weights", (scores, 2), what=what)
 
 
@@ -132,8 +132,8 @@ def test_scaled_attention_weights_float64(student: Student, ref: Reference, inpu
 
 @check("self_attention", 1.5)
 def test_self_attention_document(student: Student, ref: Reference, inputs: Inputs) -> None:
-    """Are the context vectors of doc 001 In[16] reproduced (seed 123 weights)?"""
-    what = "self_attention on doc 001's inputs with its torch.manual_seed(123) weights"
+    """Are the context vectors of "wars not make one great" reproduced (seed 123 weights)?"""
+    what = 'self_attention on "wars not make one great" with its torch.manual_seed(123) weights'
     expect_document(student, ref, inputs, "self_attention", (WARS, *BOOK_WEIGHTS), what=what)
 
 
@@ -188,7 +188,7 @@ def test_selfattention_v1_loaded(student: Student, ref: Reference, inputs: Input
 
 @check("SelfAttention_v1", 2)
 def test_selfattention_v1_seed_123(student: Student, ref: Reference, inputs: Inputs) -> None:
-    """Does torch.manual_seed(123) reproduce doc 001 In[16] (rand: query, key, value in order)?"""
+    """Does torch.manual_seed(123) reproduce the example (rand: query, key, value in order)?"""
     expect_book_output(
         student,
         ref,
@@ -199,7 +199,7 @@ def test_selfattention_v1_seed_123(student: Student, ref: Reference, inputs: Inp
         what="SelfAttention_v1(3, 2) after torch.manual_seed(123)",
         hint="create W_query, W_key, W_value in that order, each "
         "nn.Parameter(torch.rand(d_in, d_out))",
-        label="doc 001 In[16]",
+        label='"wars not make one great", seed 123',
     )
 
 
