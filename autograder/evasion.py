@@ -22,6 +22,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Mapping
 
+from . import parse
+
 # The off-limits groups whose exercises such code forfeits: those the dispatcher-level watch
 # guards ("torch", numpy only, is read in the exercise's own source and watched by name).
 GUARDED = frozenset({"softmax", "fused_attention"})
@@ -387,7 +389,7 @@ def scan_source(source: str) -> list[tuple[int, str, str]]:
     The source is parsed whole by Python's own tokenizer and parser, as the worker compiles it:
     a CR-only or CRLF file, a string holding a '#', a backslash continuation, fullwidth letters
     (read NFKC) are all read as Python reads them."""
-    tree = ast.parse(source)
+    tree = parse.parse(source)  # bounded: a SyntaxError for a source too deep to walk
     scan = _Scan(_self_rebound(tree))
     # Imports first, wherever they are, so that a name bound later in the file is still known.
     for node in ast.walk(tree):
