@@ -128,6 +128,7 @@ def recorded(grader: Grader) -> Iterator[Recorded]:
     """Grade every corpus entry once; note each expected value a check keeps hidden."""
     out = Recorded()
     current: list[str] = [""]
+    entry_name: list[str] = [""]
     real_run_check, real_expect_close = suite.run_check, suite.expect_close
 
     def run_check(c: suite.Check, *args: Any) -> None:
@@ -135,9 +136,10 @@ def recorded(grader: Grader) -> Iterator[Recorded]:
         real_run_check(c, *args)
 
     def expect_close(got: Any, expected: Any, **kwargs: Any) -> None:
-        if not kwargs.get("reveal", False):
+        if not kwargs.get("reveal", False):  # per entry: each submission has inputs of its own
             arr = expected.detach().numpy() if hasattr(expected, "detach") else expected
-            out.hidden.setdefault(current[0], []).append(np.asarray(arr, dtype=np.float64))
+            key = f"{entry_name[0]}/{current[0]}"
+            out.hidden.setdefault(key, []).append(np.asarray(arr, dtype=np.float64))
         real_expect_close(got, expected, **kwargs)
 
     with pytest.MonkeyPatch.context() as mp:
@@ -147,6 +149,7 @@ def recorded(grader: Grader) -> Iterator[Recorded]:
             if name.startswith("autograder.hidden") and hasattr(module, "expect_close"):
                 mp.setattr(module, "expect_close", expect_close)
         for entry in corpus():
+            entry_name[0] = entry.name
             out.graded[entry.name] = grader.grade(submission(entry.name, entry.sources))
     yield out
 
@@ -250,7 +253,7 @@ def test_hidden_values_stay_hidden(recorded: Recorded) -> None:
     leaks, scanned = [], 0
     for name, graded in recorded.graded.items():
         for c in graded.checks:
-            arrays = recorded.hidden.get(c.name)
+            arrays = recorded.hidden.get(f"{name}/{c.name}")
             if not c.message or not arrays:
                 continue
             scanned += 1

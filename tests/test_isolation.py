@@ -778,3 +778,63 @@ def test_no_grader_environment_reaches_a_worker(
     assert "autograder.grading.zygote" in printed  # the argv strings on the stack were read
     assert MARKER not in printed
     assert "ATTENTION_KIT_SEED" not in printed and "CI_JOB_TOKEN" not in printed
+
+
+# ---- each submission's own hidden inputs ------------------------------------------------------
+
+
+def printed_and_seed(out: Path, student: str) -> tuple[str, int, dict]:
+    """What the student printed, the seed stored for them, and their grades.json row."""
+    import json
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(out / "gradebook.sqlite")) as db:
+        output, seed = db.execute(
+            "SELECT output, seed FROM submissions WHERE student = ?", (student,)
+        ).fetchone()
+    row = json.loads((out / "grades.json").read_text())["students"][student]
+    return output, seed, row
+
+
+@pytest.mark.slow
+def test_a_resubmission_sees_new_inputs_and_a_regrade_the_same(tmp_path: Path) -> None:
+    """A submission that prints its hidden inputs: does a regrade of the same bytes print the
+    same inputs and get the same result, while a resubmission (one comment added) is given new
+    inputs, so that a lookup table built from printed inputs is worth nothing? Is each seed the
+    one drawn from the run's seed and the submission's digest, and not the run's seed itself?"""
+    import shutil
+
+    from autograder.grading.collect import collect
+    from autograder.grading.seeding import submission_seed
+    from tests.test_autograde_cli import autograde
+
+    run_seed = 424242
+    folder = tmp_path / "subs" / "eve" / "exercises"
+    folder.mkdir(parents=True)
+    for path in (ROOT / "solutions").glob("*_attention.py"):
+        shutil.copy(path, folder / path.name)
+    module = folder / "simple_attention.py"
+    spy = "    shifted = x - x.amax(dim=dim, keepdim=True)"
+    text = module.read_text()
+    assert spy in text
+    module.write_text(text.replace(spy, '    print("INPUT", x.flatten()[:3].tolist())\n' + spy))
+    out = tmp_path / "out"
+
+    def grade(*extra: str) -> tuple[str, int, dict]:
+        proc = autograde(tmp_path / "subs", out, *extra, seed=run_seed)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return printed_and_seed(out, "eve")
+
+    first = grade()
+    assert first[2]["total"] == 100 and "INPUT" in first[0]
+    (digest,) = [s.digest for s in collect(tmp_path / "subs")]
+    assert first[1] == submission_seed(run_seed, digest) != run_seed
+    assert grade("--regrade") == first  # the same bytes: the same inputs, the same result
+    module.write_text(module.read_text() + "# resubmitted\n")
+    second = grade()
+    assert second[2]["total"] == 100
+    assert second[1] != first[1]
+    inputs = [line for line in first[0].splitlines() if line.startswith("INPUT")]
+    again = [line for line in second[0].splitlines() if line.startswith("INPUT")]
+    assert inputs and again and not set(inputs) & set(again)  # no input seen before

@@ -20,6 +20,7 @@ from autograder import ROOT, manifest
 from autograder.grading import record
 from autograder.grading.model import CheckResult, Graded
 from autograder.grading.record import Gradebook, GradebookError
+from autograder.grading.seeding import submission_seed
 
 EXERCISES = [e.id for e in manifest.load()]
 CHILD_TIMEOUT = 30.0  # seconds to wait for the child process's next line
@@ -111,11 +112,14 @@ def test_seed_is_stored_and_reused(tmp_path: Path) -> None:
 
 
 def test_is_current(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Is a student current only with the same digest, the same seed and the same kit?"""
+    """Is a student current only with the same digest, the seed drawn from the run's seed and
+    that digest, and the same kit?"""
     with Gradebook(tmp_path / "gradebook.sqlite") as book:
         seed = book.seed(7)
         assert not book.is_current("alice", "digest-alice-1")
-        book.save(graded("alice", 1, seed=seed))
+        book.save(graded("alice", 1, seed=seed))  # the run's seed itself: not this submission's
+        assert not book.is_current("alice", "digest-alice-1")
+        book.save(graded("alice", 1, seed=submission_seed(seed, "digest-alice-1")))
         assert book.is_current("alice", "digest-alice-1")
         assert not book.is_current("alice", "digest-alice-2")
         assert not book.is_current("bob", "digest-alice-1")

@@ -148,14 +148,16 @@ class Gradebook:
     # ---- submissions -----------------------------------------------------------------------
 
     def is_current(self, student: str, digest: str) -> bool:
-        """Was `student` graded with exactly this content, the current seed and this kit?"""
+        """Was `student` graded with exactly this content, the current seed and this kit? (Each
+        submission's seed is drawn from the run's seed and its digest: seeding.submission_seed.)"""
+        from .seeding import submission_seed
+
         row = self._db.execute(
-            "SELECT 1 FROM submissions s JOIN meta m ON m.key = 'seed' "
-            "WHERE s.student = ? AND s.digest = ? AND s.seed = CAST(m.value AS INTEGER) "
-            "AND s.kit_version = ?",
+            "SELECT s.seed, m.value FROM submissions s JOIN meta m ON m.key = 'seed' "
+            "WHERE s.student = ? AND s.digest = ? AND s.kit_version = ?",
             (student, digest, kit_version()),
         ).fetchone()
-        return row is not None
+        return row is not None and row[0] == submission_seed(int(row[1]), digest)
 
     def save(self, graded: Graded) -> None:
         """Replace `graded.student`'s previous grading with this one, all or nothing."""
