@@ -25,8 +25,11 @@ $(READY): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
 	@touch $@
 
+# A failing exercise (status 1) in a terminal: the report says it all, so make adds no
+# "Error 1" line of its own; a script or CI (output not a terminal) still gets the failure.
 check: $(READY)
-	@$(PY) -m autograder.check $(if $(EX),--ex $(EX)) $(if $(filter-out 0,$(PLOT)),--plot)
+	@$(PY) -m autograder.check $(if $(EX),--ex $(EX)) $(if $(filter-out 0,$(PLOT)),--plot) \
+		|| { status=$$?; [ $$status -eq 1 ] && [ -t 1 ] || exit $$status; }
 
 watch: $(READY)
 	@$(PY) -m autograder.watch $(if $(EX),--ex $(EX))

@@ -207,13 +207,13 @@ def expected(case: Case) -> np.ndarray:
 
 def choose(statuses: Sequence[Any], selector: str | None) -> str | None:
     """The exercise to draw: the failing one that make check explains, if it has a heatmap;
-    else the one exercise EX= names, once it runs (done or failing)."""
+    else, when everything EX= names (an exercise or a topic) passes, its first with a map."""
     explained = next((s for s in statuses if s.state in ("failing", "broken")), None)
     if explained is not None:
         ok = explained.state == "failing" and explained.exercise.id in CASES
         return explained.exercise.id if ok else None
-    if selector in CASES and len(statuses) == 1 and statuses[0].state == "done":
-        return selector
+    if selector and statuses and all(s.state == "done" for s in statuses):
+        return next((s.exercise.id for s in statuses if s.exercise.id in CASES), None)
     return None
 
 
@@ -270,19 +270,29 @@ def after_check(statuses: Sequence[Any], selector: str | None, target: str, *, p
     drawn, written = [], []
     for case in CASES[exercise]:
         weights, why = student_weights(case, target)
-        drawn.append(heatmap.terminal(weights, case.labels, expected(case), title=case.title))
+        want: np.ndarray | None = expected(case)
+        title = case.title
+        if _same(weights, want):  # two identical maps side by side would only be noise
+            want, title = None, f"{case.title}: yours, the same as the expected"
+        drawn.append(heatmap.terminal(weights, case.labels, want, title=title))
         if why:
             drawn[-1] += f"\n  ({why}: only the expected weights are drawn)"
         if plot:
-            written.append(_plot(case, weights))
+            written.append(_plot(case, weights, want, title))
             if not written[-1].startswith("Heatmap written"):
                 break  # no matplotlib, or no room: once is enough
     return "\n\n".join(drawn) + "".join(f"\n{line}" for line in written)
 
 
-def _plot(case: Case, weights: Any) -> str:
+def _same(weights: Any, want: np.ndarray) -> bool:
+    """Whether the student's weights are the expected ones (within the public tests' tolerance)."""
+    yours = heatmap.as_matrix(weights)
+    return yours is not None and yours.shape == want.shape and np.allclose(yours, want, atol=1e-4)
+
+
+def _plot(case: Case, weights: Any, want: np.ndarray | None, title: str) -> str:
     try:
-        heatmap.png(case.png, weights, case.labels, expected(case), title=case.title)
+        heatmap.png(case.png, weights, case.labels, want, title=title)
     except heatmap.PlotUnavailable as e:
         return str(e)
     except OSError as e:

@@ -24,7 +24,10 @@ ASCII_SHADES = ("  ", "..", "::", "++", "##")
 UNICODE_BAD, ASCII_BAD = "!!", "!!"  # nan or inf
 UNICODE_RULE, ASCII_RULE = "│", "|"
 GAP = 5  # spaces (with the rule in the middle) between "yours" and "expected"
-INSTALL = 'PLOT=1 needs matplotlib: install it with  pip install -c constraints.txt -e ".[plot]"'
+INSTALL = (
+    "PLOT=1 needs matplotlib: install it with  "
+    '.venv/bin/pip install -c constraints.txt -e ".[plot]"'
+)
 
 
 class PlotUnavailable(Exception):

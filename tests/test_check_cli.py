@@ -460,3 +460,32 @@ def test_progress_bar() -> None:
     assert check.progress_bar(7, 21, width=10) == "[###>------]"
     assert check.progress_bar(20, 21, width=10) == "[#########>]"
     assert check.progress_bar(21, 21, width=10) == "[##########]"
+
+
+def test_plot_for_a_topic_draws_one_map_when_it_passes(tmp_path: Path) -> None:
+    """Does `EX=<topic> PLOT=1` draw (its first map), and is a passing exercise drawn once
+    (yours, the same as the expected) instead of two identical maps side by side?"""
+    pytest.importorskip("matplotlib", reason="PLOT=1 writes PNGs with matplotlib")
+    ws = workspace(tmp_path, "solutions")
+    proc = run_check(ws, "--ex", "causal_attention", "--plot")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "PLOT=1 draws one of these" not in proc.stdout
+    assert "mask_and_renormalize on " in proc.stdout
+    assert ": yours, the same as the expected" in proc.stdout
+    panels = [line.split() for line in proc.stdout.splitlines() if line.strip() == "yours"]
+    assert panels == [["yours"]]  # one panel, no "expected" beside it
+    assert "Heatmap written to build/plots/mask_and_renormalize.png" in proc.stdout
+    assert (ws / "build" / "plots" / "mask_and_renormalize.png").stat().st_size > 0
+    failing = workspace(
+        tmp_path / "failing",
+        "solutions",
+        {
+            "causal_attention": (
+                "masked.sum(dim=-1, keepdim=True)",
+                "masked.sum(dim=0, keepdim=True)",
+            )
+        },
+    )
+    proc = run_check(failing, "--ex", "mask_and_renormalize")
+    assert proc.returncode == 1
+    assert any(line.split() == ["yours", "expected"] for line in proc.stdout.splitlines())

@@ -201,7 +201,16 @@ def test_choose_draws_the_explained_failure_or_the_chosen_exercise() -> None:
     assert choose([_status("softmax_rows", "broken")], "softmax_rows") is None
     assert choose([_status("softmax_rows", "done")], "softmax_rows") == "softmax_rows"
     assert choose([_status("softmax_rows", "not started")], "softmax_rows") is None
-    assert choose([_status("softmax_rows", "done")], "numpy_attention") is None
+    topic = [_status("softmax_rows", "done"), _status("self_attention_numpy", "done")]
+    assert choose(topic, "numpy_attention") == "softmax_rows"  # a topic all done: its first map
+    assert (
+        choose(
+            [_status("softmax_rows", "done"), _status("self_attention_numpy", "failing")],
+            "numpy_attention",
+        )
+        == "self_attention_numpy"
+    )
+    assert choose(topic, None) is None  # a full check that passes draws nothing
 
 
 def test_student_code_that_raises_prints_or_hangs(tmp_path: Path, monkeypatch) -> None:

@@ -746,3 +746,48 @@ def test_watch_says_which_totals_it_did_not_measure() -> None:
     assert "(1 of the 21 not checked since this watch started)" in w.overall()
     assert "Every exercise passes" not in watch._banner(["CausalAttention"], None, False)
     assert "Every exercise passes now" in watch._banner(["CausalAttention"], None, True)
+
+
+def test_make_check_status_without_makes_own_error_line(
+    tmp_path: Path, terminals: list[Terminal]
+) -> None:
+    """In a terminal, does a failing `make check` end with its report and no "make: ***" line
+    of make's own; from a script (output not a terminal), is make's exit status non-zero, and
+    0 once everything passes?"""
+    ws = workspace(tmp_path, "solutions")
+    shutil.copy(ROOT / "Makefile", ws / "Makefile")
+    with_stub(ws, "causal_attention", "causal_mask")
+    make = ["make", "READY=", f"PY={sys.executable}", "check"]
+    t = Terminal([*make, "EX=causal_mask"], ws)
+    terminals.append(t)
+    t.expect(r"Then run: make check EX=causal_mask")
+    assert t.wait() == 0
+    assert "make: ***" not in t.text and "Error 1" not in t.text
+    script = subprocess.run(
+        [*make, "EX=causal_mask"],
+        cwd=ws,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=WAIT_SECONDS,
+    )
+    assert script.returncode != 0
+    assert "0/1 exercises in causal_mask" in script.stdout
+    unknown = subprocess.run(
+        [*make, "EX=causal_mask_typo"],
+        cwd=ws,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=WAIT_SECONDS,
+    )
+    assert unknown.returncode != 0
+    done = subprocess.run(
+        [*make, "EX=softmax_stable"],
+        cwd=ws,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=WAIT_SECONDS,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
