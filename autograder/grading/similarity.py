@@ -30,8 +30,8 @@ K = 12  # tokens per k-gram: shorter runs are common idioms (`x.sum(dim=-1, keep
 WINDOW = 4  # winnowing window: every match of K + WINDOW - 1 tokens is sure to be seen
 THRESHOLD = 0.5  # share of the smaller student's own fingerprints found in the other's
 MIN_SHARED = 6  # fewer shared fingerprints than this is a coincidence of a line or two
-COMMON_OWNERS = 20  # a fingerprint more students than this (and than half the class) share
-# is an idiom of the exercise, not a copy
+COMMON_OWNERS = 20  # a fingerprint in more distinct submissions than this (and than a tenth
+# of them) is an idiom of the exercise, not a copy
 FILE = "similarity.json"
 SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT}
 SKIP |= {tokenize.ENCODING, tokenize.ENDMARKER}
@@ -186,7 +186,7 @@ def similar_pairs(
     for name, s in students.items():
         for key in s.prints:
             owners[key].append(name)
-    idiom = max(COMMON_OWNERS, len(students) // 2)
+    idiom = max(COMMON_OWNERS, len(students) // 10)
     shared: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
     for key, names in owners.items():
         if len(names) <= idiom:
