@@ -63,6 +63,23 @@ def attention_scores(query, inputs):
     return torch.zeros(inputs.shape[0])
 '''
 
+# An added cell that extraction drops (it is not a top-level def) but the kernel runs: it
+# overwrites another student's submitted notebook with the released stubs, before that student's
+# turn comes (nbgrader autogrades students in order of their ids)
+REWRITER, VICTIM = "a_rewriter", "z_victim"
+REWRITE_CELL = f"""\
+if True:
+    import pathlib
+
+    here = pathlib.Path.cwd().resolve()
+    for top in [here, *here.parents]:
+        victim = top / "submitted" / "{VICTIM}" / "attention" / "simple_attention.ipynb"
+        if victim.is_file():
+            stubs = top / "release" / "attention" / "simple_attention.ipynb"
+            victim.write_bytes(stubs.read_bytes())
+            break
+"""
+
 # Per-exercise scores from nbgrader's gradebook: {student: {grade_id: score}}
 READ_GRADEBOOK = """
 import json, sys
@@ -115,6 +132,13 @@ def hostile() -> dict[str, Any]:
     return nb
 
 
+def rewriter() -> dict[str, Any]:
+    nb = notebook_with("simple_attention")
+    at = next(i for i, c in enumerate(nb["cells"]) if c["id"] == build.DATA_ID) + 1
+    nb["cells"].insert(at, build.new_cell("code", REWRITE_CELL, "tidy-up"))
+    return nb
+
+
 def expected_points(entry: str, modules: list[str]) -> dict[str, float]:
     """The corpus entry's expected points, for a student handing in only `modules`."""
     with open(CORPUS / entry / "expected.toml", "rb") as f:
@@ -157,6 +181,8 @@ def roundtrip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "reference": {f"{m}.ipynb": build.dumps(notebook_with(m)) for m in manifest.modules()},
         "stubs": {p.name: p.read_text(encoding="utf-8") for p in release.glob("*.ipynb")},
         "hostile": {"simple_attention.ipynb": build.dumps(hostile())},
+        REWRITER: {"simple_attention.ipynb": build.dumps(rewriter())},
+        VICTIM: {"simple_attention.ipynb": build.dumps(notebook_with("simple_attention"))},
     }
     for entry, modules in MISTAKES.items():
         students[entry] = {}
@@ -227,7 +253,7 @@ def test_every_student_is_in_the_gradebook(roundtrip: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    "student", ["reference", "stubs", "hostile", *MISTAKES], ids=lambda s: str(s)
+    "student", ["reference", "stubs", "hostile", REWRITER, VICTIM, *MISTAKES], ids=lambda s: str(s)
 )
 def test_nbgrader_gives_what_autograde_gives(roundtrip: dict[str, Any], student: str) -> None:
     """Does every exercise get the same points from nbgrader's hidden tests as from
@@ -276,6 +302,30 @@ def test_hostile_notebook_fools_its_kernel_but_not_the_grade(roundtrip: dict[str
             assert got[e.id] == MAX[e.id], e.id
         elif e.module != "simple_attention":
             assert got[e.id] == 0, e.id
+
+
+def test_a_kernel_rewriting_another_notebook_changes_no_grade(roundtrip: dict[str, Any]) -> None:
+    """A student's added cell, wrapped in `if True:` (so extraction drops it and the kernel runs
+    it), overwrote another student's submitted notebook with the stubs before that student's turn:
+    is the victim still graded from the notebook as handed in (full marks, as on the kit's own
+    road), told in their test cells that the file changed, and the attacker graded as usual?"""
+    course_dir = roundtrip["course"]
+    submitted = course_dir / "submitted" / VICTIM / course.ASSIGNMENT / "simple_attention.ipynb"
+    released = roundtrip["release"] / "simple_attention.ipynb"
+    assert submitted.read_bytes() == released.read_bytes(), "the rewrite did not happen"
+    simple = {e.id: MAX[e.id] if e.module == "simple_attention" else 0.0 for e in EXERCISES}
+    assert roundtrip["nbgrader"][VICTIM] == simple
+    assert roundtrip["nbgrader"][REWRITER] == simple
+    assert roundtrip["kit"][VICTIM]["points"] == simple
+    graded = course_dir / "autograded" / VICTIM / course.ASSIGNMENT / "simple_attention.ipynb"
+    cells = json.loads(graded.read_text(encoding="utf-8"))["cells"]
+    tests = [c for c in cells if c["metadata"].get("nbgrader", {}).get("grade")]
+    assert tests
+    for cell in tests:
+        printed = "".join("".join(o.get("text", "")) for o in cell["outputs"])
+        assert "your submitted notebooks changed after they were handed in" in printed
+    mine = course_dir / "autograded" / REWRITER / course.ASSIGNMENT / "simple_attention.ipynb"
+    assert "changed after they were handed in" not in mine.read_text(encoding="utf-8")
 
 
 def test_test_cells_say_what_the_grader_found(roundtrip: dict[str, Any]) -> None:

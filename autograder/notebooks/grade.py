@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,28 +50,48 @@ def notebooks_in(folder: Path) -> dict[str, Path]:
     }
 
 
-def digest(folder: Path) -> str:
-    """sha256 over the topic notebooks of a folder (what "changed" means here)."""
+Snapshot = dict[str, bytes]  # module -> the bytes of its notebook, read once
+
+
+def snapshot(folder: Path) -> Snapshot:
+    """The topic notebooks of a folder as they are now; every later step reads these bytes."""
+    return {module: path.read_bytes() for module, path in notebooks_in(folder).items()}
+
+
+def snapshot_digest(notebooks: Snapshot) -> str:
+    """sha256 over a snapshot's notebooks (what "changed" means here)."""
     h = hashlib.sha256()
-    for module, path in sorted(notebooks_in(folder).items()):
-        h.update(module.encode() + b"\0" + path.read_bytes() + b"\0")
+    for module, data in sorted(notebooks.items()):
+        h.update(module.encode() + b"\0" + data + b"\0")
     return h.hexdigest()
+
+
+def digest(folder: Path) -> str:
+    """sha256 over the topic notebooks of a folder as they are now."""
+    return snapshot_digest(snapshot(folder))
 
 
 def grade_folders(
     folders: dict[str, Path], seed: int, lanes: int | None = None
 ) -> dict[str, Points]:
     """Grade each student's folder of notebooks; returns their points, by student."""
-    if not folders:
+    return grade_snapshots({s: snapshot(f) for s, f in folders.items()}, seed, lanes)
+
+
+def grade_snapshots(
+    snapshots: dict[str, Snapshot], seed: int, lanes: int | None = None
+) -> dict[str, Points]:
+    """Grade each student's snapshot of notebooks; returns their points, by student."""
+    if not snapshots:
         return {}
     with tempfile.TemporaryDirectory(prefix="attention-kit-nb-") as tmp:
         subs, out = Path(tmp) / "submissions", Path(tmp) / "out"
-        names = {student: f"s{n}" for n, student in enumerate(folders)}  # any nbgrader id
-        for student, folder in folders.items():
+        names = {student: f"s{n}" for n, student in enumerate(snapshots)}  # any nbgrader id
+        for student, notebooks in snapshots.items():
             dest = subs / names[student]
             dest.mkdir(parents=True)
-            for module, path in notebooks_in(folder).items():
-                shutil.copyfile(path, dest / f"{module}.ipynb")
+            for module, data in notebooks.items():
+                (dest / f"{module}.ipynb").write_bytes(data)
         cmd = [
             sys.executable, "-m", "autograder.cli", "autograde", "--quiet",
             "--submissions", str(subs), "--out", str(out), "--seed", str(seed),

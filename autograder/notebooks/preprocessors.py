@@ -7,12 +7,15 @@ The course's nbgrader_config.py puts them into `nbgrader autograde`'s pipeline (
       -> ScoreHiddenTests -> SaveAutoGrades -> AssignLatePenalties -> CheckCellMetadata
 
 GradeSubmission runs in nbgrader's process before the student's kernel starts. The first time,
-it grades every student in submitted/ at once with `attention-kit autograde` (grade.py: the same
-road as `make autograde`, notebooks read from disk, student code in sandboxes), and it points the
-kernel at that student's points for the hidden call to print. ScoreHiddenTests runs after the
-kernel is done: it sets every test cell's result to the grader's points for that exercise (a
-single number, nbgrader's partial credit), whatever the kernel printed or raised; what the visible
-checks said stays in the cell as text.
+it reads every notebook in submitted/ that this run will autograde into memory (a snapshot, with
+each student's content hash in the log) and grades them all at once with `attention-kit
+autograde` (grade.py: the same road as `make autograde`, student code in sandboxes), before any
+kernel runs; it points each kernel at its student's points for the hidden call to print. A kernel
+runs with the instructor's rights and may rewrite another student's submitted notebook: that
+student is still graded from the snapshot, and their test cells say that the file changed.
+ScoreHiddenTests runs after the kernel is done: it sets every test cell's result to the grader's
+points for that exercise (a single number, nbgrader's partial credit), whatever the kernel
+printed or raised; what the visible checks said stays in the cell as text.
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ from . import grade
 from .kernel import POINTS_ENV
 
 TESTS_SUFFIX = "_tests"  # test cells' grade_id: <exercise id>_tests
+CHANGED = (
+    "Note: your submitted notebooks changed after they were handed in (while the class was being "
+    "graded); your points come from the notebooks as you handed them in."
+)
 
 
 class GradeSubmission(NbGraderPreprocessor):
@@ -47,8 +54,10 @@ class GradeSubmission(NbGraderPreprocessor):
     )
     lanes = Int(0, help="Submissions graded side by side (0: the number of cores)").tag(config=True)
 
-    # (submitted folder, digest, seed) -> points; filled once per nbgrader process, for everyone
-    graded: ClassVar[dict[tuple[str, str, int], grade.Points]] = {}
+    # (submitted folder, seed) -> points from the snapshot, filled once per nbgrader process for
+    # everyone before any kernel runs; folder -> the snapshot's content hash
+    graded: ClassVar[dict[tuple[str, int], grade.Points]] = {}
+    hashes: ClassVar[dict[str, str]] = {}
     _tmp: ClassVar[Path | None] = None
 
     def _submitted(self, resources: dict[str, Any], student: str) -> Path:
@@ -64,13 +73,16 @@ class GradeSubmission(NbGraderPreprocessor):
         for path in getattr(converter, "assignments", {}) or {}:
             folders.setdefault(Path(path).parent.name, Path(path))
         todo = {s: f for s, f in folders.items() if self._key(f) not in self.graded}
+        snapshots = {s: grade.snapshot(f) for s, f in todo.items()}  # before any kernel runs
         self.log.info("attention-kit: grading %d submissions in the isolated grader", len(todo))
-        points = grade.grade_folders(todo, self.seed, self.lanes or None)
+        points = grade.grade_snapshots(snapshots, self.seed, self.lanes or None)
         for s, folder in todo.items():
             type(self).graded[self._key(folder)] = points[s]
+            type(self).hashes[str(folder)] = grade.snapshot_digest(snapshots[s])
+            self.log.info("attention-kit: %s graded from sha256 %s", s, self.hashes[str(folder)])
 
-    def _key(self, folder: Path) -> tuple[str, str, int]:
-        return (str(folder), grade.digest(folder), self.seed)
+    def _key(self, folder: Path) -> tuple[str, int]:
+        return (str(folder), self.seed)
 
     def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict]:
         student = resources["nbgrader"]["student"]
@@ -79,12 +91,23 @@ class GradeSubmission(NbGraderPreprocessor):
         if key not in self.graded:
             self._grade_class(resources, student)
         points = self.graded[key]
+        now = grade.digest(folder)
+        changed = now != self.hashes[str(folder)]
+        if changed:
+            self.log.warning(
+                "attention-kit: %s's notebooks changed after the snapshot (sha256 %s, now %s): "
+                "graded from the snapshot",
+                student,
+                self.hashes[str(folder)],
+                now,
+            )
         resources.setdefault("attention_kit", {})["points"] = points.points
         resources["attention_kit"]["messages"] = points.messages
+        resources["attention_kit"]["notice"] = CHANGED if changed else ""
         if type(self)._tmp is None:
             type(self)._tmp = Path(tempfile.mkdtemp(prefix="attention-kit-points-"))
             atexit.register(shutil.rmtree, type(self)._tmp, True)
-        path = type(self)._tmp / f"{key[1][:24]}.json"
+        path = type(self)._tmp / f"{self.hashes[str(folder)][:24]}.json"
         path.write_text(json.dumps(points.points), encoding="utf-8")
         os.environ[POINTS_ENV] = str(path)  # the kernel Execute starts next inherits it
         os.environ[grade.SEED_ENV] = str(self.seed)
@@ -97,6 +120,7 @@ class ScoreHiddenTests(NbGraderPreprocessor):
     def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict]:
         points = resources.get("attention_kit", {}).get("points")
         messages = resources.get("attention_kit", {}).get("messages", {})
+        notice = resources.get("attention_kit", {}).get("notice", "")
         if points is None:
             raise RuntimeError(
                 "attention-kit: GradeSubmission did not run before ScoreHiddenTests: use "
@@ -112,6 +136,7 @@ class ScoreHiddenTests(NbGraderPreprocessor):
             got, most = points.get(exercise, 0.0), float(meta.get("points", 0))
             said = messages.get(exercise, "").strip()
             hidden = f"Hidden tests: {got:g}/{most:g} points" + (f"\n{said}" if said else "")
+            hidden += f"\n{notice}" if notice else ""
             text = new_output("stream", name="stdout", text=hidden + "\n")
             cell.outputs = [*_as_text(cell.outputs), text, _result(got)]
         return nb, resources
