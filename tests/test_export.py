@@ -183,6 +183,8 @@ def test_before_any_collection_nobody_is_gone(tmp_path: Path) -> None:
         ("student,name,email,lms_id\nada,A,a@x,1\nada,B,b@x,2\n", "line 3"),
         ("student,name,email,lms_id\n,A,a@x,1\n", "line 2 has no student id"),
         ("", "empty"),
+        ("student,name,email,lms_id\nada,A,a@x,1\nben,B,b@x,1\n", "lms_id '1' is also ada's"),
+        ("student,name,email,lms_id\nada,A,a@x,1\nben,B,a@x,2\n", "email 'a@x' is also ada's"),
     ],
 )
 def test_bad_roster_is_refused_with_the_line(tmp_path: Path, text: str, says: str) -> None:

@@ -59,6 +59,7 @@ def load(path: Path) -> dict[str, Entry]:
         )
     where = {c: names.index(c) for c in COLUMNS}
     entries: dict[str, Entry] = {}
+    seen: dict[str, dict[str, str]] = {"lms_id": {}, "email": {}}  # value -> student
     for line, row in enumerate(rows, start=2):
         if not any(cell.strip() for cell in row):
             continue  # blank lines a spreadsheet leaves at the end
@@ -69,5 +70,11 @@ def load(path: Path) -> dict[str, Entry]:
             raise RosterError(
                 f"{path}: line {line}: student {cells['student']!r} is already on the roster"
             )
+        for column in ("lms_id", "email"):  # the LMS would put two rows on one person
+            twin = seen[column].setdefault(cells[column], cells["student"])
+            if cells[column] and twin != cells["student"]:
+                raise RosterError(
+                    f"{path}: line {line}: {column} {cells[column]!r} is also {twin}'s"
+                )
         entries[cells["student"]] = Entry(**cells)
     return entries
