@@ -16,6 +16,7 @@ import sqlite3
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -139,6 +140,7 @@ def _grade_all(
     budget: float | None,
     lanes: int,
     show: bool,
+    target: Callable[[int, int, float, float | None, Connection], None] = _lane,
 ) -> str:
     """Grade `todo` in `lanes` processes, saving each student as it comes back; returns the mode.
 
@@ -146,14 +148,15 @@ def _grade_all(
     always knows what a lane holds: a lane that dies (killed from outside, out of memory) or
     whose grading raised is replaced by a fresh one, and its submission is graded again once,
     then saved with one error line. Only a lane that cannot start (the reference self-test
-    fails, or it dies LANE_STARTS times in a row before grading anyone) stops the batch."""
+    fails, or it dies LANE_STARTS times in a row before grading anyone) stops the batch.
+    `target` is what each lane process runs (the kit's own tests use stand-ins)."""
     ctx = multiprocessing.get_context("spawn")  # lanes start clean: no torch state forked
     queue: deque[Submission] = deque(todo)
     attempts: dict[str, int] = {}
 
     def start(n: int, starts: int = 1) -> _Lane:
         ours, theirs = ctx.Pipe()
-        proc = ctx.Process(target=_lane, args=(n, run_seed, timeout, budget, theirs), daemon=True)
+        proc = ctx.Process(target=target, args=(n, run_seed, timeout, budget, theirs), daemon=True)
         proc.start()
         theirs.close()
         return _Lane(n, proc, ours, starts=starts)
