@@ -146,3 +146,19 @@ def test_autograde_shows_the_pair_in_report_html(tmp_path: Path) -> None:
     page = (out / "report.html").read_text()
     assert '<section id="similarity">' in page and 'data-pair="lee max"' in page
     shutil.rmtree(out)
+
+
+def test_unreadable_code_is_left_out() -> None:
+    """A module nested too deeply to parse, or not Python at all, has no regions and pairs with
+    nobody, and the rest is compared as usual."""
+    deep = "def attention_scores(query, inputs):\n    return " + "-" * 100_000 + "1\n"
+    assert similarity.regions({"simple_attention": deep}) == []
+    assert similarity.regions({"simple_attention": "def attention_scores(:\n"}) == []
+    found = similarity.similar_pairs(
+        [
+            ("deep", {"simple_attention": deep}),
+            ("lee", sources("variant_loops")),
+            ("max", disguised("variant_loops")),
+        ]
+    )
+    assert [(p.a, p.b) for p in found.pairs] == [("lee", "max")]

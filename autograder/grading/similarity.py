@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .. import ROOT, atomic, manifest
+from .. import ROOT, atomic, manifest, parse
 
 K = 12  # tokens per k-gram: shorter runs are common idioms (`x.sum(dim=-1, keepdim=True)`)
 WINDOW = 4  # winnowing window: every match of K + WINDOW - 1 tokens is sure to be seen
@@ -71,8 +71,8 @@ def regions(sources: dict[str, str]) -> list[Region]:
     wanted = {e.id: e.module for e in manifest.load()}
     for module, text in sources.items():
         try:
-            tree = ast.parse(text)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            tree = parse.parse(text, f"{module}.py")  # bounded: size, depth, parser failures
+        except SyntaxError:
             continue
         lines = text.splitlines()
         for node in tree.body:
