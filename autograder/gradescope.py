@@ -243,6 +243,8 @@ def grade(root: Path, *, visibility: str, seed: int | None) -> dict[str, Any]:
         finally:
             book.close()
     print(f"graded with seed {summary.seed}, sandbox mode {summary.mode}")
+    if graded.digest.startswith(batch.UNFINISHED):  # its lane died twice: say so, in our words
+        collected = [*collected, GRADER_FAULT]
     doc = report.results_json(graded, hidden_visibility=visibility, problems=collected)
     # What is wrong with the upload (a missing file, a notebook that is not one) is the
     # student's to see at once, to fix and resubmit; each test keeps its own visibility, and

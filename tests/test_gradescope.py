@@ -408,3 +408,27 @@ def test_only_what_collection_found_is_shown_at_once(archive: Path, tmp_path: Pa
         else:
             assert secret not in test["output"] and test["score"] == test["max_score"]
     assert doc["score"] == 100 - sum(POINTS[e] for e in trainable)
+
+
+def test_a_submission_whose_grading_stopped_twice_says_the_grader_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the batch saved the student unfinished (its lane died twice), does results.json say
+    the autograder failed, in the kit's words only, beside what collection found?"""
+    from autograder.grading import batch, record
+    from autograder.grading.model import Submission
+
+    def stopped_twice(submissions: Path, out: Path, **_: Any) -> batch.BatchSummary:
+        sub = Submission(gradescope.STUDENT, submissions / gradescope.STUDENT, digest="d")
+        book = record.Gradebook(out / "gradebook.sqlite")
+        book.save(batch.unfinished(sub, SEED, "raised ValueError: student-chosen words"))
+        book.close()
+        return batch.BatchSummary(1, 1, 0, "root", SEED)
+
+    monkeypatch.setattr(batch, "autograde", stopped_twice)
+    root = tmp_path / "autograder"
+    write_modules(root / "submission", corpus_sources("reference")[0])
+    doc = gradescope.grade(root, visibility="after_published", seed=SEED)
+    assert doc["score"] == 0
+    assert doc["output"] == f"Problems with your submission:\n- {gradescope.GRADER_FAULT}"
+    assert "student-chosen words" not in json.dumps(doc)
