@@ -378,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         choices = ", ".join([*manifest.modules(), *manifest.by_id()])
         print(f"make watch: there is no exercise or topic called {selector!r}.", file=sys.stderr)
+        close = check.suggest(selector or "")
+        if close:
+            print(f"Did you mean: {' or '.join(close)}?", file=sys.stderr)
         print(f"Choose one of: {choices}", file=sys.stderr)
         return 2
     if not EXERCISES.is_dir():

@@ -595,6 +595,9 @@ def test_watch_refuses_what_it_cannot_watch(tmp_path: Path) -> None:
     unknown = run(workspace(tmp_path / "a", "exercises"), "watch", "--ex", "softmax_fancy")
     assert unknown.returncode == 2
     assert "no exercise or topic called 'softmax_fancy'" in unknown.stderr
+    typo = run(workspace(tmp_path / "c", "exercises"), "watch", "--ex", "casual_mask")
+    assert typo.returncode == 2
+    assert "Did you mean: causal_mask?" in typo.stderr
     (tmp_path / "b").mkdir()
     empty = run(tmp_path / "b", "watch")
     assert empty.returncode == 2
