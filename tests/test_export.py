@@ -237,3 +237,13 @@ def test_real_runs_mark_a_removed_student_and_export_them(tmp_path: Path) -> Non
     assert totals == {"": "100", "1": "100", "2": "25", "3": "100"}  # "": Points Possible
     assert any(report.GONE in line and "ben" in line for line in proc.stdout.splitlines())
     assert any("not on the roster" in line and "oli" in line for line in proc.stdout.splitlines())
+
+
+def test_sample_roster_matches_the_sample_class() -> None:
+    """examples/roster.csv (the README's example) names the sample class but mal, plus pia who
+    handed in nothing: both kinds of note show on make demo's gradebook."""
+    people = roster.load(ROOT / "examples" / "roster.csv")
+    sample = {p.name for p in (ROOT / "examples" / "submissions").iterdir()}
+    assert set(people) - sample == {"pia"}
+    assert sample - set(people) == {"mal"}
+    assert all(e.lms_id and e.email and e.name for e in people.values())
