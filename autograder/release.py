@@ -37,6 +37,8 @@ LEARNER_COMMANDS: dict[str, str] = {
     "hint": "autograder.hint",
     "reset": "autograder.reset",
 }
+# what the student notebooks import: their visible checks (make check's tests, in the notebook)
+NOTEBOOK_MODULES = ("autograder.notebook_checks",)
 PUBLIC_TESTS = "autograder/public"  # all of it (pytest collects it), but:
 INSTRUCTOR_ONLY = ("autograder/public/make_fixtures.py",)  # regenerates fixtures from solutions/
 # never in the bundle, whatever imports them (the build stops instead)
@@ -48,9 +50,29 @@ FIXTURES = "autograder/public/fixtures"
 INSTRUCTOR_KEYS = ("typed_from", "document")  # a fixture's provenance in the course documents
 NOTEBOOKS = "notebooks"  # the bundle's folder of student notebooks, one per topic
 STUDENT_DEPENDENCIES = ("torch", "numpy", "pytest", "tomli")  # taken, pinned, from pyproject.toml
-STUDENT_EXTRAS = ("plot",)  # the kit's optional extras the student README mentions
+STUDENT_EXTRAS = ("plot", "notebook")  # the kit's optional extras the student README mentions
 STUDENTS_SECTION = "## For students"
-GITIGNORE = (".venv/", "__pycache__/", "*.egg-info/", ".pytest_cache/", ".attention-kit-state.json")
+GITIGNORE = (
+    ".venv/",
+    "__pycache__/",
+    "*.egg-info/",
+    ".pytest_cache/",
+    ".ipynb_checkpoints/",
+    ".attention-kit-state.json",
+    "build/",  # make check PLOT=1 writes its pictures there
+)
+# `make notebook`, a student-only target: Jupyter installed on first use, then the notebooks
+NOTEBOOK_RULES = [
+    "$(VENV)/.notebook: $(READY)",
+    '\t$(BIN)/pip install --quiet -c constraints.txt -e ".[notebook]"',
+    "\t@touch $@",
+    "",
+    "notebook: $(VENV)/.notebook",
+    "\t$(BIN)/jupyter lab notebooks/",
+]
+NOTEBOOK_HELP = (
+    '\t@echo "              make notebook   (the same exercises as notebooks, in Jupyter)"'
+)
 ZIP_TIME = (2026, 1, 1, 0, 0, 0)  # every member's timestamp: the same files give the same zip
 
 
@@ -130,10 +152,11 @@ def kit_files(root: Path = ROOT) -> list[Path]:
     )
     skip = {root / p for p in INSTRUCTOR_ONLY}
     public = [p for p in public if p not in skip]
-    modules = [_module_file(m, root) for m in LEARNER_COMMANDS.values()]
-    missing = [m for m, f in zip(LEARNER_COMMANDS.values(), modules, strict=True) if f is None]
+    wanted = [*LEARNER_COMMANDS.values(), *NOTEBOOK_MODULES]
+    modules = [_module_file(m, root) for m in wanted]
+    missing = [m for m, f in zip(wanted, modules, strict=True) if f is None]
     if missing:
-        raise ReleaseError(f"learner command modules not found: {', '.join(missing)}")
+        raise ReleaseError(f"modules the bundle needs not found: {', '.join(missing)}")
     roots = [p for p in [*modules, *public] if p is not None and p.suffix == ".py"]
     code = closure(roots, root)
     bad = sorted(_module_name(p, root) for p in code if _forbidden(_module_name(p, root)))
@@ -200,15 +223,17 @@ def student_makefile(kit_makefile: str) -> str:
     rules = []
     for target in targets:
         rules += ["", f"{target}: $(READY)", *_recipe(kit_makefile, target)]
+    rules += ["", *NOTEBOOK_RULES]
     used = "\n".join([*bootstrap, *rules])
     out = [
         "# Your exercises: `make check` (the first run creates .venv and installs what it needs).",
         *_variables(kit_makefile, used),
         "",
-        f".PHONY: help {' '.join(targets)}",
+        f".PHONY: help {' '.join(targets)} notebook",
         "",
         "help:",
         *helps,
+        NOTEBOOK_HELP,
         "",
         *bootstrap,
         *rules,

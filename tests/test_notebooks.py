@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -272,3 +273,92 @@ def test_hidden_call_outside_nbgrader_grades_the_notebooks_on_disk(tmp_path: Pat
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == ["5.0", "0.0"]
     assert len(list(tmp_path.glob("attention-kit-points-*.json"))) == 1  # graded once
+
+
+# Runs the code cells of one notebook up to its test cell for one exercise; prints what that
+# test cell raised (type and message) or printed.
+ONE_CHECK = """
+import contextlib, io, json, sys
+from autograder.notebooks.build import clear_hidden_tests
+name, exercise = sys.argv[1], sys.argv[2]
+ns = {"__name__": "__main__"}
+for cell in json.load(open(name + ".ipynb"))["cells"]:
+    if cell["cell_type"] != "code":
+        continue
+    code = compile(clear_hidden_tests("".join(cell["source"])), cell["id"], "exec")
+    if cell["id"] != exercise + "-tests":
+        exec(code, ns)
+        continue
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            exec(code, ns)
+        print(json.dumps(["passed", out.getvalue()]))
+    except BaseException as e:
+        print(json.dumps([type(e).__name__, str(e)]))
+    break
+"""
+
+
+def one_check(folder: Path, module: str, exercise: str) -> tuple[str, str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", ONE_CHECK, module, exercise],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "PYTHONIOENCODING": "utf-8"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    kind, text = json.loads(proc.stdout.strip().splitlines()[-1])
+    return kind, text
+
+
+def with_answer(path: Path, exercise: str, old: str, new: str) -> None:
+    """Replace `old` by `new` in the answer cell of `exercise` in the notebook at `path`."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    cell = next(c for c in nb["cells"] if nbgrader_meta(c).get("grade_id") == exercise)
+    source = "".join(cell["source"])
+    assert source.count(old) == 1, source
+    cell["source"] = source.replace(old, new)
+    path.write_text(json.dumps(nb), encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_visible_checks_are_make_checks(tmp_path: Path) -> None:
+    """Does a notebook's test cell run make check's tests with its messages: a float mask fails
+    on its dtype, a mask with the diagonal gets its Looks like: line and hint, a right answer
+    passes, and an unwritten one raises NotImplementedError saying so?"""
+    folder = tmp_path / "nb"
+    write_source(folder)
+    causal = folder / "causal_attention.ipynb"
+    mask = "torch.triu(torch.ones(num_tokens, num_tokens, dtype=torch.bool), diagonal=1)"
+    kind, text = one_check(folder, "causal_attention", "causal_mask")
+    assert (kind, text) == ("passed", "causal_mask: the 3 checks of make check pass.\n")
+    floats = mask.replace(", dtype=torch.bool", "")
+    with_answer(causal, "causal_mask", mask, floats)
+    kind, text = one_check(folder, "causal_attention", "causal_mask")
+    assert kind == "AssertionError" and "expected: torch.bool" in text, text
+    with_answer(causal, "causal_mask", floats, mask.replace("diagonal=1", "diagonal=0"))
+    kind, text = one_check(folder, "causal_attention", "causal_mask")
+    assert kind == "AssertionError", text
+    assert "Looks like: your mask hides the diagonal too" in text, text
+    assert "Hint: torch.triu(..., diagonal=1)" in text and "make check EX" not in text, text
+    stubs = tmp_path / "stubs"
+    write_student(stubs)
+    kind, text = one_check(stubs, "causal_attention", "causal_mask")
+    assert kind == "NotImplementedError" and "causal_mask: not started" in text, text
+
+
+@pytest.mark.slow
+def test_an_unfinished_notebook_it_uses_is_named(tmp_path: Path) -> None:
+    """The multihead notebook with its own answers written but causal_attention.ipynb still a
+    stub: does the wrapper's check say CausalAttention is not started there (not a bare
+    NotImplementedError)?"""
+    write_student(tmp_path)
+    (tmp_path / "multihead_attention.ipynb").unlink()
+    write_source(tmp_path / "source")
+    shutil.move(tmp_path / "source" / "multihead_attention.ipynb", tmp_path)
+    kind, text = one_check(tmp_path, "multihead_attention", "MultiHeadAttentionWrapper")
+    assert kind == "NotImplementedError", text
+    assert "CausalAttention: not started in causal_attention.ipynb" in text, text

@@ -371,7 +371,7 @@ def test_a_forbidden_import_stops_the_build(tmp_path: Path) -> None:
     for rel in ("autograder/__init__.py", "autograder/grading/__init__.py"):
         (kit / rel).write_text("")
     (kit / "autograder" / "grading" / "suite.py").write_text("X = 1\n")
-    for module in release.LEARNER_COMMANDS.values():
+    for module in [*release.LEARNER_COMMANDS.values(), *release.NOTEBOOK_MODULES]:
         (kit / f"{module.replace('.', '/')}.py").write_text("")
     (kit / "autograder" / "check.py").write_text("from .grading import suite\n")
     (kit / "autograder" / "public" / "test_x.py").write_text("import autograder.check\n")
@@ -423,6 +423,28 @@ def test_bundle_bootstraps_and_checks(tmp_path: Path) -> None:
     )
     assert hint.returncode == 0, hint.stderr[-2000:]
     assert first.hints[0] in hint.stdout
+
+
+def test_notebooks_open_with_make_notebook(bundle: Path, tmp_path: Path) -> None:
+    """Does `make notebook` install the notebook extra (Jupyter, pinned) once and open the
+    notebooks in JupyterLab, with build/ and Jupyter's checkpoints git-ignored, and does the
+    README say how?"""
+    bundle = Path(shutil.copytree(bundle, tmp_path / "student"))
+    (bundle / ".venv").mkdir()
+    (bundle / ".venv" / ".ready").touch()
+    proc = subprocess.run(
+        ["make", "-n", "notebook"], cwd=bundle, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert 'pip install --quiet -c constraints.txt -e ".[notebook]"' in proc.stdout
+    assert ".venv/bin/jupyter lab notebooks/" in proc.stdout
+    assert "notebook = [" in (bundle / "pyproject.toml").read_text()
+    pins = (bundle / "constraints.txt").read_text()
+    assert re.search(r"^jupyterlab==", pins, flags=re.MULTILINE), pins
+    ignored = (bundle / ".gitignore").read_text().splitlines()
+    assert "build/" in ignored and ".ipynb_checkpoints/" in ignored
+    assert "make notebook" in (bundle / "README.md").read_text()
+    assert (bundle / "autograder" / "notebook_checks.py").is_file()
 
 
 def test_learner_targets_run_their_modules(bundle: Path, tmp_path: Path) -> None:

@@ -1,10 +1,11 @@
 """Build the notebooks, one per topic, from solutions/, exercises.toml and the public fixtures.
 
 The instructor (source) notebook of a topic holds, in teaching order: an introduction, a locked
-cell with the module's imports, a locked cell with the documents' numbers, and per exercise an
+cell with the module's imports, a locked cell with the examples' numbers, and per exercise an
 explanation, a worked example, an autograded-answer cell (grade_id = the exercise id) with the
 reference between `### BEGIN SOLUTION` and `### END SOLUTION`, and an autograder test cell
-(`<id>_tests`, the exercise's points) with the visible checks and a `### BEGIN HIDDEN TESTS`
+(`<id>_tests`, the exercise's points) with the visible checks (make check's tests of that
+exercise, autograder/notebook_checks.py) and a `### BEGIN HIDDEN TESTS`
 block that asks the kit's grader. The student notebook is the same with each solution region
 replaced by nbgrader's stub and the hidden block removed, as `nbgrader generate_assignment` does.
 
@@ -30,38 +31,41 @@ SOLUTIONS = ROOT / "solutions"
 IMPORTS_ID, DATA_ID = "imports", "data"  # grade_ids of the locked setup cells
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
-CHECK_CLOSE = '''\
-def check_close(got, expected, what, atol=1e-4):
-    """Fail with a message saying what differs when `got` is not `expected` within `atol`."""
-    if hasattr(got, "detach"):
-        got = got.detach().numpy()
-    try:
-        got_array = np.asarray(got, dtype=float)
-    except (TypeError, ValueError):
-        raise AssertionError(f"{what}: expected numbers, got {type(got).__name__}") from None
-    want = np.asarray(expected, dtype=float)
-    assert got_array.shape == want.shape, (
-        f"{what}: expected shape {list(want.shape)}, got {list(got_array.shape)}"
-    )
-    shown_want, shown_got = np.round(want, 4).tolist(), np.round(got_array, 4).tolist()
-    assert np.allclose(got_array, want, atol=atol), (
-        f"{what}:\\n  expected {shown_want}\\n  got      {shown_got}"
-    )'''
+VISIBLE = "from autograder.notebook_checks import check  # make check's tests, in this notebook"
 
 LOADER = '''\
 # {names} {verb} yours, read from {notebook} in this folder: finish that notebook first.
 import json
+import re
 from pathlib import Path
 
 
+_STUB = re.compile(r"^\\s*raise NotImplementedError\\(\\)", re.MULTILINE)
+
+
+def _unfinished(name, notebook):
+    """Stands in for an answer still unwritten in `notebook`: says so when it is used."""
+
+    def unfinished(*args, **kwargs):
+        raise NotImplementedError(f"{{name}}: not started in {{notebook}} (finish it there first)")
+
+    unfinished.__name__ = name
+    return unfinished
+
+
 def _answers(notebook):
-    """Run the import and answer cells of another notebook of this assignment; return its names."""
+    """Run the import and answer cells of another notebook of this assignment; return its names
+    (an answer cell still holding its `raise NotImplementedError()` gives a stand-in that says
+    so, instead of a bare NotImplementedError)."""
     names = {{}}
     for cell in json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]:
         meta = cell.get("metadata", {{}}).get("nbgrader", {{}})
         setup = meta.get("grade_id") == "{imports}"
         if cell["cell_type"] == "code" and (meta.get("solution") or setup):
-            exec("".join(cell["source"]), names)
+            source = "".join(cell["source"])
+            exec(source, names)
+            if meta.get("solution") and _STUB.search(source):
+                names[meta["grade_id"]] = _unfinished(meta["grade_id"], notebook)
     return names
 
 
@@ -175,8 +179,8 @@ def _literal(value: Any) -> str:
 
 
 def data_cell_source(module: str) -> str:
-    """The book's and the examples' numbers a notebook uses, each with its source, and
-    `check_close`."""
+    """The book's and the examples' numbers a notebook uses, each with its source, and the
+    visible checks' `check`."""
     lines = [
         "# The numbers of the book and the worked examples, each with where it is printed.",
         "import numpy as np",
@@ -195,7 +199,7 @@ def data_cell_source(module: str) -> str:
             expr = _literal(value)
         lines.append(f"# {key}: {entry['source']}")
         lines.append(f"{name} = {expr}")
-    lines += ["", "", CHECK_CLOSE]
+    lines += ["", VISIBLE]
     return "\n".join(lines)
 
 
@@ -232,7 +236,8 @@ def source_notebook(module: str) -> dict[str, Any]:
     cells.append(new_cell("code", data_cell_source(module), DATA_ID, _meta(DATA_ID, locked=True)))
     chosen = [e for e in manifest.load() if e.module == module]
     for n, ex in enumerate(chosen, start=1):
-        text, example, checks = content.EXERCISES[ex.id]
+        text, example = content.EXERCISES[ex.id]
+        checks = f'check("{ex.id}", globals())'
         points = f"{ex.points:g} point{'s' if ex.points != 1 else ''}"
         heading = f"## {n}. {ex.title} (`{ex.id}`, {points})\n\n{text}"
         cells.append(new_cell("markdown", heading, f"{ex.id}-text"))

@@ -194,7 +194,8 @@ def test_multihead_rejects_uneven_heads(multihead_attention):
         return
     raise AssertionError(
         "MultiHeadAttention(d_in=3, d_out=3, context_length=6, dropout=0.0, num_heads=2)\n"
-        "  expected: ValueError, since 3 features cannot be split evenly into 2 heads\n"
+        "  expected: ValueError (or the book's assert), since 3 features cannot be split evenly"
+        " into 2 heads\n"
         "  got:      a module, no error"
     )
 
