@@ -1,9 +1,10 @@
 """Benchmark: what the off-limits watch costs one submission.
 
 Replays the grader's plan (every request a submission is sent, recorded while grading the
-reference) through the worker's request handler in this process, first with no watch at all
-(torch's own kernels, no function mode), then with the watch as the worker runs it (the kernels
-replaced at torch's dispatcher, the function mode around every off-limits exercise). The
+reference) through the worker's request handler in this process, in alternating rounds: with no
+watch at all (torch's own kernels), and with the watch as the worker runs it (the kernels
+replaced at torch's dispatcher, counters read around every off-limits exercise, torch's function
+mode for the numpy-only ones). The
 difference, per submission, is the watch's cost; the target is a share of one submission's
 whole handling time. Usage: python -m bench.offlimits_watch [--json]
 """
@@ -24,7 +25,7 @@ from autograder.grading import protocol, worker
 from .figures import Figure, report
 
 TARGET = 0.25  # the watch may add at most a quarter to handling a submission's requests
-ROUNDS = 5
+ROUNDS = 9
 
 
 def _plan() -> list[tuple[dict, list]]:
@@ -57,20 +58,23 @@ def figures() -> list[Figure]:
     plan = _plan()
     watched = sum(1 for data, _ in plan if data.get("offlimits"))
     sources = {m: (ROOT / "solutions" / f"{m}.py").read_text() for m in manifest.modules()}
+    bare_times: list[float] = []
+    watched_times: list[float] = []
     with tempfile.TemporaryDirectory() as root:
         worker.install_sources(root, sources)
         session = worker.Session(worker.import_resolver(root))
         real_enforce = worker.enforce
-        worker.enforce = _unwatched  # type: ignore[assignment]
         try:
-            _replay(session, plan)  # imports and first calls
-            bare = statistics.median(_replay(session, plan) for _ in range(ROUNDS))
+            for _ in range(ROUNDS + 1):  # interleaved, so that a change of load hits both
+                worker.enforce = _unwatched  # type: ignore[assignment]
+                bare_times.append(_replay(session, plan))
+                worker.enforce = real_enforce
+                with kernelwatch.scoped():  # as in a worker: installed for the whole replay
+                    watched_times.append(_replay(session, plan))
         finally:
             worker.enforce = real_enforce
-        kernelwatch.install()
-        kernelwatch.fresh()
-        _replay(session, plan)
-        full = statistics.median(_replay(session, plan) for _ in range(ROUNDS))
+    # the first round imports and warms up both paths
+    bare, full = statistics.median(bare_times[1:]), statistics.median(watched_times[1:])
     cost = max(full - bare, 0.0)
     print(f"plan: {len(plan)} requests, {watched} of them watched for off-limits calls")
     print(f"  unwatched {bare * 1e3:.1f} ms, watched {full * 1e3:.1f} ms per submission")
