@@ -136,3 +136,20 @@ def test_make_check_shows_the_hint_that_fits(tmp_path: Path) -> None:
             line for line in out[f"{name}:{exercise}"].splitlines() if line.startswith("Hint: ")
         )
         assert fits in hint and misfits not in hint, f"{name}: {hint}"
+
+
+def test_the_feedback_shows_the_hint_that_fits() -> None:
+    """In a student's feedback, does an exercise whose failed check names the overflow mistake
+    get the overflow hint, and one with no diagnosis the first general hint?"""
+    from autograder.grading import report
+    from autograder.grading.model import CheckResult
+
+    rows = manifest.by_id()["softmax_rows"]
+    says = next(m.says for m in mistakes.mistakes_of("softmax_rows") if m.name == "no shift")
+    overflow = CheckResult("softmax_rows", "test_x", 2.0, 0.0, f"got nan\nLooks like: {says}")
+    text = "\n".join(report._lost_section(rows, 0.0, [overflow], []))
+    assert "Hint: Subtract scores.max(axis=1, keepdims=True) first" in text, text
+    stable = manifest.by_id()["softmax_stable"]
+    plain = CheckResult("softmax_stable", "test_y", 2.0, 0.0, "got nan at [0, 1], expected 0.5")
+    text = "\n".join(report._lost_section(stable, 0.0, [plain], []))
+    assert f"Hint: {stable.hints[0]}" in text, text

@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from .. import atomic, attention_maps, manifest
+from .. import atomic, attention_maps, manifest, mistakes
 from .collect import SAFE_ID
 from .model import CheckResult, Graded
 from .record import Gradebook
@@ -316,8 +316,10 @@ def _lost_section(
     mine = [line for line in errors if _mentions(line, e)]
     if mine:
         lines += ["Problems with its file:", "", _fenced("\n".join(mine)), ""]
-    if e.hints:
-        lines += [f"Hint: {e.hints[0]}", ""]
+    said = "\n".join(message for _, message in failures)
+    hint = e.hint_for("", mistakes.named_in(e.id, said))  # the one for a named mistake
+    if hint:
+        lines += [f"Hint: {hint}", ""]
     return lines
 
 
