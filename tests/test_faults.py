@@ -1,6 +1,6 @@
 """Faults during `attention-kit autograde`: nothing lost, nothing counted twice, nothing left over.
 
-One batch of 192 submissions (the sample class, examples/submissions/, cycled) is graded into
+One batch of 224 submissions (the sample class, examples/submissions/, cycled) is graded into
 one OUT by runs each interrupted in turn: kill -9 of the whole grader before anything is saved,
 at 10%, 50% and 90%, and while the reports are written; Ctrl-C to the process group at 30% and
 SIGINT to the CLI alone at 70%; a last run finishes it, and must match one uninterrupted run.
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.slow  # whole batches interrupted and resumed
 
 CLASS = ROOT / "examples" / "submissions"
 SAMPLES = sorted(p.name for p in CLASS.iterdir())
-COPIES = 16  # 16 x 12 = 192 submissions: about 13 s of grading on 2 cores
+COPIES = 16  # 16 x 14 = 224 submissions: about 15 s of grading on 2 cores
 N = COPIES * len(SAMPLES)
 SEED = 20261124
 RUN_TIMEOUT = 240.0  # seconds any one run may take before the test gives up on it
