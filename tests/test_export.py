@@ -75,6 +75,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow  # the CLI as a subprocess
 def test_canvas_export_reads_back_as_canvas_reads_it(out: Path) -> None:
     """Does the Canvas CSV have Canvas's student columns, a Points Possible row that gives
     every column's points, and each roster student's points under their Canvas ID?"""
@@ -104,6 +105,7 @@ def test_canvas_export_reads_back_as_canvas_reads_it(out: Path) -> None:
     assert "cyd" in notes and "zoe" in notes
 
 
+@pytest.mark.slow  # the CLI as a subprocess
 def test_moodle_total_only_reads_back_as_moodle_reads_it(out: Path) -> None:
     """Does the Moodle CSV (total only) carry one row per roster student, identified by email
     and ID number, with the total as a plain number?"""
@@ -133,6 +135,7 @@ def test_moodle_total_only_reads_back_as_moodle_reads_it(out: Path) -> None:
     assert (out.parent / "upload-notes.txt").exists()
 
 
+@pytest.mark.slow  # the CLI as a subprocess
 def test_student_removed_from_submissions_is_marked_everywhere(out: Path) -> None:
     """After a run that no longer finds ben, is ben kept but marked in grades.json, grades.csv,
     the terminal gradebook, report.html and the export's notes?"""
@@ -194,6 +197,7 @@ def test_bad_roster_is_refused_with_the_line(tmp_path: Path, text: str, says: st
         roster.load(path)
 
 
+@pytest.mark.slow  # the CLI as a subprocess
 def test_bad_roster_and_missing_gradebook_exit_2(out: Path, tmp_path: Path) -> None:
     """Does the CLI say what is wrong, write nothing, and exit 2?"""
     bad = tmp_path / "latin1.csv"

@@ -16,6 +16,8 @@ from autograder.grading import handback, report
 from autograder.grading.model import CheckResult, Graded
 from autograder.grading.record import Gradebook
 
+pytestmark = pytest.mark.slow  # the CLI as a subprocess
+
 EXERCISES = manifest.load()
 
 
