@@ -18,6 +18,7 @@ import ast
 import inspect
 import itertools
 import linecache
+import shutil
 import sys
 import tempfile
 import types
@@ -94,6 +95,7 @@ def check(exercise_id: str, namespace: dict[str, Any]) -> None:
         statuses, output, code = make_check.run([exercise], package)
     finally:
         sys.path[:] = [p for p in sys.path if p != root]
+        shutil.rmtree(root, ignore_errors=True)  # read by the checks only while they ran
     if code not in (0, 1):
         raise RuntimeError(f"the checks of {exercise_id} could not run:\n{output[-2000:]}")
     status = statuses[0]
