@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from autograder import ROOT, check, manifest
+from autograder.notebooks import write_source
 
 pytestmark = pytest.mark.slow
 EXERCISES = manifest.load()
@@ -387,7 +388,8 @@ def test_score_column_is_aligned() -> None:
 
 def test_plain_import_of_a_sibling_file(tmp_path: Path) -> None:
     """Does `from causal_attention import CausalAttention` (a plain import of a sibling file)
-    work in make check and score 100 through attention-kit autograde?"""
+    work in make check, and score 100 through attention-kit autograde, from .py files and from
+    a notebook cell the student added?"""
     corpus = ROOT / "tests" / "corpus" / "variant_plain_sibling_imports" / "exercises"
     ws = workspace(tmp_path / "student", "solutions")
     for path in corpus.glob("*.py"):
@@ -400,6 +402,19 @@ def test_plain_import_of_a_sibling_file(tmp_path: Path) -> None:
     assert "21/21 exercises, 100/100 points" in proc.stdout
     subs = tmp_path / "submissions"
     shutil.copytree(ws / "exercises", subs / "alice" / "exercises")
+    write_source(subs / "bob")  # the notebooks with their answers filled in
+    path = subs / "bob" / "multihead_attention.ipynb"
+    notebook = json.loads(path.read_text())
+    notebook["cells"].append(
+        {
+            "cell_type": "code",
+            "metadata": {},
+            "source": "from causal_attention import CausalAttention\n",
+            "outputs": [],
+            "execution_count": None,
+        }
+    )
+    path.write_text(json.dumps(notebook))
     out = tmp_path / "out"
     graded = subprocess.run(
         [
@@ -422,7 +437,8 @@ def test_plain_import_of_a_sibling_file(tmp_path: Path) -> None:
     )
     assert graded.returncode == 0, graded.stderr[-3000:]
     grades = json.loads((out / "grades.json").read_text())
-    assert grades["students"]["alice"]["total"] == 100, grades["students"]["alice"]
+    for student in ("alice", "bob"):
+        assert grades["students"][student]["total"] == 100, grades["students"][student]
 
 
 def test_off_limits_and_wrong_type(tmp_path: Path) -> None:
