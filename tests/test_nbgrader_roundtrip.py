@@ -15,6 +15,7 @@ import ast
 import csv
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +25,7 @@ import pytest
 from test_autograde_cli import autograde
 
 from autograder import ROOT, manifest
-from autograder.notebooks import build, course, write_student
+from autograder.notebooks import build, course, grade, write_student
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -224,6 +225,7 @@ def roundtrip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "nbgrader_totals": totals,
         "kit": json.loads((tmp / "kit_out" / "grades.json").read_text())["students"],
         "tmp": tmp,
+        "handed_in": students,
     }
 
 
@@ -380,3 +382,36 @@ def test_a_second_autograde_changes_nothing(roundtrip: dict[str, Any]) -> None:
     )
     again = json.loads(read.stdout)["hostile"]
     assert {e: again.get(f"{e}_tests", 0.0) for e in IDS} == roundtrip["nbgrader"]["hostile"]
+
+
+def snapshot_rows(course_dir: Path) -> dict[str, str]:
+    """student -> the sha256 recorded in gradebook.db for their hand-in of the assignment."""
+    with sqlite3.connect(course_dir / "gradebook.db") as db:
+        rows = db.execute(
+            "SELECT student, sha256 FROM attention_kit_snapshots WHERE assignment = ?",
+            (course.ASSIGNMENT,),
+        ).fetchall()
+    return dict(rows)
+
+
+def test_hashes_of_the_hand_ins_are_in_the_gradebook(roundtrip: dict[str, Any]) -> None:
+    """Is every student's hand-in recorded in gradebook.db with the sha256 of the notebooks as
+    handed in (the victim's too, though its file was rewritten afterwards)?"""
+    rows = snapshot_rows(roundtrip["course"])
+    assert sorted(rows) == roundtrip["students"]
+    for student, files in roundtrip["handed_in"].items():
+        notebooks = {name.removesuffix(".ipynb"): text.encode() for name, text in files.items()}
+        assert rows[student] == grade.snapshot_digest(notebooks), student
+
+
+def test_a_later_run_says_a_rewritten_hand_in_changed(roundtrip: dict[str, Any]) -> None:
+    """When the victim's rewritten notebook is autograded again (--force), does nbgrader's log
+    name both hashes and do the victim's test cells say the notebooks are not the ones first
+    graded, the recorded hash left as it was?"""
+    course_dir, tmp = roundtrip["course"], roundtrip["tmp"]
+    before = snapshot_rows(course_dir)
+    proc = nbgrader(course_dir, tmp, "autograde", course.ASSIGNMENT, "--force", "--student", VICTIM)
+    assert f"{VICTIM}'s hand-in was first graded from sha256 {before[VICTIM]}" in proc.stderr
+    graded = course_dir / "autograded" / VICTIM / course.ASSIGNMENT / "simple_attention.ipynb"
+    assert "are not the ones first graded for this hand-in" in graded.read_text(encoding="utf-8")
+    assert snapshot_rows(course_dir) == before

@@ -21,10 +21,13 @@ printed or raised; what the visible checks said stays in the cell as text.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import shutil
+import sqlite3
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -39,10 +42,18 @@ from traitlets import Int
 from . import grade
 from .kernel import POINTS_ENV
 
+SNAPSHOTS = """CREATE TABLE IF NOT EXISTS attention_kit_snapshots (
+    student TEXT NOT NULL, assignment TEXT NOT NULL, handed_in TEXT NOT NULL,
+    sha256 TEXT NOT NULL, taken TEXT NOT NULL, PRIMARY KEY (student, assignment, handed_in)
+)"""  # each hand-in's notebooks as first graded, in the course's gradebook.db
 TESTS_SUFFIX = "_tests"  # test cells' grade_id: <exercise id>_tests
 CHANGED = (
     "Note: your submitted notebooks changed after they were handed in (while the class was being "
     "graded); your points come from the notebooks as you handed them in."
+)
+ALTERED = (
+    "Note: your submitted notebooks are not the ones first graded for this hand-in (they changed "
+    "after that grading); your instructor has been told."
 )
 
 
@@ -58,6 +69,7 @@ class GradeSubmission(NbGraderPreprocessor):
     # everyone before any kernel runs; folder -> the snapshot's content hash
     graded: ClassVar[dict[tuple[str, int], grade.Points]] = {}
     hashes: ClassVar[dict[str, str]] = {}
+    altered: ClassVar[set[str]] = set()  # folders whose hand-in differs from its first grading
     _tmp: ClassVar[Path | None] = None
 
     def _submitted(self, resources: dict[str, Any], student: str) -> Path:
@@ -77,9 +89,53 @@ class GradeSubmission(NbGraderPreprocessor):
         self.log.info("attention-kit: grading %d submissions in the isolated grader", len(todo))
         points = grade.grade_snapshots(snapshots, self.seed, self.lanes or None)
         for s, folder in todo.items():
+            sha = grade.snapshot_digest(snapshots[s])
             type(self).graded[self._key(folder)] = points[s]
-            type(self).hashes[str(folder)] = grade.snapshot_digest(snapshots[s])
-            self.log.info("attention-kit: %s graded from sha256 %s", s, self.hashes[str(folder)])
+            type(self).hashes[str(folder)] = sha
+            self.log.info("attention-kit: %s graded from sha256 %s", s, sha)
+            first = self._remember(resources, s, folder, sha)
+            if first is not None:
+                type(self).altered.add(str(folder))
+                self.log.warning(
+                    "attention-kit: %s's hand-in was first graded from sha256 %s, its notebooks "
+                    "are now %s: they changed after that grading",
+                    s,
+                    first,
+                    sha,
+                )
+
+    def _remember(
+        self, resources: dict[str, Any], student: str, folder: Path, sha: str
+    ) -> str | None:
+        """Record `sha` for this hand-in (student, assignment, its timestamp.txt) in a table of
+        the kit's own in the course's gradebook.db, the first time; returns the hash recorded
+        before when it differs. The table is the instructor's file: a kernel could edit it too."""
+        url = CourseDirectory(parent=self).db_url
+        if not url.startswith("sqlite:///"):
+            return None
+        stamp = folder / "timestamp.txt"
+        handed_in = stamp.read_text(errors="replace")[:100].strip() if stamp.is_file() else ""
+        key = (student, str(resources["nbgrader"]["assignment"]), handed_in)
+        try:
+            with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"), 30)) as db:
+                with db:
+                    db.execute(SNAPSHOTS)
+                    row = db.execute(
+                        "SELECT sha256 FROM attention_kit_snapshots "
+                        "WHERE student = ? AND assignment = ? AND handed_in = ?",
+                        key,
+                    ).fetchone()
+                    if row is None:
+                        db.execute(
+                            "INSERT INTO attention_kit_snapshots VALUES (?, ?, ?, ?, ?)",
+                            (*key, sha, datetime.now(timezone.utc).isoformat(timespec="seconds")),
+                        )
+        except sqlite3.Error as e:  # the gradebook is nbgrader's: never fail grading over this
+            self.log.warning(
+                "attention-kit: could not record %s's sha256 in %s: %s", student, url, e
+            )
+            return None
+        return row[0] if row is not None and row[0] != sha else None
 
     def _key(self, folder: Path) -> tuple[str, int]:
         return (str(folder), self.seed)
@@ -103,7 +159,8 @@ class GradeSubmission(NbGraderPreprocessor):
             )
         resources.setdefault("attention_kit", {})["points"] = points.points
         resources["attention_kit"]["messages"] = points.messages
-        resources["attention_kit"]["notice"] = CHANGED if changed else ""
+        altered = str(folder) in self.altered
+        resources["attention_kit"]["notice"] = CHANGED if changed else ALTERED if altered else ""
         if type(self)._tmp is None:
             type(self)._tmp = Path(tempfile.mkdtemp(prefix="attention-kit-points-"))
             atexit.register(shutil.rmtree, type(self)._tmp, True)
