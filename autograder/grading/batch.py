@@ -3,7 +3,9 @@
 Lanes (one per core by default) are separate processes, each with its own grader and zygote,
 grading submissions side by side. The main process alone writes the gradebook, one transaction
 per student, so an interrupted run resumes with nothing lost or duplicated. Submissions already
-graded with the same content and seed are not graded again.
+graded with the same content and seed are not graded again. No student stops the class: a lane
+that dies under a submission is replaced and the submission graded again once, then saved with
+one line; the batch stops only when a lane cannot pass its reference self-test.
 """
 
 from __future__ import annotations
