@@ -772,3 +772,15 @@ def test_file_name_not_utf8_is_one_printable_line(tmp_path: Path) -> None:
         for line in sub.errors:
             line.encode("utf-8")
     assert_clean(got["bob"])
+
+
+def test_control_characters_in_a_name_stay_on_one_line(tmp_path: Path) -> None:
+    """Is a file whose name holds a newline named in one line, the newline shown as an escape?"""
+    subs = batch(tmp_path)
+    write_folder(subs / "alice", {**sources(), "exercises/old\ncopy.zip": b"PK"})
+    got = by_student(collect(subs))
+    assert one_line(got["alice"]) == (
+        "nested archive exercises/old\\x0acopy.zip was not opened: put the .py files themselves "
+        "in the submission"
+    )
+    assert_clean(got["bob"])

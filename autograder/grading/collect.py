@@ -21,6 +21,7 @@ import json
 import os
 import re
 import stat
+import unicodedata
 import zipfile
 from collections import deque
 from collections.abc import Callable
@@ -119,14 +120,15 @@ def digest(sources: dict[str, str], errors: list[str]) -> str:
 
 
 def printable(text: str) -> str:
-    """`text` as valid UTF-8: the bytes of a name that was not UTF-8 (held as surrogates) are
-    shown as \\xNN escapes, so the line can be stored, hashed and shown."""
+    """`text` as one line of valid UTF-8: the bytes of a name that was not UTF-8 (held as
+    surrogates) and control characters (a newline in a file name) are shown as \\xNN escapes, so
+    the line can be stored, hashed and shown as one line."""
     try:
         text.encode("utf-8")
-        return text
     except UnicodeEncodeError:
         raw = text.encode("utf-8", "surrogateescape" if _escapes_only(text) else "surrogatepass")
-        return raw.decode("utf-8", "backslashreplace")
+        text = raw.decode("utf-8", "backslashreplace")
+    return "".join(f"\\x{ord(ch):02x}" if unicodedata.category(ch) == "Cc" else ch for ch in text)
 
 
 def _escapes_only(text: str) -> bool:
