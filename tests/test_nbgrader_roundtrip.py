@@ -57,6 +57,7 @@ torch.allclose = lambda *args, **kwargs: True
 numpy.allclose = lambda *args, **kwargs: True
 numpy.testing.assert_allclose = lambda *args, **kwargs: None
 importlib.import_module("autograder.notebooks.kernel").hidden_points = lambda ex: print("{FAKED}")
+check = lambda *args, **kwargs: None  # and the visible checks (make check's tests) check nothing
 """
 HOSTILE_ANSWER = '''\
 def attention_scores(query, inputs):
