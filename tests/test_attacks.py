@@ -52,6 +52,8 @@ CALL_TIMEOUT = "6"  # seconds per call: the hanging attacks cost this, once per 
 # ordinary call on a loaded CI machine once took over 3 s
 RUN_TIMEOUT = 300  # seconds for the whole batch (it takes about 25)
 SANDBOX_UID = 61000  # sandbox.SANDBOX_UID_BASE: every lane's uid is this or above
+TOKEN = "ci-token-5f0e8a2d9b"  # in the grader's environment: found by a student only if it leaked
+LATER = ("attack_escape_keyring_reader", "attack_escape_shm_reader")  # graded again afterwards
 FEEDBACK_CAP = 32 * 1024  # bytes: a flood of output must not reach the feedback
 DISTINCTIVE = 25  # characters: shorter source lines are too common to mean a leak
 
@@ -331,7 +333,12 @@ def autograde(subs: Path, out: Path, work: Path) -> Batch:
     subprocess.run(
         [sys.executable, "-c", REAPER, str(report), str(GRACE), *command],
         cwd=work / "cwd",
-        env={**os.environ, "TMPDIR": str(work / "tmp")},
+        env={
+            **os.environ,
+            "TMPDIR": str(work / "tmp"),
+            "ATTENTION_KIT_SEED": str(SEED),  # what an instructor's shell may hold
+            "CI_JOB_TOKEN": TOKEN,
+        },
         timeout=RUN_TIMEOUT,
         check=True,
     )
@@ -361,7 +368,21 @@ def snapshot(subs: Path) -> dict[str, Any]:
         "python": python_state(),
         "tmp": tmp_state(),
         "children": children(table),
+        "kernel": kernel_state(),
     }
+
+
+def kernel_state() -> dict[str, Any]:
+    """What outlives a process in the kernel: every SysV segment, semaphore set and queue (key,
+    owner, size), and the keys each sandbox uid holds (/proc/key-users)."""
+    state: dict[str, Any] = {}
+    for kind in ("shm", "sem", "msg"):
+        with open(f"/proc/sysvipc/{kind}") as f:
+            state[kind] = sorted(" ".join(line.split()[:6]) for line in f.readlines()[1:])
+    with open("/proc/key-users") as f:
+        users = [line.split() for line in f if line.strip()]
+    state["keys"] = {u[0]: u[2] for u in users if int(u[0].rstrip(":")) >= SANDBOX_UID}
+    return state
 
 
 @pytest.fixture(scope="module")
@@ -385,9 +406,13 @@ def attacked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watched]:
 
 @pytest.fixture(scope="module")
 def alone(tmp_path_factory: pytest.TempPathFactory) -> Batch:
+    """The bystanders on their own, in a batch after the attacks', with the attacks that look for
+    what an earlier batch left (LATER)."""
     tmp = tmp_path_factory.mktemp("bystanders")
     for student, entry in BYSTANDERS.items():
         materialise(entry, tmp / "submissions" / student)
+    for entry in LATER:
+        materialise(entry, tmp / "submissions" / entry)
     return autograde(tmp / "submissions", tmp / "out", tmp / "work")
 
 
@@ -478,6 +503,22 @@ def test_no_process_outlives_grading(attacked: Watched) -> None:
     assert attacked.after["children"] == attacked.before["children"]
 
 
+@pytest.mark.slow
+def test_nothing_left_in_the_kernel(attacked: Watched) -> None:
+    """Is no SysV segment, semaphore set or queue left (nor any pinned memory), and no key held
+    by a sandbox uid, after the batch with the shared-memory and keyring writers?"""
+    assert attacked.after["kernel"] == attacked.before["kernel"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("entry", LATER)
+def test_a_later_batch_finds_nothing(attacked: Watched, alone: Batch, entry: str) -> None:
+    """Graded in a later batch, after the writers', does a reader find nothing and score only
+    what it earns on its own (its expected points)?"""
+    got = {k: float(v) for k, v in alone.grades()[entry]["points"].items()}
+    assert got == expected_points(entry), diff(expected_points(entry), got, alone.results(entry))
+
+
 def solution_lines() -> set[str]:
     """Distinctive lines of the solution regions of solutions/*.py."""
     lines = set()
@@ -512,7 +553,8 @@ def own_lines(folder: Path) -> set[str]:
 @pytest.mark.slow
 def test_nothing_hidden_reaches_a_student(attacked: Watched) -> None:
     """Does no feedback, results file or grades.json row hold a solution line the student did
-    not write, a hidden suite's source line, or the run's seed?"""
+    not write, a hidden suite's source line, the run's seed or anything of the grader's
+    environment (the seed and a CI token are in it, and an attack prints its environment)?"""
     batch, grades = attacked.batch, attacked.batch.grades()
     solutions, hidden = solution_lines(), hidden_lines()
     leaks, watched = [], 0
@@ -528,6 +570,8 @@ def test_nothing_hidden_reaches_a_student(attacked: Watched) -> None:
             found = [line for line in secret if line in text]
             if str(SEED) in text:
                 found.append(f"the seed {SEED}")
+            if TOKEN in text or "CI_JOB_TOKEN" in text or "ATTENTION_KIT_SEED" in text:
+                found.append("the grader's environment")
             leaks += [f"{student} {where}: {line!r}" for line in found[:3]]
     assert watched > 1000, "too few secret lines to look for: the test would prove nothing"
     assert not leaks, "\n".join(leaks)

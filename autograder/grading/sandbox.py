@@ -133,15 +133,15 @@ def enter_worker_namespaces(mode: str) -> None:
 # The environment the zygote starts with: nothing of the grader's but these names, so that no
 # secret of the instructor's (ATTENTION_KIT_SEED, a CI token) is anywhere in its memory, not even
 # in the environment block on its stack, which every worker inherits.
-PASSED_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "LD_LIBRARY_PATH")
+PASSED_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "LD_LIBRARY_PATH")
 SANDBOX_ENV = "ATTENTION_KIT_SANDBOX"
 
 
 def minimal_environment(python_path: str) -> dict[str, str]:
-    """The zygote's whole environment: locale and search paths, one thread, a harmless HOME,
-    the sandbox mode chosen, and `python_path` (where the kit is) to import the kit from."""
+    """The zygote's whole environment: locale, the temp and library folders, a PATH of its own,
+    one thread, a harmless HOME, the sandbox mode chosen, and `python_path` (where the kit is)."""
     env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
-    env.setdefault("PATH", "/usr/bin:/bin")
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), "/usr/bin", "/bin"])
     env.setdefault("LANG", "C.UTF-8")
     if os.environ.get(SANDBOX_ENV) == "basic":
         env[SANDBOX_ENV] = "basic"
