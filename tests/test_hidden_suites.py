@@ -77,11 +77,13 @@ def load_entry(folder: Path) -> Entry:
 
 def corpus() -> list[Entry]:
     """Every entry graded from its modules (an entry whose attack is on collection itself, a
-    notebook or a file name, is `through_collection`: tests/test_attacks.py grades it)."""
+    notebook or a file name, is `through_collection`, and one whose points depend on the attack
+    batch's --timeout and --budget is `batch_only`: tests/test_attacks.py grades those)."""
+    specs = {p.parent: tomllib.loads(p.read_text()) for p in sorted(CORPUS.glob("*/expected.toml"))}
     return [
-        load_entry(p.parent)
-        for p in sorted(CORPUS.glob("*/expected.toml"))
-        if not tomllib.loads(p.read_text()).get("through_collection")
+        load_entry(folder)
+        for folder, spec in specs.items()
+        if not (spec.get("through_collection") or spec.get("batch_only"))
     ]
 
 
