@@ -48,6 +48,10 @@ EXERCISES = manifest.load()
 IDS = [e.id for e in EXERCISES]
 FULL = {e.id: e.points for e in EXERCISES}
 SEED = 730514289  # nine digits: found in a student's output only if it leaked
+# seconds for a whole submission: above what the slow entries that keep points need (the two
+# timeouts of sleep_at_import, slow_but_correct's 2 s sleeps), and between the ends of the fifth
+# and sixth 4 s calls of sleep_every_call (20 s, 24 s), so that its expected points are certain
+BUDGET = "22"
 CALL_TIMEOUT = "6"  # seconds per call: the hanging attacks cost this, once per exercise; an
 # ordinary call on a loaded CI machine once took over 3 s
 RUN_TIMEOUT = 300  # seconds for the whole batch (it takes about 25)
@@ -328,7 +332,7 @@ def autograde(subs: Path, out: Path, work: Path) -> Batch:
     (work / "tmp").mkdir()
     command = [sys.executable, "-m", "autograder.cli", "autograde", "--quiet"]
     command += ["--submissions", str(subs), "--out", str(out), "--seed", str(SEED)]
-    command += ["--timeout", CALL_TIMEOUT]
+    command += ["--timeout", CALL_TIMEOUT, "--budget", BUDGET]
     report = work / "reaper.json"
     subprocess.run(
         [sys.executable, "-c", REAPER, str(report), str(GRACE), *command],
@@ -584,6 +588,47 @@ def test_feedback_stays_small(attacked: Watched) -> None:
     assert {k: v for k, v in sizes.items() if v > FEEDBACK_CAP} == {}
     flood = attacked.batch.feedback("attack_exhaustion_output_flood")
     assert "21 passed" in flood and "characters cut" in flood
+
+
+# ---- deadlines ---------------------------------------------------------------------------------
+
+
+def said(batch: Batch, student: str, exercise: str) -> str:
+    """What the grader told `student` about `exercise`."""
+    return next(
+        t["output"] for t in batch.results(student)["tests"] if t["name"].split(":")[0] == exercise
+    )
+
+
+@pytest.mark.slow
+def test_a_dribbled_reply_is_cut_off_at_the_call_deadline(attacked: Watched) -> None:
+    """Is a reply whose bytes come one a second stopped at the call's timeout, charged to the call
+    that was running (not reported as garbage once the dribble ends, nor to a later exercise)?"""
+    text = said(attacked.batch, "attack_exhaustion_dribble_reply", "context_vector")
+    assert f"test_context_vector_document:\ndid not return within {CALL_TIMEOUT} s" in text, text
+
+
+@pytest.mark.slow
+def test_a_forged_frame_is_refused_before_its_body_is_read(attacked: Watched) -> None:
+    """Is a frame whose array headers all point at one body refused as such?"""
+    text = said(attacked.batch, "attack_forging_forged_frame", "normalize_by_sum")
+    assert "the arrays do not add up to the body" in text, text
+
+
+@pytest.mark.slow
+def test_the_budget_stops_a_sleeper_and_says_why(attacked: Watched) -> None:
+    """When a submission's time runs out, is the call running then told it was stopped, is every
+    later check told it was not graded (naming the budget), and is it one of its problems?"""
+    batch, student = attacked.batch, "attack_exhaustion_sleep_every_call"
+    stopped = said(batch, student, "normalize_by_sum")
+    assert stopped.startswith("test_normalize_by_sum_document:\nstopped: your code was still ")
+    assert f"the {BUDGET} s allowed for grading your whole submission ran out" in stopped
+    for exercise in IDS[IDS.index("normalize_by_sum") + 1 :]:
+        assert f"not graded: the {BUDGET} s allowed for grading" in said(batch, student, exercise)
+    assert batch.grades()[student]["errors"] == [
+        "grading stopped when the time allowed for the whole submission ran out: the checks not "
+        "run in time score 0"
+    ]
 
 
 # ---- the red-team table ------------------------------------------------------------------------
