@@ -1,4 +1,4 @@
-# Generated from solutions/causal_attention.py by `make exercises`: edit the TODOs, not this line.
+# Your exercises: write each TODO below, then run `make check` (`make hint` for a hint).
 """Causal (masked) attention: a token may attend to itself and the tokens before it only."""
 
 import torch

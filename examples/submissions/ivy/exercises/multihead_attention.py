@@ -1,4 +1,4 @@
-# Generated from solutions/multihead_attention.py by `make exercises`: edit the TODOs, not this line.
+# Your exercises: write each TODO below, then run `make check` (`make hint` for a hint).
 """Multi-head attention: several causal heads side by side (book section 3.6)."""
 
 import torch
@@ -39,7 +39,8 @@ class MultiHeadAttention(nn.Module):
     Create, in this order: nn.Linear W_query, W_key, W_value [d_in -> d_out] (bias=qkv_bias),
     out_proj nn.Linear(d_out, d_out), nn.Dropout(dropout) and a buffer `mask`
     [context_length, context_length]. Each head works on head_dim = d_out // num_heads features;
-    raise ValueError when d_out is not divisible by num_heads. Output: [batch, n, d_out].
+    when d_out is not divisible by num_heads, raise ValueError (or, as the book does,
+    `assert d_out % num_heads == 0`: either is fine). Output: [batch, n, d_out].
     Off-limits: F.scaled_dot_product_attention and nn.MultiheadAttention.
     """
 

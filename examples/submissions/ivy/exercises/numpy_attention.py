@@ -1,4 +1,4 @@
-# Generated from solutions/numpy_attention.py by `make exercises`: edit the TODOs, not this line.
+# Your exercises: write each TODO below, then run `make check` (`make hint` for a hint).
 """Scaled dot-product self-attention in plain numpy.
 
 X [n, d] holds one token per row; W_Q, W_K [d, d_k] and W_V [d, d_v] project it to queries,

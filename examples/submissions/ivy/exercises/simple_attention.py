@@ -1,4 +1,4 @@
-# Generated from solutions/simple_attention.py by `make exercises`: edit the TODOs, not this line.
+# Your exercises: write each TODO below, then run `make check` (`make hint` for a hint).
 """Self-attention without trainable weights (book section 3.3.1).
 
 Each token of "Your journey starts with one step" (or "The cat ran") is a 3-d embedding,

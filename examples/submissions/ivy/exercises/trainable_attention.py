@@ -1,4 +1,4 @@
-# Generated from solutions/trainable_attention.py by `make exercises`: edit the TODOs, not this line.
+# Your exercises: write each TODO below, then run `make check` (`make hint` for a hint).
 """Scaled dot-product attention with trainable weights (book section 3.4).
 
 Three matrices W_query, W_key, W_value [d_in, d_out] project every token x [d_in] to a

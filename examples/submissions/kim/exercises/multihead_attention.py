@@ -43,7 +43,8 @@ class MultiHeadAttention(nn.Module):
     Create, in this order: nn.Linear W_query, W_key, W_value [d_in -> d_out] (bias=qkv_bias),
     out_proj nn.Linear(d_out, d_out), nn.Dropout(dropout) and a buffer `mask`
     [context_length, context_length]. Each head works on head_dim = d_out // num_heads features;
-    raise ValueError when d_out is not divisible by num_heads. Output: [batch, n, d_out].
+    when d_out is not divisible by num_heads, raise ValueError (or, as the book does,
+    `assert d_out % num_heads == 0`: either is fine). Output: [batch, n, d_out].
     Off-limits: F.scaled_dot_product_attention and nn.MultiheadAttention.
     """
 
