@@ -107,6 +107,17 @@ def test_softmax_rows_writes_its_own(numpy_attention):
     )
 
 
+@pytest.mark.exercise("self_attention_numpy")
+def test_self_attention_numpy_is_numpy_only(numpy_attention):
+    """Is self_attention_numpy written in numpy, without torch?"""
+    X, W = rand_np(1, 3, 4), rand_np(2, 4, 2)
+    expect_own_code(
+        numpy_attention,
+        "self_attention_numpy",
+        lambda: numpy_attention.self_attention_numpy(X, W, W, W),
+    )
+
+
 # ---- self_attention_numpy ----------------------------------------------------------------------
 
 
