@@ -10,10 +10,11 @@ pages forbid scripts outright in their Content-Security-Policy.
 
 from __future__ import annotations
 
+import functools
 import html
 import io
-import re
 import statistics
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -373,82 +374,33 @@ def _save(fig: Any, path: Path, plt: Any) -> str:
 
 # ---- feedback/<student>.html: the Markdown feedback as HTML ----------------------------------
 
-FENCE = re.compile(r"^(`{3,})[\w-]*\s*$")
-HEADING = re.compile(r"^(#{1,6}) (.*)$")
-TABLE_RULE = re.compile(r"^\|[\s:|-]+\|$")
 
+@functools.cache
+def _markdown() -> Callable[[str], Any]:
+    """Markdown to HTML with every raw tag escaped, tables, and right-aligned cells as class="num";
+    images are shown as their alt text and code blocks as plain <pre>: the page loads nothing."""
+    import mistune
 
-def _inline(text: str) -> str:
-    """Escape, then **bold** and `code` (the only inline Markdown the feedback writes)."""
-    out, parts = [], re.split(r"(`[^`]+`)", text)
-    for part in parts:
-        if len(part) > 1 and part.startswith("`") and part.endswith("`"):
-            out.append(f"<code>{html.escape(part[1:-1])}</code>")
-        else:
-            escaped = html.escape(part)
-            out.append(re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", escaped))
-    return "".join(out)
+    class Renderer(mistune.HTMLRenderer):
+        def block_code(self, code: str, info: str | None = None) -> str:
+            return f"<pre>{html.escape(code.rstrip(chr(10)))}</pre>\n"
 
+        def image(self, text: str, url: str, title: str | None = None) -> str:
+            return text
 
-def _cells(line: str) -> list[str]:
-    inner = line.strip()[1:-1]
-    return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", inner)]
+    def cell(_: Any, text: str, align: str | None = None, head: bool = False) -> str:
+        tag, attr = ("th" if head else "td"), (' class="num"' if align == "right" else "")
+        return f"<{tag}{attr}>{text}</{tag}>"
+
+    md = mistune.create_markdown(renderer=Renderer(escape=True), plugins=["table"])
+    md.renderer.register("table_cell", cell)  # type: ignore[union-attr]
+    md.renderer.register("table_row", lambda _, text: f"<tr>{text}</tr>\n")  # type: ignore[union-attr]
+    return md
 
 
 def markdown_html(md: str) -> str:
-    """The subset of Markdown feedback_md writes (headings, paragraphs, tables, code fences),
-    as HTML; all text escaped, fenced text kept verbatim in <pre>."""
-    lines, out, i = md.splitlines(), [], 0
-    while i < len(lines):
-        line = lines[i]
-        fence = FENCE.match(line)
-        if fence:
-            end = i + 1
-            while end < len(lines) and lines[end].rstrip() != fence.group(1):
-                end += 1
-            out.append(f"<pre>{html.escape(chr(10).join(lines[i + 1 : end]))}</pre>")
-            i = end + 1
-            continue
-        heading = HEADING.match(line)
-        if heading:
-            level = len(heading.group(1))
-            out.append(f"<h{level}>{_inline(heading.group(2))}</h{level}>")
-        elif line.startswith("|") and i + 1 < len(lines) and TABLE_RULE.match(lines[i + 1]):
-            end = i + 2
-            while end < len(lines) and lines[end].startswith("|"):
-                end += 1
-            out.append(_table(lines[i], lines[i + 1], lines[i + 2 : end]))
-            i = end
-            continue
-        elif line.strip():
-            para = [line]
-            while i + 1 < len(lines) and _plain(lines[i + 1]):
-                i += 1
-                para.append(lines[i])
-            out.append(f"<p>{_inline(' '.join(p.strip() for p in para))}</p>")
-        i += 1
-    return "\n".join(out)
-
-
-def _plain(line: str) -> bool:
-    return bool(line.strip()) and not (
-        FENCE.match(line) or HEADING.match(line) or line.startswith("|")
-    )
-
-
-def _table(head: str, rule: str, body: list[str]) -> str:
-    aligns = ["num" if c.endswith(":") else "" for c in _cells(rule)]
-
-    def row(cells: list[str], tag: str) -> str:
-        shown = []
-        for cell, align in zip(cells, aligns + [""] * len(cells), strict=False):
-            attr = f' class="{align}"' if align else ""
-            shown.append(f"<{tag}{attr}>{_inline(cell)}</{tag}>")
-        return "<tr>" + "".join(shown) + "</tr>"
-
-    rows = ["<table>", "<thead>" + row(_cells(head), "th") + "</thead>", "<tbody>"]
-    rows += [row(_cells(line), "td") for line in body]
-    return "\n".join([*rows, "</tbody>", "</table>"])
+    """Feedback Markdown as HTML; all text escaped, fenced text kept verbatim in <pre>."""
+    return str(_markdown()(md)).strip()
 
 
 def feedback_page(student: str, md: str) -> str:
