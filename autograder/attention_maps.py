@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import signal
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -21,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from . import heatmap
+from . import heatmap, timelimit
 
 PLOTS = Path("build") / "plots"  # relative to the student's folder (where make check runs)
-CALL_SECONDS = 5.0  # the public tests already ran this call; a stuck one is stopped here too
+CALL_SECONDS = timelimit.SECONDS  # the public tests ran this call already; stopped here too
 
 
 @dataclass(frozen=True)
@@ -217,28 +215,12 @@ def choose(statuses: Sequence[Any], selector: str | None) -> str | None:
     return None
 
 
-class _Stuck(Exception):
-    pass
-
-
 def _call(function: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     """function(*args), its printing swallowed, stopped after CALL_SECONDS where signals allow."""
-    timer = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-
-    def stuck(signum: int, frame: object) -> None:
-        raise _Stuck
-
-    previous = signal.signal(signal.SIGALRM, stuck) if timer else None
-    if timer:
-        signal.setitimer(signal.ITIMER_REAL, CALL_SECONDS)
     sink = io.StringIO()
-    try:
+    with timelimit.limited(CALL_SECONDS):
         with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
             return function(*args)
-    finally:
-        if timer:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
 
 
 def student_weights(case: Case, target: str) -> tuple[Any, str]:
@@ -249,7 +231,7 @@ def student_weights(case: Case, target: str) -> tuple[Any, str]:
     try:
         module = importlib.import_module(f"{target}.{case.module}")
         result = _call(getattr(module, exercise), case.args())
-    except _Stuck:
+    except timelimit.Stuck:
         return None, f"your {exercise} was still running after {CALL_SECONDS:g} s"
     except Exception as e:  # the student's code: anything can come out of it
         return None, f"your {exercise} raised {type(e).__name__} on this input"

@@ -16,9 +16,7 @@ import io
 import linecache
 import os
 import re
-import signal
 import sys
-import threading
 import traceback
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -27,21 +25,17 @@ from types import TracebackType
 
 import pytest
 
-from . import attention_maps, manifest, mistakes, progress, siblings
+from . import attention_maps, manifest, mistakes, progress, siblings, timelimit
 
 PUBLIC = Path(__file__).resolve().parent / "public"
 NOT_STARTED = re.compile(r"^(\w+): not started")
 MISSING = re.compile(r"^module '([\w.]+)' has no attribute '(\w+)'")
 BAR_WIDTH = 30
-# A public test runs in milliseconds; one still running after this is stuck in a loop.
-TEST_SECONDS = float(os.environ.get("ATTENTION_KIT_TEST_SECONDS", "10"))
+TEST_SECONDS = timelimit.SECONDS
 PRINTED_HEAD, PRINTED_TAIL = 3000, 1000  # what the student printed, cut to a few KB
 
 
-class Stuck(Exception):
-    """Raised inside a public test that has run for TEST_SECONDS."""
-
-
+Stuck = timelimit.Stuck
 # pytest plugins `make check` does without: less start-up, and nothing of theirs to print
 UNUSED_PLUGINS = (
     "cacheprovider",
@@ -239,24 +233,9 @@ def _printed(item: pytest.Item) -> str:
 
 
 def _time_limited() -> Generator[None, object, object]:
-    """The body of a hook wrapper that raises Stuck in the wrapped phase after TEST_SECONDS
-    (Linux and macOS, main thread only)."""
-    if (
-        not hasattr(signal, "setitimer")
-        or threading.current_thread() is not threading.main_thread()
-    ):
+    """The body of a hook wrapper that raises Stuck in the wrapped phase after TEST_SECONDS."""
+    with timelimit.limited():
         return (yield)
-
-    def stuck(signum: int, frame: object) -> None:
-        raise Stuck(f"still running after {TEST_SECONDS:g} s: is there a loop that never ends?")
-
-    previous = signal.signal(signal.SIGALRM, stuck)
-    signal.setitimer(signal.ITIMER_REAL, TEST_SECONDS)
-    try:
-        return (yield)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _shown(path: Path | str) -> str:
