@@ -16,6 +16,12 @@ tensors.
     install(); fresh()            # once in the zygote, then once per worker before student code
     with scoped(): ...            # elsewhere (make check): torch's own kernels back afterwards
     before = snapshot(); ...; recorded(before, ["softmax"])  # -> [NAMES["_softmax"]], or []
+
+In the grader's workers the counters are only the worker's own first line: each counted call
+also writes one byte (the operator's index) to a pipe whose read end the grader holds
+(witness), and the worker brackets every call with sealed markers (mark). What reached the pipe
+cannot be taken back by the code being graded, and the grader's verdict comes from it
+(grading/evidence.py), not from anything the worker says.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import math
 import mmap
+import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -59,6 +66,12 @@ _counts: Any = None  # memoryview of unsigned 64-bit counters, one per OPS entry
 _library: Any = None  # the torch.library.Library holding the registrations (kept alive)
 _INDEX = {name: i for i, name in enumerate(OPS)}
 assert set(NAMES) == set(OPS)
+# The record a worker writes to the grader's pipe: one byte per counted call (its OPS index),
+# and around each call OPEN or CLOSE + the worker's 16-byte seal + the call's number (4 bytes,
+# little-endian). Each write is one write(2) under PIPE_BUF bytes, so none interleaves another.
+OPEN, CLOSE = 0xFE, 0xFF
+SEAL_BYTES, SEQ_BYTES = 16, 4
+_witness: tuple[int, bytes] | None = None  # (the pipe's write end, the seal)
 
 
 def fresh() -> None:
@@ -69,9 +82,29 @@ def fresh() -> None:
     _counts = memoryview(page).cast("Q")
 
 
+def witness(fd: int, seal: bytes) -> None:
+    """From now on, write every counted call to `fd` too, and let mark() seal with `seal`."""
+    global _witness
+    _witness = (fd, bytes(seal))
+
+
+def mark(kind: int, seq: int) -> None:
+    """Write the OPEN or CLOSE marker of call `seq` to the witness pipe (if there is one)."""
+    if _witness is not None:
+        _record(bytes((kind,)) + _witness[1] + seq.to_bytes(SEQ_BYTES, "little"))
+
+
+def _record(data: bytes) -> None:
+    assert _witness is not None
+    with contextlib.suppress(OSError):  # a pipe closed or replaced shows as a missing marker
+        os.write(_witness[0], data)
+
+
 def _count(op: str) -> None:
     i = _INDEX[op]
     _counts[i] = (_counts[i] + 1) & 0xFFFFFFFFFFFFFFFF  # not atomic: any nonzero count is evidence
+    if _witness is not None:
+        _record(bytes((i,)))
 
 
 def snapshot() -> tuple[int, ...]:

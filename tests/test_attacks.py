@@ -30,6 +30,8 @@ from typing import Any
 import pytest
 
 from autograder import ROOT, manifest, redteam
+from autograder.grading import evidence
+from autograder.grading.isolate import FORGED
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -613,6 +615,26 @@ def test_a_forged_frame_is_refused_before_its_body_is_read(attacked: Watched) ->
     """Is a frame whose array headers all point at one body refused as such?"""
     text = said(attacked.batch, "attack_forging_forged_frame", "normalize_by_sum")
     assert "the arrays do not add up to the body" in text, text
+
+
+@pytest.mark.slow
+def test_a_well_formed_reply_written_by_student_code_is_refused(attacked: Watched) -> None:
+    """Is a reply frame in the worker's own layout, written by the code being graded, refused
+    because it lacks the seal the grader gave its worker?"""
+    text = said(attacked.batch, "attack_offlimits_forged_reply", "softmax_stable")
+    assert FORGED in text, text
+
+
+@pytest.mark.slow
+def test_a_redirected_record_forfeits_every_offlimits_exercise(attacked: Watched) -> None:
+    """Is a record of kernel calls cut off by the code being graded named as such on every
+    exercise with off-limits calls, while the others keep their points?"""
+    batch, student = attacked.batch, "attack_offlimits_record_redirect"
+    for ex in manifest.load():
+        if ex.offlimits:
+            assert evidence.BROKEN in said(batch, student, ex.id), ex.id
+        else:
+            assert evidence.BROKEN not in said(batch, student, ex.id), ex.id
 
 
 @pytest.mark.slow

@@ -4,7 +4,10 @@
 solutions or the hidden suites) and asks it for workers. `SandboxChannel` is what a `Student`
 talks through: it starts a worker on first use, sends the submission's sources, enforces the
 wall-clock timeout of each call and the submission's budget, and after a timeout or a crash
-starts a fresh worker for the next call.
+starts a fresh worker for the next call. Every reply must carry the worker's seal (sent in its
+first request, before any student code runs) and its number; each reply also carries, under
+"evidence", the watched torch kernels the worker's record shows during that call (evidence.py),
+which the student's code cannot forge or take back.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import collections
 import json
 import math
+import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -21,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from . import protocol
+from . import evidence, protocol
 from .student import StudentError, budget_ran_out, budget_spent
 from .wire import Wire
 
@@ -58,18 +63,26 @@ class Zygote:
             raise RuntimeError("the grading zygote exited; see the messages above")
         return json.loads(msg)
 
-    def spawn(self, lane: int) -> tuple[int, socket.socket]:
-        """A fresh worker: its pid (for kill) and our end of its socket."""
+    def spawn(self, lane: int) -> tuple[int, socket.socket, int]:
+        """A fresh worker: its pid (for kill), our end of its socket, and the read end of the
+        pipe its record of watched kernel calls goes to (kernelwatch)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        with self.lock:
-            socket.send_fds(
-                self.control,
-                [json.dumps({"op": "spawn", "lane": lane}).encode()],
-                [theirs.fileno()],
-            )
-            reply = self._recv()
-        theirs.close()
-        return int(reply["pid"]), ours
+        record, record_w = os.pipe()
+        try:
+            with self.lock:
+                socket.send_fds(
+                    self.control,
+                    [json.dumps({"op": "spawn", "lane": lane}).encode()],
+                    [theirs.fileno(), record_w],
+                )
+                reply = self._recv()
+        except BaseException:
+            os.close(record)
+            raise
+        finally:
+            theirs.close()
+            os.close(record_w)
+        return int(reply["pid"]), ours, record
 
     def kill(self, pid: int) -> None:
         """End the worker and everything it started (its PID namespace dies with it)."""
@@ -116,6 +129,10 @@ class SandboxChannel:
         self.pending: collections.deque[bytes] = collections.deque()  # sent, answer not read
         self.pid: int | None = None
         self.wire: Wire | None = None
+        self.record: evidence.Record | None = None
+        self.seal = ""  # the running worker's, hex
+        self.seq = 0  # the number of the worker's last reply
+        self.broken = ""  # why the record is no longer trusted: sticks for the submission
         self.restarts = 0
         self.budget = budget
         self.ends = math.inf if budget is None else time.monotonic() + budget
@@ -123,15 +140,18 @@ class SandboxChannel:
     def _start(self, pipeline: bool) -> None:
         if time.monotonic() >= self.ends:  # no fresh worker once the budget is spent
             raise StudentError("budget", budget_spent(self.budget or 0.0))
-        self.pid, sock = self.zygote.spawn(self.lane)
-        self.wire = Wire(sock)
-        load = {"op": "load", "sources": self.sources}
+        self.pid, sock, record = self.zygote.spawn(self.lane)
+        seal = secrets.token_bytes(16)
+        self.record = evidence.Record(record, seal)
+        self.wire = Wire(sock, self.record)
+        self.seal, self.seq = seal.hex(), -1
+        plan = self.plan if pipeline else []
+        load = {"op": "load", "sources": self.sources, "seal": self.seal, "plan": len(plan)}
         self.wire.send(protocol.pack(load, max_header=protocol.MAX_FRAME))
+        self.pending.extend(plan)
+        for frame in plan:  # read by the worker before it answers the load
+            self.wire.send(frame)
         self._receive(LOAD_TIMEOUT)
-        if pipeline and self.plan:
-            self.pending.extend(self.plan)
-            for frame in self.plan:
-                self.wire.send(frame)
 
     def request(self, frame: bytes, timeout: float) -> tuple[dict[str, Any], list[np.ndarray]]:
         if time.monotonic() >= self.ends:
@@ -171,7 +191,8 @@ class SandboxChannel:
             raise StudentError("crash", CRASHED)
         deadline = min(time.monotonic() + timeout, self.ends)
         try:
-            return self.wire.receive(deadline)
+            data, arrays = self.wire.receive(deadline)
+            return self._sealed(data), arrays
         except TimeoutError:
             self.stop()
             if deadline == self.ends:
@@ -184,8 +205,23 @@ class SandboxChannel:
             self.stop()
             raise StudentError("protocol", f"the grading process sent garbage: {e}") from None
 
+    def _sealed(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The reply, if the worker wrote it (its seal, the next number), with the evidence of
+        the call's record under "evidence" (and "broken" once the record is not trusted)."""
+        self.seq += 1
+        if data.get("seal") != self.seal or data.get("seq") != self.seq:
+            raise protocol.ProtocolError(FORGED)
+        assert self.record is not None
+        data["evidence"] = self.record.call(self.seq) if self.seq else []
+        self.broken = self.broken or self.record.broken
+        data["broken"] = self.broken
+        return data
+
     def stop(self) -> None:
         self.pending.clear()
+        if self.record is not None:
+            self.record.close()
+            self.record = None
         if self.wire is not None:
             self.wire.close()
             self.wire = None
@@ -195,6 +231,7 @@ class SandboxChannel:
             self.restarts += 1
 
 
+FORGED = "a reply did not come from the worker (a frame written by the code being graded)"
 CRASHED = (
     "the grading process running your code ended (a crash, os._exit, a signal, "
     "or the memory or CPU limit)"

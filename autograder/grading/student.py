@@ -149,10 +149,28 @@ class Student:
         printed = data.get("output")
         if isinstance(printed, str) and printed:
             self.output.append(printed[:4200])
+        if request["offlimits"]:
+            _judge(data, request["offlimits"])
         error = data.get("error")
         if error is not None:
             raise _error(error)
         return data, arrays
+
+
+def _judge(data: dict[str, Any], groups: list[str]) -> None:
+    """StudentError("offlimits") when the channel's record of the call (set by the channel,
+    never by the worker: see isolate.py) shows a kernel of `groups`, or cannot be trusted."""
+    from .. import kernelwatch
+
+    if data.get("broken"):
+        raise StudentError("offlimits", str(data["broken"])[:2000])
+    called = [
+        kernelwatch.NAMES[op]
+        for op in data.get("evidence") or []
+        if op in kernelwatch.OPS and set(groups) & set(kernelwatch.OPS[op])
+    ]
+    if called:
+        raise StudentError("offlimits", "off-limits call: " + ", ".join(called[:5]))
 
 
 def budget_ran_out(budget: float) -> str:

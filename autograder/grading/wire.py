@@ -27,12 +27,17 @@ class Wire:
     `receive` raises TimeoutError at the deadline, EOFError or OSError when the worker is gone,
     and ProtocolError for a frame the protocol refuses."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, record: Any = None) -> None:
+        """`record`: the worker's evidence.Record, whose pipe is drained while replies are
+        awaited, so the worker never waits on a full pipe."""
         sock.setblocking(False)
         self.sock = sock
         self.outbox: collections.deque[memoryview] = collections.deque()  # not yet written
         self.selector = selectors.DefaultSelector()
         self.selector.register(sock, selectors.EVENT_READ)
+        self.record = record
+        if record is not None:
+            self.selector.register(record, selectors.EVENT_READ, "record")
 
     def send(self, frame: bytes) -> None:
         """Queue `frame` and write what the socket takes now; the rest goes out while waiting."""
@@ -72,11 +77,19 @@ class Wire:
                 raise TimeoutError
             events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self.outbox else 0)
             self.selector.modify(self.sock, events)
-            for _, mask in self.selector.select(left):
+            ready = False
+            for key, mask in self.selector.select(left):
+                if key.data == "record":
+                    self.record.pull()
+                    if self.record.fd < 0 or self.record.broken:  # nothing more to drain
+                        self.selector.unregister(key.fileobj)
+                    continue
                 if mask & selectors.EVENT_WRITE:
                     self._flush()
                 if mask & selectors.EVENT_READ:
-                    return
+                    ready = True
+            if ready:
+                return
 
     def _flush(self) -> None:
         while self.outbox:

@@ -24,6 +24,7 @@ from .seeding import seed_cpu
 
 PACKAGE = "exercises"
 OUTPUT_CAP = 4096  # characters of printed output returned per request
+MAX_PLAN = 4096  # requests read ahead at load
 
 
 class _Capped(io.TextIOBase):
@@ -76,16 +77,20 @@ def enforce(groups: list[str]) -> Iterator[None]:
 class Session:
     """One submission's code, imported lazily module by module."""
 
-    def __init__(self, resolve: Callable[[str, str], Any]) -> None:
+    def __init__(self, resolve: Callable[[str, str], Any], seal: str = "") -> None:
         self.resolve = resolve
+        self.seal = seal  # what every reply carries: the grader refuses a frame without it
 
-    def handle(self, data: dict[str, Any], arrays: list[Any]) -> bytes:
-        """Answer one request frame; never raises for anything the student's code does."""
+    def stamp(self, seq: int) -> dict[str, Any]:
+        return {"seal": self.seal, "seq": seq}
+
+    def handle(self, data: dict[str, Any], arrays: list[Any], seq: int = 0) -> bytes:
+        """Answer request number `seq`; never raises for anything the student's code does."""
         w = protocol.writer()
         out = _Capped()
         try:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-                reply = self._dispatch(data, arrays, w)
+                reply = self._dispatch(data, arrays, w, seq)
         except Missing as e:
             reply = {"error": {"kind": "missing", "message": str(e)}}
         except OffLimits as e:
@@ -94,6 +99,7 @@ class Session:
             reply = {"error": _describe(e)}
             w = protocol.writer()
         reply["output"] = out.text()
+        reply.update(self.stamp(seq))
         try:
             return protocol.pack(reply, w)
         except (protocol.ProtocolError, TypeError, ValueError) as e:
@@ -102,11 +108,14 @@ class Session:
                     "kind": "exception",
                     "type": "ValueError",
                     "message": f"the result could not be sent back: {e}",
-                }
+                },
+                **self.stamp(seq),
             }
             return protocol.pack(bad)
 
-    def _dispatch(self, data: dict[str, Any], arrays: list[Any], w: Any) -> dict[str, Any]:
+    def _dispatch(
+        self, data: dict[str, Any], arrays: list[Any], w: Any, seq: int
+    ) -> dict[str, Any]:
         op = data.get("op")
         if op == "ping":
             return {"pong": True}
@@ -114,6 +123,9 @@ class Session:
         args = [protocol.rebuild(a, arrays) for a in data.get("args", [])]
         kwargs = {str(k): protocol.rebuild(v, arrays) for k, v in data.get("kwargs", {}).items()}
         groups = [str(g) for g in data.get("offlimits", [])]
+        kernelwatch.mark(
+            kernelwatch.OPEN, seq
+        )  # what the grader's record holds from here is this call's
         if op == "call":
             with enforce(groups):
                 result = obj(*args, **kwargs)
@@ -280,9 +292,12 @@ def install_sources(root: str, sources: dict[str, str]) -> None:
     importlib.invalidate_caches()
 
 
-def serve(sock: Any, root: str) -> None:
-    """Answer requests on `sock` until the grader closes it; the first request carries the
-    sources, which are written under `root` (the worker's own writable folder)."""
+def serve(sock: Any, root: str, record: int | None = None) -> None:
+    """Answer requests on `sock` until the grader closes it. The first request carries the
+    sources, which are written under `root` (the worker's own writable folder), the seal of
+    every reply, and how many requests follow at once (the plan): those are all read before any
+    student code runs, so none is left in the socket for that code to peek at. `record`: the
+    write end of the grader's pipe for the record of watched kernel calls (kernelwatch)."""
     rfile = sock.makefile("rb")
 
     def read_exact(n: int) -> bytes:
@@ -294,17 +309,33 @@ def serve(sock: Any, root: str) -> None:
     kernelwatch.install()  # done in the zygote already: then only the counters are new
     kernelwatch.fresh()  # this worker's own counters, before any student code runs
     session: Session | None = None
+    queued: list[tuple[dict[str, Any], list[Any]]] = []
+    seq = 0
     while True:
-        try:
-            data, arrays = protocol.read_frame(read_exact)
-        except (EOFError, OSError):
-            return
-        if data.get("op") == "load":
+        if queued:
+            data, arrays = queued.pop(0)
+        else:
+            try:
+                data, arrays = protocol.read_frame(read_exact)
+            except (EOFError, OSError):
+                return
+        if data.get("op") == "load" and session is None:
+            seal = str(data.get("seal", ""))
+            if record is not None:
+                kernelwatch.witness(record, bytes.fromhex(seal))
+            try:
+                planned = min(int(data.get("plan", 0)), MAX_PLAN)
+                queued = [protocol.read_frame(read_exact) for _ in range(planned)]
+            except (EOFError, OSError):
+                return
             install_sources(root, {str(k): str(v) for k, v in data.get("sources", {}).items()})
-            session = Session(import_resolver(root))
-            sock.sendall(protocol.pack({"loaded": True}))
+            session = Session(import_resolver(root), seal)
+            sock.sendall(protocol.pack({"loaded": True, **session.stamp(0)}))
             continue
         if session is None:
             sock.sendall(protocol.pack({"error": {"kind": "protocol", "message": "no sources"}}))
             continue
-        sock.sendall(session.handle(data, arrays))
+        seq += 1
+        reply = session.handle(data, arrays, seq)
+        kernelwatch.mark(kernelwatch.CLOSE, seq)  # before the reply: the grader finds it there
+        sock.sendall(reply)

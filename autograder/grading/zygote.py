@@ -105,15 +105,16 @@ def main(fd: int) -> None:
     children: dict[int, int] = {}  # intermediate pid -> worker pid
     while True:
         try:
-            msg, fds, _, _ = socket.recv_fds(control, 65536, 1)
+            msg, fds, _, _ = socket.recv_fds(control, 65536, 2)
         except OSError:
             break
         if not msg:
             break
         request = json.loads(msg)
-        if request.get("op") == "spawn" and fds:
-            pid, worker_pid = _spawn(setup, int(request.get("lane", 0)), fds[0], control, worker)
-            os.close(fds[0])
+        if request.get("op") == "spawn" and len(fds) == 2:
+            pid, worker_pid = _spawn(setup, int(request.get("lane", 0)), fds, control, worker)
+            for fd_ in fds:  # the worker's now: the zygote keeps no write end of its record
+                os.close(fd_)
             children[pid] = worker_pid
             _send(control, {"pid": pid})
         elif request.get("op") == "kill":
@@ -154,9 +155,10 @@ def _mountpoint() -> str:
 
 
 def _spawn(
-    setup: Setup, lane: int, fd: int, control: socket.socket, worker: Any
+    setup: Setup, lane: int, fds: list[int], control: socket.socket, worker: Any
 ) -> tuple[int, int]:
-    """Fork the intermediate (which forks the worker); returns (intermediate pid, worker pid)."""
+    """Fork the intermediate (which forks the worker); returns (intermediate pid, worker pid).
+    `fds`: the worker's socket and the write end of its record's pipe (see kernelwatch)."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid:
@@ -174,38 +176,42 @@ def _spawn(
         if setup.mode == "basic":
             os.write(write_end, str(os.getpid()).encode())
             os.close(write_end)
-            _run_worker(setup, lane, fd, worker)  # never returns
+            _run_worker(setup, lane, fds, worker)  # never returns
         child = os.fork()
         if child == 0:
             os.close(write_end)
             # A process group of its own: kill(0) (getppid() is 0 in the PID namespace) and
             # killpg reach the worker and its children only, not the grader's group.
             os.setsid()
-            _run_worker(setup, lane, fd, worker)
+            _run_worker(setup, lane, fds, worker)
         os.write(write_end, str(child).encode())
         os.close(write_end)
-        os.close(fd)
+        for fd in fds:
+            os.close(fd)
         _, st = os.waitpid(child, 0)  # returns once every process of the namespace is gone
         status = os.waitstatus_to_exitcode(st) & 0xFF
     finally:
         os._exit(status)
 
 
-def _run_worker(setup: Setup, lane: int, fd: int, worker: Any) -> None:
+def _run_worker(setup: Setup, lane: int, fds: list[int], worker: Any) -> None:
     code = 0
+    fd, record = fds
     try:
         mountpoint = setup.mountpoint
         if setup.mode == "basic":
             mountpoint = os.path.join(mountpoint, f"w{os.getpid()}")
             os.mkdir(mountpoint, 0o700)
-        os.closerange(3, fd)  # nothing of the zygote's stays open but the grader's socket
-        os.closerange(fd + 1, 1 << 16)
+        keep = sorted(fds)  # nothing of the zygote's stays open but the grader's two ends
+        os.closerange(3, keep[0])
+        os.closerange(keep[0] + 1, keep[1])
+        os.closerange(keep[1] + 1, 1 << 16)
         root = sandbox.confine(setup.mode, mountpoint, lane, setup.limits, setup.view)
         sock = socket.socket(fileno=fd)
         os.environ.clear()
         os.environ.update({"HOME": root, "TMPDIR": root, "OMP_NUM_THREADS": "1"})
         _quiet_std_fds(root)
-        worker.serve(sock, root)
+        worker.serve(sock, root, record)
     except BaseException:
         code = 71
     finally:
