@@ -35,16 +35,17 @@ def pipe() -> Iterator[tuple[evidence.Record, int]]:
     os.close(w)
 
 
-def test_calls_between_markers_are_the_calls(pipe: tuple[evidence.Record, int]) -> None:
-    """Are the bytes between call n's OPEN and CLOSE call n's, and those before its OPEN (an
-    import, a leftover thread) nobody's?"""
+def test_calls_up_to_a_close_marker_are_that_calls(pipe: tuple[evidence.Record, int]) -> None:
+    """Are the bytes after call n-1's CLOSE (its import, a thread an earlier call left running)
+    and up to call n's CLOSE call n's, and nobody else's?"""
     record, w = pipe
     os.write(w, op("_softmax") + marker(kernelwatch.OPEN, 1) + marker(kernelwatch.CLOSE, 1))
     os.write(w, marker(kernelwatch.OPEN, 2) + op("_log_softmax") + op("_softmax"))
-    os.write(w, marker(kernelwatch.CLOSE, 2) + marker(kernelwatch.CLOSE, 3))
-    assert record.call(1) == []
+    os.write(w, marker(kernelwatch.CLOSE, 2) + marker(kernelwatch.OPEN, 3))
+    os.write(w, marker(kernelwatch.CLOSE, 3))
+    assert record.call(1) == ["_softmax"]
     assert record.call(2) == ["_softmax", "_log_softmax"]
-    assert record.call(3) == []  # no OPEN: the call failed before the student's code ran
+    assert record.call(3) == []
     assert record.broken == ""
 
 
@@ -58,6 +59,15 @@ def test_a_dropped_answer_is_skipped(pipe: tuple[evidence.Record, int]) -> None:
     assert record.broken == ""
 
 
+def test_a_marker_split_across_reads_is_whole(pipe: tuple[evidence.Record, int]) -> None:
+    record, w = pipe
+    whole = marker(kernelwatch.OPEN, 1) + op("_softmax") + marker(kernelwatch.CLOSE, 1)
+    os.write(w, whole[:7])
+    record.pull()
+    os.write(w, whole[7:])
+    assert record.call(1) == ["_softmax"] and record.broken == ""
+
+
 @pytest.mark.parametrize(
     "written",
     [
@@ -66,8 +76,14 @@ def test_a_dropped_answer_is_skipped(pipe: tuple[evidence.Record, int]) -> None:
         marker(kernelwatch.CLOSE, 1, seal=bytes(16)),  # a marker forged without the seal
         b"\x80" + marker(kernelwatch.CLOSE, 1),  # a byte that is neither a call nor a marker
         marker(kernelwatch.CLOSE, 2),  # a later call's marker first
+        # a CLOSE forged early (the seal read from the worker's memory), then the kernel call,
+        # then the worker's own CLOSE: the marker twice
+        marker(kernelwatch.OPEN, 1)
+        + marker(kernelwatch.CLOSE, 1)
+        + op("_softmax")
+        + marker(kernelwatch.CLOSE, 1),
     ],
-    ids=["nothing", "open_only", "wrong_seal", "junk", "out_of_order"],
+    ids=["nothing", "open_only", "wrong_seal", "junk", "out_of_order", "close_twice"],
 )
 def test_a_record_without_its_sealed_marker_is_broken(
     pipe: tuple[evidence.Record, int], written: bytes
@@ -123,5 +139,44 @@ def test_kernel_calls_from_any_thread_reach_the_pipe() -> None:
         kernelwatch._witness = previous
     assert record.call(1) == ["_softmax", "_log_softmax"]
     assert record.call(2) == []
+    record.close()
+    os.close(w)
+
+
+def _page_of_counters() -> tuple[int, int]:
+    import ctypes
+
+    page = kernelwatch._counts.obj  # the mmap behind the counters
+    return ctypes.addressof(ctypes.c_char.from_buffer(page)), len(page)
+
+
+def test_rewriting_the_counters_does_not_rewrite_the_record() -> None:
+    """Code that saves the counter page through /proc/self/mem, calls torch.softmax and writes
+    the page back hides the call from the counters, but not from the record already sent."""
+    try:
+        open("/proc/self/mem", "r+b", buffering=0).close()
+    except OSError as e:
+        pytest.skip(f"/proc/self/mem is not writable here, so the attack cannot be shown: {e}")
+    r, w = os.pipe()
+    record = evidence.Record(r, SEAL)
+    previous = kernelwatch._witness
+    try:
+        with kernelwatch.scoped():
+            kernelwatch.witness(w, SEAL)
+            kernelwatch.mark(kernelwatch.OPEN, 1)
+            before = kernelwatch.snapshot()
+            address, length = _page_of_counters()
+            with open("/proc/self/mem", "r+b", buffering=0) as mem:
+                mem.seek(address)
+                saved = mem.read(length)
+                torch.softmax(torch.ones(3), 0)
+                mem.seek(address)
+                mem.write(saved)
+            hidden = kernelwatch.recorded(before, ["softmax"])
+            kernelwatch.mark(kernelwatch.CLOSE, 1)
+    finally:
+        kernelwatch._witness = previous
+    assert hidden == []  # the counters were wiped: the worker's own check sees nothing
+    assert record.call(1) == ["_softmax"]
     record.close()
     os.close(w)

@@ -2,11 +2,13 @@
 
 The worker writes to a pipe whose read end only the grader holds: a byte per call of a watched
 torch kernel, from any thread or forked child, and sealed OPEN/CLOSE markers around each call it
-answers. The grader attributes the bytes between call n's markers to call n. Code being graded
-can add bytes (which only counts against itself) but cannot take any back, and cannot write a
-marker without the seal, which only the worker's memory holds. A record that stops (the pipe
-closed or replaced), holds bytes that are neither, is flooded, or carries a wrong seal is
-broken: from then on every off-limits exercise of the submission scores 0.
+answers. The grader attributes the bytes after call n-1's CLOSE marker, up to call n's, to call
+n. Code being graded can add bytes (which only counts against itself) but cannot take any back.
+The seal lives in the worker's memory, which that code can read: a marker it forges (a CLOSE
+before its kernel call) is then followed by the worker's own, a marker twice. A record that
+stops (the pipe closed or replaced), holds bytes that are neither, is flooded, carries a wrong
+seal or a marker out of order is broken: from then on every off-limits exercise of the
+submission scores 0.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import os
 
 from .. import kernelwatch
 
-LIMIT = 1 << 22  # bytes held unparsed: more is a flood (a byte per call: 4 million calls)
+LIMIT = 1 << 22  # bytes read at once: more is a flood (a byte per call: 4 million calls)
 MARKER = 1 + kernelwatch.SEAL_BYTES + kernelwatch.SEQ_BYTES
 OPS = list(kernelwatch.OPS)
 
@@ -27,68 +29,85 @@ BROKEN = (
 
 
 class Record:
-    """One worker's record, read from `fd` (the pipe's read end; this object closes it)."""
+    """One worker's record, read from `fd` (the pipe's read end; this object closes it).
+
+    The record must read, call after call: kernel bytes, OPEN n, kernel bytes, CLOSE n, with
+    n = 1, 2, ... Every kernel byte up to CLOSE n is call n's (the import its name needed, a
+    thread or child left running by an earlier call); anything else breaks the record."""
 
     def __init__(self, fd: int, seal: bytes) -> None:
         os.set_blocking(fd, False)
         self.fd, self.seal = fd, seal
         self.buf = bytearray()
         self.broken = ""  # why the record cannot be trusted any more ("" while it can)
+        self.ops: set[int] = set()  # kernel bytes since the last CLOSE
+        self.opened = 0  # the call whose OPEN came last, until its CLOSE
+        self.closed = 0  # the call whose CLOSE came last
+        self.done: dict[int, list[str]] = {}  # closed calls not yet asked for
 
     def fileno(self) -> int:
         return self.fd
 
     def pull(self) -> None:
-        """Read what the pipe holds now, without waiting."""
+        """Read what the pipe holds now, without waiting, and parse it."""
         while self.fd >= 0 and not self.broken:
             try:
                 chunk = os.read(self.fd, 65536)
             except BlockingIOError:
-                return
+                break
             except OSError:
                 chunk = b""
             if not chunk:  # every write end closed: nothing more will come
                 self.close()
-                return
+                break
             self.buf += chunk
             if len(self.buf) > LIMIT:
-                self.broken = BROKEN
-                self.buf.clear()
+                self._break()
+        self._parse()
 
-    def call(self, seq: int) -> list[str]:
-        """The watched operators called during call `seq` (between its markers; bytes before
-        its OPEN marker, such as imports, are not its own). Sets `broken` and returns [] when
-        the record does not hold call `seq`'s CLOSE marker."""
-        self.pull()
-        if self.broken:
-            return []
-        ops: set[int] = set()
-        inside, pos = False, 0
-        buf = self.buf
-        while pos < len(buf):
+    def _parse(self) -> None:
+        buf, pos = self.buf, 0
+        while pos < len(buf) and not self.broken:
             b = buf[pos]
             if b < len(OPS):
-                if inside:
-                    ops.add(b)
+                self.ops.add(b)
                 pos += 1
                 continue
-            if b not in (kernelwatch.OPEN, kernelwatch.CLOSE) or pos + MARKER > len(buf):
+            if pos + MARKER > len(buf):  # a marker not yet whole: kept for the next pull
                 break
             seal = bytes(buf[pos + 1 : pos + 1 + kernelwatch.SEAL_BYTES])
             n = int.from_bytes(buf[pos + 1 + kernelwatch.SEAL_BYTES : pos + MARKER], "little")
-            if seal != self.seal or n > seq:
-                break
             pos += MARKER
-            if n < seq:  # a call whose answer was not asked for (dropped): not this one's
-                continue
-            if b == kernelwatch.OPEN:
-                inside = True
-                continue
-            del buf[:pos]
-            return [OPS[i] for i in sorted(ops)]
+            if seal != self.seal:
+                self._break()
+            elif b == kernelwatch.OPEN and not self.opened and n == self.closed + 1:
+                self.opened = n
+            elif b == kernelwatch.CLOSE and self.opened == n:
+                self.done[n] = [OPS[i] for i in sorted(self.ops)]
+                self.ops.clear()
+                self.opened, self.closed = 0, n
+            else:  # a byte that is neither, a marker twice, out of order
+                self._break()
+        del buf[:pos]
+        if self.fd < 0 and buf and not self.broken:  # the writer is gone mid-marker
+            self._break()
+
+    def _break(self) -> None:
         self.broken = BROKEN
         self.buf.clear()
-        return []
+        self.done.clear()
+
+    def call(self, seq: int) -> list[str]:
+        """The watched operators called for call `seq` (after call seq-1's CLOSE marker, up to
+        its own). Sets `broken` and returns [] when the record does not hold its CLOSE marker:
+        the worker writes it before its reply, so it is in the pipe when the reply arrives."""
+        self.pull()
+        ops = self.done.pop(seq, None)
+        for n in [n for n in self.done if n < seq]:  # answers dropped unread
+            del self.done[n]
+        if ops is None and not self.broken:
+            self._break()
+        return ops or []
 
     def close(self) -> None:
         if self.fd >= 0:

@@ -156,6 +156,7 @@ def minimal_environment(python_path: str) -> dict[str, str]:
 
 
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_DUMPABLE = 4
 
 
 def become_subreaper() -> None:
@@ -298,6 +299,9 @@ def confine(mode: str, mountpoint: str, lane: int, limits: Limits, view: View) -
     _set_limits(limits, mapped, own)
     if LIBC is not None:
         _check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+        # Not dumpable: /proc/self/mem (there in "basic") is then closed to the worker's own
+        # uid, so its code cannot rewrite the worker's memory without ctypes.
+        _check(LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "not dumpable")
         deny_shared_state()
     return root
 
