@@ -4,7 +4,8 @@ Replays the grader's plan (every request a submission is sent, recorded while gr
 reference) through the worker's request handler in this process, in alternating rounds: with no
 watch at all (torch's own kernels), and with the watch as the worker runs it (the kernels
 replaced at torch's dispatcher, counters read around every off-limits exercise, torch's function
-mode for the numpy-only ones). The
+mode for the numpy-only ones, and the record of calls written to a pipe and read back as the
+grader reads it, call by call). The
 difference, per submission, is the watch's cost; the target is a share of one submission's
 whole handling time. Usage: python -m bench.offlimits_watch [--json]
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import statistics
 import sys
 import tempfile
@@ -20,7 +22,7 @@ import time
 from collections.abc import Iterator
 
 from autograder import ROOT, kernelwatch, manifest
-from autograder.grading import protocol, worker
+from autograder.grading import evidence, protocol, worker
 
 from .figures import Figure, report
 
@@ -47,11 +49,32 @@ def _unwatched(groups: list[str]) -> Iterator[None]:
     yield
 
 
-def _replay(session: worker.Session, plan: list[tuple[dict, list]]) -> float:
+def _replay(
+    session: worker.Session, plan: list[tuple[dict, list]], record: evidence.Record | None = None
+) -> float:
     start = time.perf_counter()
-    for data, arrays in plan:
-        session.handle(data, arrays)
+    for seq, (data, arrays) in enumerate(plan, 1):
+        kernelwatch.mark(kernelwatch.OPEN, seq)  # as worker.serve does (a no-op unwitnessed)
+        session.handle(data, arrays, seq)
+        kernelwatch.mark(kernelwatch.CLOSE, seq)
+        if record is not None:
+            record.call(seq)
     return time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def _witnessed() -> Iterator[evidence.Record]:
+    """The record of calls going to a pipe this process reads back, as a worker's does."""
+    seal = os.urandom(16)
+    r, w = os.pipe()
+    record = evidence.Record(r, seal)
+    kernelwatch.witness(w, seal)
+    try:
+        yield record
+    finally:
+        kernelwatch._witness = None
+        record.close()
+        os.close(w)
 
 
 def figures() -> list[Figure]:
@@ -69,8 +92,8 @@ def figures() -> list[Figure]:
                 worker.enforce = _unwatched  # type: ignore[assignment]
                 bare_times.append(_replay(session, plan))
                 worker.enforce = real_enforce
-                with kernelwatch.scoped():  # as in a worker: installed for the whole replay
-                    watched_times.append(_replay(session, plan))
+                with kernelwatch.scoped(), _witnessed() as record:  # as in a worker
+                    watched_times.append(_replay(session, plan, record))
         finally:
             worker.enforce = real_enforce
     # the first round imports and warms up both paths
