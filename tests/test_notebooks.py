@@ -18,7 +18,7 @@ import pytest
 
 from autograder import ROOT, manifest
 from autograder.notebooks import build, write_source, write_student
-from autograder.notebooks.extract import extract
+from autograder.notebooks.extract import extract, relabel
 
 MODULES = manifest.modules()
 
@@ -227,21 +227,79 @@ def test_broken_notebooks_get_one_line_each() -> None:
     syntax = extract("numpy_attention", _notebook(({}, "def (:\n")), "n.ipynb")
     assert (
         syntax.errors[0]
-        == "n.ipynb: cell 1 does not parse (line 1: invalid syntax): it was left out"
+        == "n.ipynb: cell 1 does not parse (line 1 of that cell: invalid syntax): it was left out"
     )
 
 
-def test_answer_cell_with_syntax_error_is_kept_as_written() -> None:
-    """Is an answer cell that does not parse kept as written (the module then fails to import,
-    as the .py would), with one line naming the cell and its line, and none about missing
-    exercises?"""
-    raw = _notebook((answer("softmax_rows"), "def softmax_rows(s):\n    return (\n"))
+def test_an_answer_cell_that_does_not_parse_costs_only_its_exercise() -> None:
+    """Does an answer cell that does not parse score only its own exercise 0 (one line naming
+    the cell and its line, a stand-in that says the same when called), while the other cells
+    are kept and the module parses?"""
+    raw = _notebook(
+        (answer("softmax_rows"), "def softmax_rows(s):\n    return (\n"),
+        (answer("scores_numpy"), "def scores_numpy(x):\n    return x @ x.T\n"),
+    )
     got = extract("numpy_attention", raw, "n.ipynb")
-    assert got.errors == [
+    line = (
         "n.ipynb: cell 1 (softmax_rows) does not parse (line 2 of that cell: '(' was never "
-        "closed): the exercises of numpy_attention score 0 until it does"
-    ]
-    assert "def softmax_rows(s):\n    return (\n" in got.source  # type: ignore[operator]
+        "closed): softmax_rows scores 0 until it does; the notebook's other cells were graded"
+    )
+    assert got.errors[0] == line
+    assert not any("scores_numpy" in e for e in got.errors)
+    ns: dict = {}
+    exec(compile(got.source, "m", "exec"), ns)  # type: ignore[arg-type]
+    assert ns["scores_numpy"].__code__.co_filename == "m"  # the student's own, kept
+    with pytest.raises(NotImplementedError) as e:
+        ns["softmax_rows"]([[1.0]])
+    assert str(e.value) == line.split(": softmax_rows scores")[0]
+
+
+def test_a_refused_answer_cell_costs_only_its_exercise() -> None:
+    """Is an answer cell the bounded parser refuses (nested too deeply) treated the same?"""
+    deep = "def softmax_rows(s):\n    return " + "-" * 100_000 + "1\n"
+    raw = _notebook((answer("softmax_rows"), deep), (answer("scores_numpy"), "X = 1\n"))
+    got = extract("numpy_attention", raw, "n.ipynb")
+    assert got.errors[0].startswith("n.ipynb: cell 1 (softmax_rows) cannot be read (")
+    assert got.errors[0].endswith(
+        "): softmax_rows scores 0 until it does; the notebook's other cells were graded"
+    )
+    assert "X = 1" in got.source  # type: ignore[operator]
+
+
+def test_a_broken_cell_redefined_later_is_only_left_out() -> None:
+    """When a later cell defines the exercise, is the broken cell only said to be left out?"""
+    raw = _notebook(
+        (answer("softmax_rows"), "def softmax_rows(s:\n"),
+        ({}, "def softmax_rows(s):\n    return s\n"),
+    )
+    got = extract("numpy_attention", raw, "n.ipynb")
+    assert got.errors[0] == (
+        "n.ipynb: cell 1 (softmax_rows) does not parse (line 1 of that cell: '(' was never "
+        "closed): it was left out"
+    )
+
+
+def test_module_lines_map_back_to_cells() -> None:
+    """Does every line of the extracted module map back to its cell and line there, and is a
+    traceback line naming the module rewritten in the notebook's words?"""
+    raw = _notebook(
+        ({}, "import math\n\nprint(1)\nK = 2\n"),
+        (answer("softmax_rows"), "# mine\ndef softmax_rows(s):\n    x = 1\n    return s / 0\n"),
+    )
+    got = extract("numpy_attention", raw, "exercises/numpy_attention.ipynb")
+    assert got.cells is not None
+    lines = got.source.split("\n")  # type: ignore[union-attr]
+    at = lines.index("    return s / 0") + 1
+    assert got.cells.where(at) == "cell 2 (softmax_rows), line 4"
+    assert got.cells.where(lines.index("K = 2") + 1) == "cell 1, line 4"
+    assert got.cells.where(1) == "outside your answer cells"
+    tb = f'  File "exercises/numpy_attention.py", line {at}, in softmax_rows'
+    assert relabel(tb, "numpy_attention", got.cells) == (
+        '  File "exercises/numpy_attention.ipynb", cell 2 (softmax_rows), line 4, in softmax_rows'
+    )
+    assert relabel("exercises/numpy_attention.py has no x", "numpy_attention", got.cells) == (
+        "exercises/numpy_attention.ipynb has no x"
+    )
 
 
 @pytest.mark.slow

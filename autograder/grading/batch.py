@@ -99,6 +99,7 @@ def _lane(n: int, run_seed: int, timeout: float, budget: float | None, conn: Con
     ("graded", Graded), or ("error", line) when grading it raised, after which it stops (its
     zygote may be the broken part; a fresh lane takes over). ("failed", line): the grader itself
     could not start, and the batch stops."""
+    from ..notebooks.extract import relabel_graded
     from .grader import Grader
     from .sandbox import die_with_parent
 
@@ -115,7 +116,7 @@ def _lane(n: int, run_seed: int, timeout: float, budget: float | None, conn: Con
         conn.send(("mode", grader.mode))
         while (sub := conn.recv()) is not None:
             try:
-                graded = grader.grade(sub, lane=n)
+                graded = relabel_graded(grader.grade(sub, lane=n), sub.cells)
             except Exception as e:  # a grader fault on this submission: say so, start afresh
                 conn.send(("error", f"{type(e).__name__}: {e}"[:500]))
                 return

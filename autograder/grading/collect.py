@@ -476,6 +476,8 @@ def _read_notebook(sub: Submission, module: str, path: str, read: Reader) -> Non
     sub.errors.extend(got.errors)
     if got.source is not None:
         _keep(sub, module, shown, got.source)
+        if module in sub.sources and got.cells is not None:
+            sub.cells[module] = got.cells  # errors then name its cells, not the module's lines
 
 
 def _plural(n: int, word: str, many: str | None = None) -> str:

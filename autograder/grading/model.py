@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -15,6 +16,8 @@ class Submission:
     sources: dict[str, str] = field(default_factory=dict)
     digest: str = ""  # sha256 over the sorted (module, source) pairs: what "changed" means
     errors: list[str] = field(default_factory=list)  # one line each, shown to the student
+    # modules handed in as notebooks: module -> its line map (notebooks/extract.py's CellMap)
+    cells: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

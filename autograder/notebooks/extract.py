@@ -20,16 +20,25 @@ from __future__ import annotations
 
 import ast
 import json
-from dataclasses import dataclass, field
-from typing import Any
+import re
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from .. import manifest, parse
 from .build import preamble
+
+if TYPE_CHECKING:
+    from ..grading.model import Graded
 
 MISSING = """
 
 def {name}(*args, **kwargs):
     raise NotImplementedError("{name}: no answer cell for it in {shown}")
+"""
+BROKEN = """
+
+def {name}(*args, **kwargs):
+    raise NotImplementedError({why!r})
 """
 KEPT = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)
 
@@ -40,6 +49,25 @@ class Extracted:
 
     source: str | None
     errors: list[str] = field(default_factory=list)
+    cells: CellMap | None = None  # where each line of `source` came from
+
+
+Piece = tuple[int, int, str, int]  # (first line in the module, lines, cell label, first line in it)
+
+
+@dataclass(frozen=True)
+class CellMap:
+    """The line map of an extracted module: its lines back to the notebook's cells."""
+
+    notebook: str  # as the student handed it in, e.g. exercises/trainable_attention.ipynb
+    pieces: tuple[Piece, ...] | list[Piece] = ()
+
+    def where(self, line: int) -> str:
+        """Module line `line` in the student's words: "cell 21 (SelfAttention_v2), line 3"."""
+        for first, count, cell, start in self.pieces:
+            if first <= line < first + count:
+                return f"{cell}, line {start + line - first}"
+        return "outside your answer cells"
 
 
 def _cells(raw: bytes, shown: str) -> tuple[list[dict[str, Any]] | None, str]:
@@ -83,8 +111,9 @@ def _uncomment_magics(code: str) -> str:
     )
 
 
-def _kept_statements(code: str) -> str:
-    """Top-level def/class/import and `name = ...` statements of a cell, in order."""
+def _kept_statements(code: str) -> list[tuple[int, str]]:
+    """Top-level def/class/import and `name = ...` statements of a cell, in order, each with the
+    cell line it starts on."""
     tree = parse.parse(code)
     lines = code.split("\n")
     parts = []
@@ -95,8 +124,8 @@ def _kept_statements(code: str) -> str:
         )
         if isinstance(node, KEPT) or plain_assign:
             start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
-            parts.append("\n".join(lines[start - 1 : node.end_lineno]))
-    return "\n".join(parts)
+            parts.append((start, "\n".join(lines[start - 1 : node.end_lineno])))
+    return parts
 
 
 def _defined(source: str) -> set[str]:
@@ -118,8 +147,10 @@ def extract(module: str, raw: bytes, shown: str) -> Extracted:
     cells, problem = _cells(raw, shown)
     if cells is None:
         return Extracted(None, [f"{problem}; its exercises score 0"])
+    ids = [ex.id for ex in manifest.load() if ex.module == module]
     errors: list[str] = []
-    parts: list[str] = []
+    kept: list[tuple[str, int, str]] = []  # (cell label, its first line in the cell, text)
+    broken: dict[str, str] = {}  # exercise id -> why its answer cell was left out
     for n, cell in enumerate(cells, start=1):
         if cell.get("cell_type") != "code":
             continue
@@ -137,36 +168,45 @@ def extract(module: str, raw: bytes, shown: str) -> Extracted:
                 "it was left out"
             )
             continue
-        code = _uncomment_magics(text)
         try:
-            parts.append(_kept_statements(code))
-        except parse.Unparseable as e:
-            errors.append(f"{shown}: {where} cannot be read ({e.msg}): it was left out")
-        except SyntaxError as e:
-            if nbg.get("solution"):
-                parts.append(code)  # graded as written, so the module fails as the .py would
-                errors.append(
-                    f"{shown}: {where} does not parse (line {e.lineno} of that cell: {e.msg}): "
-                    f"the exercises of {module} score 0 until it does"
-                )
+            kept += [
+                (where, start, part) for start, part in _kept_statements(_uncomment_magics(text))
+            ]
+        except SyntaxError as e:  # parse.Unparseable too: the bounded parser refused the cell
+            why = (
+                f"cannot be read ({e.msg})"
+                if isinstance(e, parse.Unparseable)
+                else f"does not parse (line {e.lineno} of that cell: {e.msg})"
+            )
+            if nbg.get("solution") and grade_id in ids:
+                broken[grade_id] = f"{shown}: {where} {why}"
             else:
-                errors.append(
-                    f"{shown}: {where} does not parse (line {e.lineno}: {e.msg}): it was left out"
-                )
-    body = "\n\n\n".join(p for p in parts if p.strip())
+                errors.append(f"{shown}: {where} {why}: it was left out")
     header = f'"""{module}: the answer cells of its notebook."""'  # the same in every layout
-    source = f"{header}\n\n{preamble(module)}\n\n\n{body}\n"
+    source = f"{header}\n\n{preamble(module)}\n\n\n"
+    pieces: list[Piece] = []
+    for where, start, text in kept:
+        pieces.append((source.count("\n") + 1, text.count("\n") + 1, where, start))
+        source += f"{text}\n\n\n"
     if _parses(source):  # otherwise the grader reports the syntax error itself
         defined = _defined(source)
-        for ex in manifest.load():
-            if ex.module == module and ex.id not in defined:
+        for ex_id in ids:
+            if ex_id in broken and ex_id in defined:
+                errors.append(f"{broken[ex_id]}: it was left out")
+            elif ex_id in broken:
                 errors.append(
-                    f"{shown} has no answer cell defining {ex.id}: {ex.id} scores 0; copy its "
+                    f"{broken[ex_id]}: {ex_id} scores 0 until it does; the notebook's other "
+                    "cells were graded"
+                )
+                source += BROKEN.format(name=ex_id, why=broken[ex_id])
+            elif ex_id not in defined:
+                errors.append(
+                    f"{shown} has no answer cell defining {ex_id}: {ex_id} scores 0; copy its "
                     "cell back from the released notebook and fill it in"
                 )
                 # a stand-in, so the grader does not report the same missing name again
-                source += MISSING.format(name=ex.id, shown=shown)
-    return Extracted(source, errors)
+                source += MISSING.format(name=ex_id, shown=shown)
+    return Extracted(source, errors, CellMap(shown, pieces))
 
 
 def _parses(source: str) -> bool:
@@ -175,3 +215,34 @@ def _parses(source: str) -> bool:
     except SyntaxError:
         return False
     return True
+
+
+def relabel(text: str, module: str, cells: CellMap) -> str:
+    """`text` (an error, a traceback) with the extracted module's file and lines named as the
+    student's notebook and cells: `"exercises/m.py", line 43` -> `"m.ipynb", cell 21 (X), line
+    3`."""
+    pattern = re.compile(rf'(")?exercises/{re.escape(module)}\.py(")?(?:(, line |:| line )(\d+))?')
+
+    def named(m: re.Match[str]) -> str:
+        quoted = f"{m[1] or ''}{cells.notebook}{m[2] or ''}"
+        return f"{quoted}, {cells.where(int(m[4]))}" if m[4] else quoted
+
+    return pattern.sub(named, text)
+
+
+def relabel_graded(graded: Graded, cells: dict[str, CellMap]) -> Graded:
+    """`graded` with every error and check message naming notebook cells, for the modules that
+    came from a notebook."""
+
+    def words(text: str) -> str:
+        for module, cell_map in cells.items():
+            text = relabel(text, module, cell_map)
+        return text
+
+    if not cells:
+        return graded
+    return replace(
+        graded,
+        errors=[words(e) for e in graded.errors],
+        checks=[replace(c, message=words(c.message)) for c in graded.checks],
+    )
