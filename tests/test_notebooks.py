@@ -420,3 +420,41 @@ def test_an_unfinished_notebook_it_uses_is_named(tmp_path: Path) -> None:
     kind, text = one_check(tmp_path, "multihead_attention", "MultiHeadAttentionWrapper")
     assert kind == "NotImplementedError", text
     assert "CausalAttention: not started in causal_attention.ipynb" in text, text
+
+
+@pytest.mark.slow
+def test_one_broken_cell_costs_only_its_exercise_when_graded(tmp_path: Path) -> None:
+    """Graded by attention-kit autograde: with SelfAttention_v2's answer cell not parsing and
+    SelfAttention_v1's raising when called, do those two score 0 and every other exercise full
+    points, the collection line name SelfAttention_v2's cell, and SelfAttention_v1's feedback
+    name its cell and line, never the extracted module?"""
+    from autograder.notebooks.grade import grade_snapshots
+
+    write_source(tmp_path)
+    path = tmp_path / "trainable_attention.ipynb"
+    with_answer(path, "SelfAttention_v2", "class SelfAttention_v2(nn.Module):", "class Self(:")
+    call = "        return self_attention(x, self.W_query, self.W_key, self.W_value)"
+    with_answer(path, "SelfAttention_v1", call, '        raise ValueError("mine")')
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    n, v1 = next(
+        (n, "".join(c["source"]))
+        for n, c in enumerate(nb["cells"], start=1)
+        if nbgrader_meta(c).get("grade_id") == "SelfAttention_v1"
+    )
+    line = v1.split("\n").index('        raise ValueError("mine")') + 1
+    notebooks = {m: (tmp_path / f"{m}.ipynb").read_bytes() for m in MODULES}
+    got = grade_snapshots({"ada": notebooks}, seed=3)["ada"]
+    full = {e.id: e.points for e in manifest.load()}
+    v1_points = got.points.pop("SelfAttention_v1")
+    assert 0.0 <= v1_points < full.pop("SelfAttention_v1")  # its checks that call forward fail
+    assert got.points == {**full, "SelfAttention_v2": 0.0}
+    [collected] = [e for e in got.errors if "SelfAttention_v2" in e]
+    assert collected.startswith("trainable_attention.ipynb: cell ")
+    assert "(SelfAttention_v2) does not parse (line 1 of that cell: " in collected
+    assert collected.endswith(
+        "SelfAttention_v2 scores 0 until it does; the notebook's other cells were graded"
+    )
+    said = got.messages["SelfAttention_v1"]
+    assert f"cell {n} (SelfAttention_v1), line {line}" in said, said
+    assert "ValueError: mine" in said, said
+    assert "exercises/trainable_attention.py" not in said + "\n".join(got.errors)
