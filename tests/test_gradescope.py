@@ -143,14 +143,31 @@ CASES = {
     "partial": ("partial_simple_only", "nested"),  # repo/student/exercises/<module>.py
     "notebooks": ("reference", "notebooks"),  # the five .ipynb
     "repository": ("reference", "repository"),  # the whole release, work done in the notebooks
+    "broken_cell": ("reference", "broken_cell"),  # the five .ipynb, one answer cell not parsing
 }
+LOST = {"broken_cell": {"SelfAttention_v2": 0.0}}  # case -> points it loses against its entry
+BROKEN_SOURCE = "class SelfAttention_v2(nn.Module:\n    pass\n"
+
+
+def write_notebooks(folder: Path, how: str) -> None:
+    """The reference notebooks in `folder`; for "broken_cell", SelfAttention_v2's answer cell
+    does not parse."""
+    from autograder import notebooks
+
+    notebooks.write_source(folder)
+    if how != "broken_cell":
+        return
+    path = folder / "trainable_attention.ipynb"
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == "SelfAttention_v2":
+            cell["source"] = BROKEN_SOURCE
+    path.write_text(json.dumps(nb))
 
 
 def upload(submission: Path, sources: dict[str, str], how: str) -> None:
-    if how in ("notebooks", "repository"):
-        from autograder import notebooks
-
-        notebooks.write_source(submission / ("notebooks" if how == "repository" else ""))
+    if how in ("notebooks", "repository", "broken_cell"):
+        write_notebooks(submission / ("notebooks" if how == "repository" else ""), how)
         if how == "repository":  # the untouched .py stubs beside them
             write_modules(submission / "exercises", corpus_sources("stubs")[0])
         return
@@ -169,10 +186,8 @@ def autograde_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`attention-kit autograde` on every case at once, with the same seed: its OUT."""
     tmp = tmp_path_factory.mktemp("cli")
     for student, (entry, how) in CASES.items():
-        if how in ("notebooks", "repository"):  # the batch reads <student>/<module>.ipynb
-            from autograder import notebooks
-
-            notebooks.write_source(tmp / "submissions" / student)
+        if how in ("notebooks", "repository", "broken_cell"):  # <student>/<module>.ipynb
+            write_notebooks(tmp / "submissions" / student, how)
         else:
             write_modules(tmp / "submissions" / student / "exercises", corpus_sources(entry)[0])
     proc = autograde(tmp / "submissions", tmp / "out", seed=SEED, timeout=RUN_TIMEOUT)
@@ -188,6 +203,7 @@ def test_results_match_autograde(
     `attention-kit autograde` gives the same files, in Gradescope's schema?"""
     entry, how = CASES[case]
     sources, expected = corpus_sources(entry)
+    expected |= LOST.get(case, {})
     root = gradescope_root(tmp_path, archive)
     upload(root / "submission", sources, how)
     doc, proc = run_autograder(root)
@@ -200,6 +216,9 @@ def test_results_match_autograde(
     assert grades["students"][case]["total"] == doc["score"]
     assert [t["name"] for t in doc["tests"]] == [t["name"] for t in cli["tests"]]
     assert f"seed {SEED}" in proc.stdout  # the instructor's log says how it was graded
+    if case == "broken_cell":  # the student is told which cell, in their notebook's words
+        assert "(SelfAttention_v2) does not parse (line 1 of that cell" in doc["output"]
+        assert "exercises/trainable_attention.py" not in json.dumps(doc)
 
 
 def test_reference_earns_full_marks_with_hidden_details_after_publishing(
