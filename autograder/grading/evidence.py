@@ -32,8 +32,10 @@ class Record:
     """One worker's record, read from `fd` (the pipe's read end; this object closes it).
 
     The record must read, call after call: kernel bytes, OPEN n, kernel bytes, CLOSE n, with
-    n = 1, 2, ... Every kernel byte up to CLOSE n is call n's (the import its name needed, a
-    thread or child left running by an earlier call); anything else breaks the record."""
+    n = 1, 2, ... The kernel bytes between OPEN n and CLOSE n are call n's; those before OPEN n
+    (the import of the module its name is in, which runs before the worker opens the call, or
+    a thread an earlier call left running, which cannot know call n's inputs) are nobody's: an
+    honest module may call softmax at its top level. Anything else breaks the record."""
 
     def __init__(self, fd: int, seal: bytes) -> None:
         os.set_blocking(fd, False)
@@ -82,6 +84,7 @@ class Record:
                 self._break()
             elif b == kernelwatch.OPEN and not self.opened and n == self.closed + 1:
                 self.opened = n
+                self.ops.clear()
             elif b == kernelwatch.CLOSE and self.opened == n:
                 self.done[n] = [OPS[i] for i in sorted(self.ops)]
                 self.ops.clear()
@@ -98,9 +101,9 @@ class Record:
         self.done.clear()
 
     def call(self, seq: int) -> list[str]:
-        """The watched operators called for call `seq` (after call seq-1's CLOSE marker, up to
-        its own). Sets `broken` and returns [] when the record does not hold its CLOSE marker:
-        the worker writes it before its reply, so it is in the pipe when the reply arrives."""
+        """The watched operators called during call `seq` (between its markers). Sets
+        `broken` and returns [] when the record does not hold its CLOSE marker: the worker
+        writes it before its reply, so it is in the pipe when the reply arrives."""
         self.pull()
         ops = self.done.pop(seq, None)
         for n in [n for n in self.done if n < seq]:  # answers dropped unread

@@ -80,14 +80,23 @@ class Session:
     def __init__(self, resolve: Callable[[str, str], Any], seal: str = "") -> None:
         self.resolve = resolve
         self.seal = seal  # what every reply carries: the grader refuses a frame without it
+        self.seq = self.opened = 0  # the request being answered; the last one opened
 
     def stamp(self, seq: int) -> dict[str, Any]:
         return {"seal": self.seal, "seq": seq}
+
+    def _open(self) -> None:
+        """The OPEN marker of the current request, once: the grader's record holds this call's
+        kernel calls from here (after the import of the module its name is in)."""
+        if self.opened != self.seq:
+            kernelwatch.mark(kernelwatch.OPEN, self.seq)
+            self.opened = self.seq
 
     def handle(self, data: dict[str, Any], arrays: list[Any], seq: int = 0) -> bytes:
         """Answer request number `seq`; never raises for anything the student's code does."""
         w = protocol.writer()
         out = _Capped()
+        self.seq = seq
         try:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
                 reply = self._dispatch(data, arrays, w)
@@ -98,6 +107,7 @@ class Session:
         except BaseException as e:  # the student's exception, SystemExit and KeyboardInterrupt too
             reply = {"error": _describe(e)}
             w = protocol.writer()
+        self._open()  # when the call failed before its student code ran
         reply["output"] = out.text()
         reply.update(self.stamp(seq))
         try:
@@ -121,6 +131,7 @@ class Session:
         args = [protocol.rebuild(a, arrays) for a in data.get("args", [])]
         kwargs = {str(k): protocol.rebuild(v, arrays) for k, v in data.get("kwargs", {}).items()}
         groups = [str(g) for g in data.get("offlimits", [])]
+        self._open()
         if op == "call":
             with enforce(groups):
                 result = obj(*args, **kwargs)
@@ -331,7 +342,6 @@ def serve(sock: Any, root: str, record: int | None = None) -> None:
             sock.sendall(protocol.pack({"error": {"kind": "protocol", "message": "no sources"}}))
             continue
         seq += 1
-        kernelwatch.mark(kernelwatch.OPEN, seq)  # the record's bytes from here are call seq's
-        reply = session.handle(data, arrays, seq)
+        reply = session.handle(data, arrays, seq)  # it writes the OPEN marker
         kernelwatch.mark(kernelwatch.CLOSE, seq)  # before the reply: the grader finds it there
         sock.sendall(reply)
