@@ -4,8 +4,11 @@ submission's code runs in its own sandboxed worker forked from the zygote."""
 from __future__ import annotations
 
 import gc
+import hashlib
+from collections.abc import Callable
 from dataclasses import replace
 from types import TracebackType
+from typing import Any
 
 from .. import ROOT, manifest
 from . import suite
@@ -74,14 +77,19 @@ class Grader:
     def grade(self, submission: Submission, lane: int = 0) -> Graded:
         # Its own hidden inputs: new ones for new bytes, the same ones for a regrade of these
         seed = submission_seed(self.run_seed, submission.digest)
-        plan = self.plans.get(seed)
+        plan, ref = self.plans.get(seed)  # ref: the results the plan's recording computed
         channel = SandboxChannel(
             self.zygote, lane, submission.sources, plan=plan, budget=self.budget
         )
         student = Student(channel, self._locate, self._offlimits, timeout=self.timeout)
         try:
             graded = suite.run_submission(
-                submission, student, self.checks, self.ref, seed, static_scan
+                submission,
+                student,
+                self.checks,
+                ref,  # type: ignore[arg-type]
+                seed,
+                static_scan,
             )
         finally:
             channel.stop()
@@ -115,10 +123,14 @@ def static_scan(submission: Submission, exercise: manifest.Exercise) -> str | No
     if evasions:
         return evasion_message(exercise.id, evasions)
     source = submission.sources.get(exercise.module, "")
-    try:
-        found = offlimits.static_violations(source, [exercise.id], exercise.offlimits)
-    except SyntaxError:
-        return None  # the worker reports the syntax error itself
+
+    def violations() -> list[str] | None:
+        try:
+            return offlimits.static_violations(source, [exercise.id], exercise.offlimits)
+        except SyntaxError:
+            return None  # the worker reports the syntax error itself
+
+    found = _remembered("offlimits", source, violations, exercise.id, *exercise.offlimits)
     if not found:
         return None
     where = "; ".join(found[:3])
@@ -136,15 +148,28 @@ def evasion_message(exercise: str, evasions: list[str]) -> str:
     )
 
 
-_SCANNED: dict[tuple[tuple[str, str], ...], list[str]] = {}  # sources -> what evasion.scan found
+# What the static scans found, by the digest of the source they read: a class's submissions share
+# many identical modules (untouched stubs, the same starting code), each scanned once per lane.
+_SCANNED: dict[tuple[str, ...], Any] = {}
+SCANS_KEPT = 4096
+
+
+def _remembered(kind: str, source: str, scan: Callable[[], Any], *extra: str) -> Any:
+    """scan(), or what it returned before for the same kind, source bytes and `extra`."""
+    key = (kind, hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest(), *extra)
+    if key not in _SCANNED:
+        if len(_SCANNED) >= SCANS_KEPT:
+            _SCANNED.pop(next(iter(_SCANNED)))  # the oldest
+        _SCANNED[key] = scan()
+    return _SCANNED[key]
 
 
 def _evasions(submission: Submission) -> list[str]:
-    """evasion.scan of the whole submission, once per submission (its exercises ask in turn)."""
-    key = tuple(sorted(submission.sources.items()))
-    if key not in _SCANNED:
-        from .. import evasion
+    """evasion.scan of the whole submission, module by module (scan's own order)."""
+    from .. import evasion
 
-        _SCANNED.clear()  # one submission at a time: keep only the current one
-        _SCANNED[key] = evasion.scan(submission.sources)
-    return _SCANNED[key]
+    found: list[str] = []
+    for module, source in submission.sources.items():
+        scan = lambda m=module, s=source: evasion.scan({m: s})  # noqa: E731
+        found += _remembered("evasion", source, scan, module)
+    return found

@@ -1,0 +1,112 @@
+"""What the grader reuses between the recording of a seed's plan and the grading with it: the
+reference's results, keyed by the exact bytes of their inputs (plan.Remembered), and the static
+scans, keyed by the source they read (grader.static_scan). Reused results must be the ones a
+fresh computation gives, and a different input must never be served another input's result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from autograder import manifest
+from autograder.grading import grader
+from autograder.grading.model import Submission
+from autograder.grading.plan import Remembered, key_of
+from autograder.grading.suite import Reference
+
+
+def test_keys_tell_apart_dtype_shape_sign_and_kind() -> None:
+    """Are inputs that differ in dtype, shape, the sign of a zero, or kind given different keys,
+    and equal bytes the same key?"""
+    x = torch.tensor([[0.5, 1.0]])
+    assert key_of((x,)) == key_of((x.clone(),))
+    assert key_of(x) != key_of(x.double())
+    assert key_of(x) != key_of(x.reshape(2, 1))
+    assert key_of(torch.tensor([0.0])) != key_of(torch.tensor([-0.0]))
+    assert key_of(x) != key_of(x.numpy())
+    assert key_of((1,)) != key_of((1.0,)) != key_of((True,))
+    assert key_of({"dim": 0}) != key_of({"dim": 1})
+
+
+class Counting:
+    """A stand-in reference: counts the calls of its function; carries a class."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.Module = torch.nn.Linear
+
+    def double(self, x: torch.Tensor, *, factor: float = 2.0) -> torch.Tensor:
+        self.calls += 1
+        return x * factor
+
+
+def remembered(ref: Counting) -> Remembered:
+    return Remembered(ref)  # type: ignore[arg-type]
+
+
+def test_equal_inputs_compute_once_and_get_copies_of_the_same_result() -> None:
+    """Does a second call with equal inputs reuse the result, as a copy the caller may change?"""
+    ref = Counting()
+    r = remembered(ref)
+    first = r.double(torch.tensor([1.0, 2.0]))
+    first += 100  # a caller changing its copy must not change what the next one gets
+    again = r.double(torch.tensor([1.0, 2.0]))
+    assert ref.calls == 1 and r.hits == 1
+    assert torch.equal(again, torch.tensor([2.0, 4.0]))
+
+
+def test_different_inputs_are_computed_afresh() -> None:
+    """Are another value, dtype or keyword argument each computed, never served a kept result?"""
+    ref = Counting()
+    r = remembered(ref)
+    r.double(torch.tensor([1.0]))
+    assert torch.equal(r.double(torch.tensor([3.0])), torch.tensor([6.0]))
+    assert r.double(torch.tensor([1.0], dtype=torch.float64)).dtype == torch.float64
+    assert torch.equal(r.double(torch.tensor([1.0]), factor=3.0), torch.tensor([3.0]))
+    assert ref.calls == 4 and r.hits == 0
+
+
+def test_classes_and_unkeyable_arguments_are_not_remembered() -> None:
+    """Is a class handed out as it is, and a call with an object argument made every time?"""
+    ref = Counting()
+    r = remembered(ref)
+    assert r.Module is torch.nn.Linear
+    odd = np.array([object()], dtype=object)
+    with pytest.raises(TypeError):
+        r.double(odd)
+    with pytest.raises(TypeError):
+        r.double(odd)
+    assert ref.calls == 2
+
+
+def test_the_real_reference_gives_the_same_bytes_remembered_or_not() -> None:
+    """Does the remembered reference return bit for bit what the reference itself computes?"""
+    ref = Reference()
+    r = Remembered(ref)
+    x = torch.rand(3, 4, generator=torch.Generator().manual_seed(5))
+    for _ in range(2):
+        assert torch.equal(r.softmax_stable(x, dim=0), ref.softmax_stable(x, dim=0))
+    assert r.hits == 1
+
+
+def submission(tmp_path: Path, name: str, softmax_stable: str) -> Submission:
+    module = manifest.by_id()["softmax_stable"].module
+    return Submission(name, tmp_path, {module: softmax_stable})
+
+
+def test_static_scans_follow_the_source_not_the_submission(tmp_path: Path) -> None:
+    """With scans kept by source, does a clean source pass and an off-limits one lose, in any
+    order and however often, each for its own bytes?"""
+    exercise = manifest.by_id()["softmax_stable"]
+    clean = "def softmax_stable(x, dim=-1):\n    e = (x - x.max()).exp()\n    return e / e.sum()\n"
+    uses = "import torch\n\ndef softmax_stable(x, dim=-1):\n    return torch.softmax(x, dim)\n"
+    evades = "import builtins\nbuiltins.__import__ = None\n" + clean
+    for _ in range(2):
+        assert grader.static_scan(submission(tmp_path, "a", clean), exercise) is None
+        lost = grader.static_scan(submission(tmp_path, "b", uses), exercise)
+        assert lost is not None and "torch.softmax" in lost
+        evaded = grader.static_scan(submission(tmp_path, "c", evades), exercise)
+        assert evaded is not None and "scores 0" in evaded
