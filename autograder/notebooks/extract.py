@@ -11,8 +11,16 @@ solutions/<module>.py has them), then, in notebook order:
 
 Jupyter magics (`%time`, `!pip`) are commented out. Every problem is one line for the student's
 errors: a file that is not JSON or not a notebook (the module scores 0), a cell that does not
-parse or whose source is not text (left out), an exercise defined nowhere (that exercise scores
-0). Nothing here trusts the JSON's shape, and every parse is the kit's bounded one
+parse (or that the bounded parser refuses) or whose source is not text (left out; for an answer
+cell, its exercise gets a stand-in that raises the same line, so only that exercise scores 0 and
+the notebook's other cells are graded), an exercise defined nowhere (that exercise scores 0).
+Exercises that use a left-out cell's names fail when called, with their own error.
+
+The module keeps a line map (`CellMap`) back to the notebook's cells: `relabel` rewrites an
+error or traceback naming `exercises/<module>.py, line N` as the student's notebook, cell and line
+there; the batch applies it to every graded submission (so all three roads say the same).
+
+Nothing here trusts the JSON's shape, and every parse is the kit's bounded one
 (autograder/parse.py), so no notebook, however nested, stops the grader.
 """
 
