@@ -61,6 +61,12 @@ def main(argv: list[str] | None = None) -> int:
         help=f"seconds for a whole submission; checks not run by then score 0 (default {BUDGET:g})",
     )
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
+    grade.add_argument(
+        "--course",
+        type=Path,
+        help="course file: due date, extensions, late policy (kept in the gradebook for later "
+        "runs, exports and handback)",
+    )
 
     _add_course_commands(sub)
 
@@ -127,6 +133,7 @@ def _open_gradebook(out: Path) -> Gradebook | None:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from . import course
     from .grading import export, roster
 
     try:
@@ -139,6 +146,7 @@ def _export(args: argparse.Namespace) -> int:
         return 2
     with book:
         graded = book.latest()
+        late = course.lateness_of(book)
     to = args.to or args.out / "exports" / f"{args.format}.csv"
     done = export.export(
         graded,
@@ -147,6 +155,7 @@ def _export(args: argparse.Namespace) -> int:
         to,
         total_only=args.total_only,
         assignment=args.assignment,
+        late=late,
     )
     print(f"wrote {done.path}: {done.rows} students; notes in {done.notes_path}")
     for line in done.notes():
@@ -155,6 +164,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _handback(args: argparse.Namespace) -> int:
+    from . import course
     from .grading import handback
 
     book = _open_gradebook(args.out)
@@ -162,13 +172,14 @@ def _handback(args: argparse.Namespace) -> int:
         return 2
     with book:
         graded, when = book.latest(), book.graded_at()
+        late = course.lateness_of(book)
     only = set(args.student) if args.student else None
     unknown = sorted((only or set()) - {g.student for g in graded})
     if unknown:
         print(f"error: not in the gradebook: {', '.join(unknown)}", file=sys.stderr)
         return 2
     dest = args.to or args.out / "handback"
-    done = handback.hand_back(graded, dest, when, zips=args.zip, only=only)
+    done = handback.hand_back(graded, dest, when, zips=args.zip, only=only, late=late)
     kind = "zips" if args.zip else "folders"
     print(f"wrote {len(done.written)} {kind} in {dest} ({', '.join(handback.FILES)} each)")
     if done.gone:
@@ -191,6 +202,22 @@ def _similar_line(out: Path) -> str:
     return f"similar submissions: {'; '.join(parts)}{rest} (report.html shows the code)"
 
 
+def _store_course(path: Path, out: Path) -> bool:
+    """Check the course file at `path` and keep its text in OUT's gradebook; False (said on
+    stderr) when it is unusable, before anything is graded."""
+    from . import course
+    from .grading import record
+
+    try:
+        course.load(path)
+        with record.Gradebook(out / "gradebook.sqlite") as book:
+            book.set_course(path.read_text(encoding="utf-8"))
+    except (course.CourseError, record.GradebookError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return False
+    return True
+
+
 COURSE_COMMANDS = {"export": _export, "handback": _handback}
 
 
@@ -199,6 +226,8 @@ def _autograde(args: argparse.Namespace) -> int:
 
     if not args.submissions.is_dir():
         print(f"error: {args.submissions} is not a folder of submissions", file=sys.stderr)
+        return 2
+    if args.course is not None and not _store_course(args.course, args.out):
         return 2
     try:
         result = batch.autograde(

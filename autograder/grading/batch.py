@@ -24,6 +24,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from .. import course
 from . import collect, record, report, similarity
 from .model import Graded, Submission
 from .student import BUDGET
@@ -74,6 +75,7 @@ def autograde(
             book.set_seed(seed)
         run_seed = book.seed(secrets.randbits(31))
         book.set_collected(s.student for s in subs)  # who is gone from SUBMISSIONS is marked
+        book.set_submitted(course.submission_times(subs))  # timestamp.txt, else file times
         todo = [s for s in subs if regrade or not book.is_current(s.student, s.digest)]
         mode = "-"
         if todo:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import atomic, manifest
+from ..course import Lateness, after_penalty
 from . import report
 from .model import Graded
 from .roster import Entry
@@ -46,6 +47,7 @@ class Exported:
     no_submission: list[str] = field(default_factory=list)  # on the roster, left blank
     gone: list[str] = field(default_factory=list)  # exported, no longer in SUBMISSIONS
     no_lms_id: list[str] = field(default_factory=list)  # exported, Canvas can match by name only
+    penalized: list[str] = field(default_factory=list)  # exported after a late penalty
 
     def notes(self) -> list[str]:
         lines = []
@@ -69,6 +71,8 @@ class Exported:
                 "no lms_id on the roster (Canvas then matches them by name only): "
                 + ", ".join(self.no_lms_id)
             )
+        if self.penalized:
+            lines.append("late, exported after the penalty: " + "; ".join(self.penalized))
         return lines
 
 
@@ -80,15 +84,16 @@ def columns(assignment: str, total_only: bool) -> list[tuple[str, float]]:
     return [(f"{assignment}: {e.id}", e.points) for e in exercises]
 
 
-def scores(g: Graded | None, total_only: bool) -> list[str]:
-    """The cells of one student's grades ("" where there is no submission)."""
+def scores(g: Graded | None, total_only: bool, penalty: float = 0.0) -> list[str]:
+    """The cells of one student's grades ("" where there is no submission), each cut by the
+    late `penalty` in percent (the LMS gets the grade after the penalty)."""
     ids = [e.id for e in manifest.load()]
     if g is None:
         return [""] * (1 if total_only else len(ids))
     points = g.points(ids)
     if total_only:
-        return [str(report._num(sum(points.values())))]
-    return [str(report._num(points[i])) for i in ids]
+        return [str(report._num(after_penalty(sum(points.values()), penalty)))]
+    return [str(report._num(after_penalty(points[i], penalty))) for i in ids]
 
 
 def export(
@@ -99,8 +104,11 @@ def export(
     *,
     total_only: bool = False,
     assignment: str = DEFAULT_ASSIGNMENT,
+    late: dict[str, Lateness] | None = None,
 ) -> Exported:
-    """Write `fmt`'s CSV for the roster's students to `path`, its notes beside it."""
+    """Write `fmt`'s CSV for the roster's students to `path`, its notes beside it; with `late`
+    (course.lateness_of) every grade is the one after its late penalty, and the notes list
+    the penalties."""
     if fmt not in FORMATS:
         raise ValueError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
     by_student = {g.student: g for g in graded}
@@ -127,7 +135,11 @@ def export(
             who = [entry.name or entry.student, entry.lms_id, "", "", ""]
         else:
             who = [entry.lms_id, entry.email, entry.name]
-        writer.writerow([*who, *scores(g, total_only)])
+        lt = (late or {}).get(entry.student)
+        penalty = 0.0 if lt is None else lt.penalty
+        if g is not None and penalty:
+            done.penalized.append(f"{entry.student} {report._num(penalty)}% ({lt.describe()})")
+        writer.writerow([*who, *scores(g, total_only, penalty)])
         done.rows += 1
     done.not_on_roster = [g.student for g in graded if g.student not in roster]
     atomic.write_text(path, buf.getvalue())

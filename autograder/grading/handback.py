@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import atomic
+from ..course import Lateness
 from . import report, report_html
 from .collect import SAFE_ID
 from .model import Graded
@@ -30,9 +31,10 @@ class HandedBack:
     gone: list[str] = field(default_factory=list)  # handed back, no longer in SUBMISSIONS
 
 
-def files_for(g: Graded, when: str = "") -> dict[str, bytes]:
-    """The files one student receives, by name."""
-    md = report.feedback_md(g, when)
+def files_for(g: Graded, when: str = "", late: Lateness | None = None) -> dict[str, bytes]:
+    """The files one student receives, by name (with `late`, the feedback says when the
+    submission came in and its late penalty)."""
+    md = report.feedback_md(g, when, late)
     return {
         "feedback.html": report_html.feedback_page(g.student, md).encode("utf-8"),
         "feedback.md": md.encode("utf-8"),
@@ -47,6 +49,7 @@ def hand_back(
     *,
     zips: bool = False,
     only: set[str] | None = None,
+    late: dict[str, Lateness] | None = None,
 ) -> HandedBack:
     """DEST/<student>/ (or DEST/<student>.zip) for every student, or those in `only`."""
     when = when or {}
@@ -56,7 +59,7 @@ def hand_back(
             continue
         if not SAFE_ID.fullmatch(g.student):
             raise ValueError(f"student id {g.student!r} is not safe as a file name")
-        files = files_for(g, when.get(g.student, ""))
+        files = files_for(g, when.get(g.student, ""), (late or {}).get(g.student))
         if zips:
             path = Path(dest) / f"{g.student}.zip"
             atomic.write_bytes(path, _zip(files))

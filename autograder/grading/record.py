@@ -46,6 +46,22 @@ CREATE TABLE IF NOT EXISTS results (
     seed INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS results_by_submission ON results (submission);
+CREATE TABLE IF NOT EXISTS handed_in (      -- when each student's current submission came in
+    student TEXT PRIMARY KEY,
+    submitted TEXT,                         -- ISO 8601 with offset, NULL when unknown
+    source TEXT NOT NULL,                   -- timestamp.txt, file times, ...
+    origin TEXT NOT NULL                    -- the folder or .zip it was read from
+);
+CREATE TABLE IF NOT EXISTS attempts (       -- every graded version, kept after a resubmission
+    student TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    origin TEXT NOT NULL,                   -- where its content was read from
+    submitted TEXT,
+    graded_at TEXT NOT NULL,
+    points REAL NOT NULL,
+    max_points REAL NOT NULL,
+    PRIMARY KEY (student, digest)
+);
 """
 
 
@@ -145,6 +161,43 @@ class Gradebook:
         graded = {row[0] for row in self._db.execute("SELECT student FROM submissions")}
         return graded - set(json.loads(found))
 
+    def set_course(self, text: str | None) -> None:
+        """The course file's text (course.load checked it), read by every report and export."""
+        with self._transaction():
+            if text is None:
+                self._db.execute("DELETE FROM meta WHERE key = 'course'")
+            else:
+                self._set("course", text)
+
+    def course_text(self) -> str | None:
+        return self._get("course")
+
+    def set_submitted(self, times: dict[str, tuple[str | None, str, str]]) -> None:
+        """student -> (submission time as ISO 8601 or None, where the time was read from, the
+        folder or .zip of the submission)."""
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO handed_in (student, submitted, source, origin) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (student) DO UPDATE SET submitted = excluded.submitted, "
+                "source = excluded.source, origin = excluded.origin",
+                [(s, *row) for s, row in times.items()],
+            )
+
+    def submitted(self) -> dict[str, tuple[str | None, str]]:
+        """student -> (submission time, its source) as the last run read them."""
+        rows = self._db.execute("SELECT student, submitted, source FROM handed_in")
+        return {s: (iso, source) for s, iso, source in rows}
+
+    def attempts(self, student: str) -> list[dict]:
+        """Every graded version of `student`'s submission, newest grading first."""
+        rows = self._db.execute(
+            "SELECT digest, origin, submitted, graded_at, points, max_points FROM attempts "
+            "WHERE student = ? ORDER BY graded_at DESC, rowid DESC",
+            (student,),
+        )
+        keys = ("digest", "origin", "submitted", "graded_at", "points", "max_points")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
     # ---- submissions -----------------------------------------------------------------------
 
     def is_current(self, student: str, digest: str) -> bool:
@@ -160,7 +213,9 @@ class Gradebook:
         return row is not None and row[0] == submission_seed(int(row[1]), digest)
 
     def save(self, graded: Graded) -> None:
-        """Replace `graded.student`'s previous grading with this one, all or nothing."""
+        """Replace `graded.student`'s previous grading with this one, all or nothing, and keep
+        it among the student's attempts (the same bytes again update their attempt)."""
+        graded_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         with self._transaction():
             self._db.execute(
                 "INSERT INTO students (id) VALUES (?) ON CONFLICT DO NOTHING", (graded.student,)
@@ -181,7 +236,7 @@ class Gradebook:
                     kit_version(),
                     graded.started,
                     graded.finished,
-                    datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    graded_at,
                     json.dumps(graded.errors),
                     graded.output,
                 ),
@@ -202,6 +257,24 @@ class Gradebook:
                     )
                     for c in graded.checks
                 ],
+            )
+            row = self._db.execute(
+                "SELECT submitted, origin FROM handed_in WHERE student = ?", (graded.student,)
+            ).fetchone() or (None, "")
+            self._db.execute(
+                "INSERT INTO attempts (student, digest, origin, submitted, graded_at, points, "
+                "max_points) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (student, digest) DO UPDATE "
+                "SET graded_at = excluded.graded_at, points = excluded.points, "
+                "max_points = excluded.max_points",
+                (
+                    graded.student,
+                    graded.digest,
+                    row[1],
+                    row[0],
+                    graded_at,
+                    sum(c.points for c in graded.checks),
+                    sum(c.max_points for c in graded.checks),
+                ),
             )
 
     def latest(self) -> list[Graded]:

@@ -20,11 +20,11 @@ import time
 import unicodedata
 from collections.abc import Callable
 from contextlib import suppress
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from .. import atomic, attention_maps, manifest, mistakes
+from .. import atomic, attention_maps, course, manifest, mistakes
 from .collect import SAFE_ID
 from .model import CheckResult, Graded
 from .record import Gradebook
@@ -67,14 +67,16 @@ def write_all(book: Gradebook, out: Path, *, hidden_visibility: str = "after_pub
     report.html and charts/."""
     graded = book.latest()
     when = book.graded_at()
+    late = course.lateness_of(book)
     _remove_stale_temps(Path(out))
-    write_grades_json(graded, out)
-    write_grades_csv(graded, out, when, seed=book.stored_seed())
+    write_grades_json(graded, out, late)
+    write_grades_csv(graded, out, when, seed=book.stored_seed(), late=late)
     write_results(graded, out, hidden_visibility=hidden_visibility)
-    feedback = write_feedback(graded, out, when)
+    feedback = write_feedback(graded, out, when, late)
     from .report_html import write_html  # report_html builds on this module
 
-    write_html(graded, out, when, feedback=feedback)
+    attempts = {g.student: book.attempts(g.student) for g in graded}
+    write_html(graded, out, when, feedback=feedback, late=late, attempts=attempts)
 
 
 # ---- grades.json and grades.csv ------------------------------------------------------------
@@ -94,8 +96,25 @@ def _total(g: Graded) -> int | float:
     return _num(sum(g.points(_ids()).values()))
 
 
-def write_grades_json(graded: list[Graded], out: Path) -> Path:
-    """OUT/grades.json: max points and every student's points per exercise, teaching order."""
+def late_fields(g: Graded, late: dict[str, course.Lateness] | None) -> dict[str, object]:
+    """With a course file: when the submission came in, how late, the penalty in percent and
+    the total after it (the total before it stays in `total`). Empty without a course file."""
+    if late is None:
+        return {}
+    lt = late.get(g.student) or course.Lateness(None, datetime.min, timedelta(0), 0.0)
+    return {
+        "submitted": "" if lt.submitted is None else lt.submitted.isoformat(timespec="seconds"),
+        "late_by": course.duration(lt.late_by) if lt.late else "",
+        "penalty_percent": _num(lt.penalty),
+        "total_after_penalty": _num(course.after_penalty(_total(g), lt.penalty)),
+    }
+
+
+def write_grades_json(
+    graded: list[Graded], out: Path, late: dict[str, course.Lateness] | None = None
+) -> Path:
+    """OUT/grades.json: max points and every student's points per exercise, teaching order
+    (with a course file, each student's time, lateness and total after the penalty too)."""
     doc = {
         "max_points": {e.id: _num(e.points) for e in manifest.load()},
         "students": {
@@ -104,6 +123,7 @@ def write_grades_json(graded: list[Graded], out: Path) -> Path:
                 "total": _total(g),
                 "errors": list(g.errors),
                 "status": GONE if g.gone else "graded",
+                **late_fields(g, late),
             }
             for g in graded
         },
@@ -119,6 +139,7 @@ def _cell(text: str) -> str:
 
 
 GRADES_CSV_TAIL = ["total", "errors", "seed", "graded_at", "status"]
+LATE_CSV_TAIL = ["submitted", "late_by", "penalty_percent", "total_after_penalty"]
 
 
 def write_grades_csv(
@@ -127,14 +148,16 @@ def write_grades_csv(
     when: dict[str, str] | None = None,
     *,
     seed: int | None = None,
+    late: dict[str, course.Lateness] | None = None,
 ) -> Path:
     """OUT/grades.csv: student, one column per exercise in teaching order, total, the problems
     with the submission (one per line in the cell), the run's seed (what --seed reproduces),
-    when it was graded (ISO 8601, UTC) and its status ("graded" or GONE)."""
+    when it was graded (ISO 8601, UTC) and its status ("graded" or GONE); with a course file,
+    then LATE_CSV_TAIL: submitted, late_by, penalty_percent, total_after_penalty."""
     when = when or {}
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["student", *_ids(), *GRADES_CSV_TAIL])
+    writer.writerow(["student", *_ids(), *GRADES_CSV_TAIL, *(LATE_CSV_TAIL if late else [])])
     for g in graded:
         points = g.points(_ids())
         writer.writerow(
@@ -146,6 +169,7 @@ def write_grades_csv(
                 "" if seed is None else seed,
                 when.get(g.student, ""),
                 GONE if g.gone else "graded",
+                *late_fields(g, late).values(),
             ]
         )
     path = Path(out) / "grades.csv"
@@ -266,13 +290,15 @@ def _mentions(line: str, exercise: manifest.Exercise) -> bool:
     return f"{exercise.module}.py" in line or exercise.id in words
 
 
-def feedback_md(g: Graded, when: str = "") -> str:
+def feedback_md(g: Graded, when: str = "", late: course.Lateness | None = None) -> str:
     """A student's report: total, a table of exercises, then what to work on."""
     points, checks = g.points(_ids()), _by_exercise(g)
     exercises = manifest.load()
     total, possible = _total(g), _num(sum(e.points for e in exercises))
     lines = [f"# Feedback for {g.student}", ""]
     lines += [f"**Total: {total} / {possible}**" + (f" (graded {_when(when)})" if when else ""), ""]
+    if late is not None:
+        lines += _late_lines(late, total, possible)
     if g.errors:
         lines += ["## Problems with your submission", "", _fenced("\n".join(g.errors)), ""]
     lines += ["## Exercises", "", "| # | Exercise | Points |", "|--:|---|--:|"]
@@ -291,6 +317,23 @@ def feedback_md(g: Graded, when: str = "") -> str:
     if g.output.strip():
         lines += ["## What your code printed", "", _fenced(_cut(g.output)), ""]
     return "\n".join(lines)
+
+
+def _late_lines(late: course.Lateness, total: float, possible: float) -> list[str]:
+    """The feedback's lines on when the submission came in and what lateness cost."""
+    due = f"due {late.due.isoformat(sep=' ', timespec='minutes')}"
+    if late.submitted is None:
+        return [f"Submission time unknown ({due}): no late penalty.", ""]
+    handed = f"Handed in {late.submitted.isoformat(sep=' ', timespec='minutes')} ({due}): "
+    if not late.late:
+        return [handed + "on time.", ""]
+    after = _num(course.after_penalty(total, late.penalty))
+    return [
+        handed + f"late by {course.duration(late.late_by)}.",
+        "",
+        f"**Late penalty: {_num(late.penalty)}%, total after the penalty: {after} / {possible}**",
+        "",
+    ]
 
 
 def _when(iso: str) -> str:
@@ -324,13 +367,17 @@ def _lost_section(
 
 
 def write_feedback(
-    graded: list[Graded], out: Path, when: dict[str, str] | None = None
+    graded: list[Graded],
+    out: Path,
+    when: dict[str, str] | None = None,
+    late: dict[str, course.Lateness] | None = None,
 ) -> dict[str, str]:
     """OUT/feedback/<student>.md for every student; returns the texts by student."""
     when = when or {}
     texts = {}
     for g in graded:
-        texts[g.student] = text = feedback_md(g, when.get(g.student, ""))
+        mine = None if late is None else late.get(g.student)
+        texts[g.student] = text = feedback_md(g, when.get(g.student, ""), mine)
         _atomic_write(_student_file(out, "feedback", g.student, ".md"), text, durable=False)
     return texts
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import atomic, manifest
+from ..course import Lateness, after_penalty
 from . import report, similarity
 from .model import Graded
 
@@ -76,9 +77,13 @@ def write_html(
     when: dict[str, str] | None = None,
     *,
     feedback: dict[str, str] | None = None,
+    late: dict[str, Lateness] | None = None,
+    attempts: dict[str, list[dict[str, Any]]] | None = None,
 ) -> None:
     """OUT/report.html, OUT/charts/*.png (when matplotlib is installed), feedback/*.html from
-    each student's Markdown feedback (`feedback`, as write_feedback returned it, or made here)."""
+    each student's Markdown feedback (`feedback`, as write_feedback returned it, or made here).
+    `late` (course.lateness_of) and `attempts` (Gradebook.attempts per student) add a section
+    with each student's lateness and graded versions, newest first."""
     out = Path(out)
     when = when or {}
     for stale in (out / CHARTS).glob(".*.tmp"):
@@ -86,7 +91,7 @@ def write_html(
             stale.unlink()
     s = stats(graded)
     pngs = write_png_charts(s, out)
-    page = report_page(s, pngs, similar=similarity.load(out))
+    page = report_page(s, pngs, similar=similarity.load(out), history=(late, attempts or {}))
     report._atomic_write(out / "report.html", page)
     feedback = feedback or {}
     for g in graded:
@@ -123,7 +128,13 @@ def _n(x: float) -> str:
     return html.escape(str(report._num(x)))
 
 
-def report_page(s: ClassStats, pngs: list[str], *, similar: dict[str, Any] | None = None) -> str:
+def report_page(
+    s: ClassStats,
+    pngs: list[str],
+    *,
+    similar: dict[str, Any] | None = None,
+    history: tuple[dict[str, Lateness] | None, dict[str, list[dict[str, Any]]]] = (None, {}),
+) -> str:
     """The instructor's page: summary, charts, gradebook, and similar submissions when
     OUT/similarity.json says (`similar`, as similarity.load read it)."""
     body = ["<h1>attention-kit: class report</h1>"]
@@ -142,9 +153,63 @@ def report_page(s: ClassStats, pngs: list[str], *, similar: dict[str, Any] | Non
     else:
         body.append(f'<p class="note">{html.escape(INSTALL)}</p>')
     body += ["<h2>Gradebook</h2>", gradebook_table(s)]
+    if history[0] is not None or any(history[1].values()):
+        body += history_section(s.graded, *history)
     if similar is not None:
         body += similarity_section(similar)
     return _page("Class report", body)
+
+
+# ---- lateness and attempts ---------------------------------------------------------------------
+
+
+def _late_cells(g: Graded, late: dict[str, Lateness] | None) -> str:
+    if late is None:
+        return ""
+    lt = late.get(g.student)
+    if lt is None or lt.submitted is None:
+        return "<p>Submission time unknown: no late penalty.</p>"
+    total = report._total(g)
+    after = report._num(after_penalty(total, lt.penalty))
+    text = (
+        f"Handed in {lt.submitted.isoformat(sep=' ', timespec='minutes')}, "
+        f"due {lt.due.isoformat(sep=' ', timespec='minutes')}: {lt.describe()}"
+    )
+    if lt.late:
+        text += f"; {report._num(total)} before the penalty, {after} after"
+    return f'<p class="late">{html.escape(text)}</p>'
+
+
+def history_section(
+    graded: list[Graded],
+    late: dict[str, Lateness] | None,
+    attempts: dict[str, list[dict[str, Any]]],
+) -> list[str]:
+    """Per student: when the submission came in and its penalty, then a table of every graded
+    version (digest, submitted, graded, points), newest first."""
+    body = ['<h2 id="history">Submission times and attempts</h2>']
+    for g in graded:
+        name = html.escape(g.student)
+        body += [f'<section class="attempts" data-student="{name}">', f"<h3>{name}</h3>"]
+        body.append(_late_cells(g, late))
+        rows = attempts.get(g.student, [])
+        if rows:
+            body.append(
+                "<table><thead><tr><th>#</th><th>digest</th><th>submitted</th><th>graded</th>"
+                '<th class="num">points</th></tr></thead><tbody>'
+            )
+            for n, a in enumerate(rows):
+                cells = [
+                    str(len(rows) - n),
+                    f"<code>{html.escape(str(a['digest'])[:12])}</code>",
+                    html.escape(str(a["submitted"] or "unknown")),
+                    html.escape(str(a["graded_at"])),
+                ]
+                points = f'<td class="num">{_n(a["points"])} / {_n(a["max_points"])}</td>'
+                body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + points + "</tr>")
+            body.append("</tbody></table>")
+        body.append("</section>")
+    return body
 
 
 # ---- similar submissions -----------------------------------------------------------------------
