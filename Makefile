@@ -67,12 +67,13 @@ test-fast: $(READY)
 	$(BIN)/pytest -m "not slow"
 
 demo: $(READY)
-	$(BIN)/attention-kit autograde --submissions examples/submissions --out build/demo
+	$(BIN)/attention-kit autograde --submissions examples/submissions --out build/demo \
+		--course examples/course.toml
 
 autograde: $(READY)
 	$(BIN)/attention-kit autograde --submissions $(SUBMISSIONS) --out $(OUT) \
 		$(if $(SEED),--seed $(SEED)) $(if $(filter-out 0,$(REGRADE)),--regrade) \
-		$(if $(BUDGET),--budget $(BUDGET))
+		$(if $(BUDGET),--budget $(BUDGET)) $(if $(COURSE),--course $(COURSE))
 
 bench: $(READY)
 	$(PY) -m bench $(if $(filter-out 0,$(JSON)),--json)

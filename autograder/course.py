@@ -289,5 +289,6 @@ def lateness_of(book: Gradebook) -> dict[str, Lateness] | None:
     c = loads(text, f"the course file stored in {book.path}")
     found = {}
     for student, (iso, _source) in book.submitted().items():
-        found[student] = c.lateness(student, None if iso is None else datetime.fromisoformat(iso))
+        moment = None if iso is None else datetime.fromisoformat(iso).astimezone(c.tz)
+        found[student] = c.lateness(student, moment)
     return found

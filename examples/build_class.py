@@ -17,9 +17,13 @@ OUT = ROOT / "examples" / "submissions"
 def expected_files() -> dict[Path, str]:
     """Every file of the sample class with its contents."""
     with open(CLASS, "rb") as f:
-        students = tomllib.load(f)["student"]
+        doc = tomllib.load(f)
+    students = doc["student"]
     files: dict[Path, str] = {}
     for s in students:
+        submitted = s.get("submitted", doc.get("submitted"))
+        if submitted:  # nbgrader's record of when it came in (course.TIMESTAMP_FILE)
+            files[OUT / s["id"] / "timestamp.txt"] = f"{submitted}\n"
         base = ROOT / s["base"]
         sources = {m: (base / f"{m}.py").read_text() for m in s.get("modules", manifest.modules())}
         for edit in s.get("edits", []):
@@ -37,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
     files = expected_files()
-    on_disk = {p for p in OUT.rglob("*.py")} if OUT.exists() else set()
+    on_disk = (
+        {p for g in ("*.py", "timestamp.txt") for p in OUT.rglob(g)} if OUT.exists() else set()
+    )
     stale = [p for p, t in files.items() if not p.exists() or p.read_text() != t]
     extra = sorted(on_disk - set(files))
     if args.check:
