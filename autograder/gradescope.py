@@ -227,6 +227,28 @@ def stage(submission: Path, submissions: Path) -> list[str]:
     return _copy_bounded(base, submissions / STUDENT)
 
 
+METADATA = "submission_metadata.json"  # Gradescope's, beside submission/: created_at, ...
+
+
+def stamp(root: Path, staged: Path) -> str | None:
+    """Write Gradescope's submission time (submission_metadata.json's created_at) as the staged
+    folder's timestamp.txt, the time the gradebook records; a timestamp.txt from the upload is
+    the student's own and never kept. Returns the time, or None when Gradescope gave none."""
+    from .course import TIMESTAMP_FILE, parse_timestamp
+
+    if not staged.is_dir():
+        return None
+    (staged / TIMESTAMP_FILE).unlink(missing_ok=True)
+    try:
+        created = json.loads((root / METADATA).read_text(encoding="utf-8"))["created_at"]
+        moment = parse_timestamp(str(created))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    iso = moment.isoformat(timespec="seconds")
+    (staged / TIMESTAMP_FILE).write_text(iso + "\n", encoding="utf-8")
+    return iso
+
+
 def grade(root: Path, *, visibility: str, seed: int | None) -> dict[str, Any]:
     """Grade $ROOT/submission: the results.json document."""
     from .grading import batch, collect, record, report
@@ -234,6 +256,7 @@ def grade(root: Path, *, visibility: str, seed: int | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="attention-kit-") as tmp:
         submissions, out = Path(tmp) / "submissions", Path(tmp) / "out"
         notes = stage(root / "submission", submissions)
+        submitted = stamp(root, submissions / STUDENT)
         # what collection alone found: no line that running the student's code produced
         collected = [line for sub in collect.collect(submissions) for line in sub.errors]
         summary = batch.autograde(submissions, out, seed=seed, lanes=1, progress=False)
@@ -251,6 +274,8 @@ def grade(root: Path, *, visibility: str, seed: int | None) -> dict[str, Any]:
     # with it whatever running their code said (an import-time exception's message, which may
     # carry the hidden inputs it saw): only collection's lines are in the top-level output.
     doc["visibility"] = "visible"
+    if submitted:
+        doc["output"] = f"Submitted {submitted} (Gradescope's time).\n\n{doc['output']}".rstrip()
     if notes:
         lines = "\n".join(f"- {n}" for n in notes)
         doc["output"] = f"Left out of your upload:\n{lines}\n\n{doc['output']}".rstrip()

@@ -284,3 +284,23 @@ def test_demo_course_file_and_sample_class_show_lateness() -> None:
     assert late["cyd"] == 10 and late["gus"] == 30
     assert late["eli"] == 0 and c.lateness("ada", course.submission_time(subs / "eli")[0]).late
     assert sum(1 for p in late.values() if p) == 2
+
+
+def test_gradescope_time_replaces_the_uploads_own_timestamp(tmp_path: Path) -> None:
+    """Gradescope's created_at becomes the staged timestamp.txt; one in the upload is dropped."""
+    from autograder import gradescope
+
+    staged = tmp_path / "submissions" / "submission"
+    staged.mkdir(parents=True)
+    (staged / "timestamp.txt").write_text("2020-01-01 00:00:00 UTC\n")  # the student's claim
+    assert gradescope.stamp(tmp_path, staged) is None  # no metadata: no time, no claim kept
+    assert not (staged / "timestamp.txt").exists()
+    (staged / "timestamp.txt").write_text("2020-01-01 00:00:00 UTC\n")
+    (tmp_path / "submission_metadata.json").write_text(
+        '{"id": 1, "created_at": "2026-03-07T01:22:32.365935-08:00", "assignment": {}}'
+    )
+    assert gradescope.stamp(tmp_path, staged) == "2026-03-07T01:22:32-08:00"
+    assert course.submission_time(staged) == (
+        at("2026-03-07T09:22:32+00:00"),
+        "timestamp.txt",
+    )
