@@ -247,11 +247,15 @@ def parse_timestamp(text: str) -> datetime:
 
 def submission_time(origin: Path) -> tuple[datetime | None, str]:
     """When the submission at `origin` (a folder or a .zip) was handed in, and from what:
-    its timestamp.txt when present, else its newest file's modification time."""
+    its timestamp.txt when present (at its top, or in its one subfolder as nbgrader's
+    submitted/<student>/<assignment>/ has it), else its newest file's modification time."""
     origin = Path(origin)
     try:
         if origin.is_dir():
             stamp = origin / TIMESTAMP_FILE
+            below = list(origin.glob(f"*/{TIMESTAMP_FILE}"))
+            if not stamp.is_file() and len(below) == 1:
+                stamp = below[0]
             if stamp.is_file():
                 try:
                     return parse_timestamp(stamp.read_text(errors="replace")[:200]), TIMESTAMP_FILE

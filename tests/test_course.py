@@ -304,3 +304,14 @@ def test_gradescope_time_replaces_the_uploads_own_timestamp(tmp_path: Path) -> N
         at("2026-03-07T09:22:32+00:00"),
         "timestamp.txt",
     )
+
+
+def test_nbgrader_layout_timestamp_one_folder_down(tmp_path: Path) -> None:
+    """nbgrader's submitted/<student>/<assignment>/timestamp.txt is the student's time."""
+    folder = tmp_path / "ada" / "attention"
+    folder.mkdir(parents=True)
+    (folder / "timestamp.txt").write_text("2026-03-07 09:30:00.000000 UTC\n")
+    assert course.submission_time(tmp_path / "ada") == (
+        at("2026-03-07T09:30:00+00:00"),
+        "timestamp.txt",
+    )
