@@ -124,6 +124,20 @@ def notebook_with(module: str, source: str | None = None) -> dict[str, Any]:
     return nb
 
 
+BROKEN_CELL = "broken_cell"  # the reference, but one answer cell does not parse
+
+
+def broken_cell() -> tuple[dict[str, Any], int]:
+    """The reference trainable_attention notebook with SelfAttention_v2's answer cell not
+    parsing, and that cell's number (as the kit counts cells, from 1)."""
+    nb = notebook_with("trainable_attention")
+    for n, cell in enumerate(nb["cells"], start=1):
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == "SelfAttention_v2":
+            cell["source"] = "class SelfAttention_v2(nn.Module:\n    pass\n"
+            return nb, n
+    raise AssertionError("no SelfAttention_v2 answer cell")
+
+
 def hostile() -> dict[str, Any]:
     nb = notebook_with("simple_attention")
     at = next(i for i, c in enumerate(nb["cells"]) if c["id"] == build.DATA_ID) + 1
@@ -185,7 +199,9 @@ def roundtrip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "hostile": {"simple_attention.ipynb": build.dumps(hostile())},
         REWRITER: {"simple_attention.ipynb": build.dumps(rewriter())},
         VICTIM: {"simple_attention.ipynb": build.dumps(notebook_with("simple_attention"))},
+        BROKEN_CELL: {f"{m}.ipynb": build.dumps(notebook_with(m)) for m in manifest.modules()},
     }
+    students[BROKEN_CELL]["trainable_attention.ipynb"] = build.dumps(broken_cell()[0])
     for entry, modules in MISTAKES.items():
         students[entry] = {}
         for m in modules:
@@ -256,7 +272,9 @@ def test_every_student_is_in_the_gradebook(roundtrip: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    "student", ["reference", "stubs", "hostile", REWRITER, VICTIM, *MISTAKES], ids=lambda s: str(s)
+    "student",
+    ["reference", "stubs", "hostile", REWRITER, VICTIM, BROKEN_CELL, *MISTAKES],
+    ids=lambda s: str(s),
 )
 def test_nbgrader_gives_what_autograde_gives(roundtrip: dict[str, Any], student: str) -> None:
     """Does every exercise get the same points from nbgrader's hidden tests as from
@@ -349,6 +367,20 @@ def test_test_cells_say_what_the_grader_found(roundtrip: dict[str, Any]) -> None
     assert "all_attention_weights" in printed and "entries differ" in printed
     feedback = roundtrip["course"] / "feedback" / "mistake_softmax_dim0" / course.ASSIGNMENT
     assert "Hidden tests: 0/3 points" in (feedback / "simple_attention.html").read_text()
+
+
+def test_a_cell_that_does_not_parse_costs_only_its_exercise(roundtrip: dict[str, Any]) -> None:
+    """One answer cell that does not parse: does only its exercise score 0 (the rest of that
+    notebook full marks, as with nbgrader's own cell-by-cell grading), its test cell and its
+    feedback naming the cell, and the kit's error line saying the same?"""
+    assert roundtrip["nbgrader"][BROKEN_CELL] == {**MAX, "SelfAttention_v2": 0.0}
+    n = broken_cell()[1]
+    said = f"trainable_attention.ipynb: cell {n} (SelfAttention_v2) does not parse (line 1 of"
+    feedback = roundtrip["course"] / "feedback" / BROKEN_CELL / course.ASSIGNMENT
+    assert said in (feedback / "trainable_attention.html").read_text(), said
+    errors = roundtrip["kit"][BROKEN_CELL]["errors"]
+    assert any(e.startswith(said) for e in errors), errors
+    assert not any("exercises/trainable_attention.py" in e for e in errors), errors
 
 
 def test_visible_checks_ran_in_the_kernel(roundtrip: dict[str, Any]) -> None:
