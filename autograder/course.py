@@ -21,6 +21,7 @@ before the penalty stay what the grader found.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 
 TIMESTAMP_FILE = "timestamp.txt"  # nbgrader's name and format for a submission's time
 DAY = timedelta(days=1)
+STAMP_BYTES = 200  # what is read of a timestamp.txt
+MAX_FILES = 10_000  # files looked at for the newest time (collect reads far fewer)
 
 
 class CourseError(ValueError):
@@ -258,10 +261,13 @@ def submission_time(origin: Path) -> tuple[datetime | None, str]:
                 stamp = below[0]
             if stamp.is_file():
                 try:
-                    return parse_timestamp(stamp.read_text(errors="replace")[:200]), TIMESTAMP_FILE
+                    with open(stamp, "rb") as f:  # a few bytes, whatever its size
+                        text = f.read(STAMP_BYTES).decode("utf-8", errors="replace")
+                    return parse_timestamp(text), TIMESTAMP_FILE
                 except ValueError:
                     pass  # falls back to the file times; the source says so
-            times = [p.stat().st_mtime for p in origin.rglob("*") if p.is_file()]
+            files = itertools.islice(origin.rglob("*"), MAX_FILES)  # rglob keeps off symlinked dirs
+            times = [p.lstat().st_mtime for p in files if p.is_file()]
             source = "file times"
             if stamp.is_file():
                 source = f"file times ({TIMESTAMP_FILE} is not a time)"

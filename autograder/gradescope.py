@@ -238,7 +238,8 @@ def stamp(root: Path, staged: Path) -> str | None:
 
     if not staged.is_dir():
         return None
-    (staged / TIMESTAMP_FILE).unlink(missing_ok=True)
+    for claim in [staged / TIMESTAMP_FILE, *staged.glob(f"*/{TIMESTAMP_FILE}")]:
+        claim.unlink(missing_ok=True)
     try:
         created = json.loads((root / METADATA).read_text(encoding="utf-8"))["created_at"]
         moment = parse_timestamp(str(created))

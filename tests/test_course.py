@@ -293,8 +293,11 @@ def test_gradescope_time_replaces_the_uploads_own_timestamp(tmp_path: Path) -> N
     staged = tmp_path / "submissions" / "submission"
     staged.mkdir(parents=True)
     (staged / "timestamp.txt").write_text("2020-01-01 00:00:00 UTC\n")  # the student's claim
+    (staged / "exercises").mkdir()
+    (staged / "exercises" / "simple_attention.py").write_text("")
+    (staged / "exercises" / "timestamp.txt").write_text("2020-01-01 00:00:00 UTC\n")
     assert gradescope.stamp(tmp_path, staged) is None  # no metadata: no time, no claim kept
-    assert not (staged / "timestamp.txt").exists()
+    assert course.submission_time(staged)[1] == "file times"
     (staged / "timestamp.txt").write_text("2020-01-01 00:00:00 UTC\n")
     (tmp_path / "submission_metadata.json").write_text(
         '{"id": 1, "created_at": "2026-03-07T01:22:32.365935-08:00", "assignment": {}}'
