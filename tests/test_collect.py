@@ -731,8 +731,8 @@ def test_wrong_json_types_never_stop_collection(tmp_path: Path, damage: str) -> 
     if damage == "lone-surrogate":
         assert alice.errors[0] == (
             "exercises/numpy_attention.ipynb: cell 6 (softmax_rows) cannot be read (it holds text "
-            "that is not valid Unicode (a lone surrogate)): softmax_rows scores 0 until it does; "
-            "the notebook's other cells were graded"
+            "that is not valid Unicode (a lone surrogate)): softmax_rows scores 0 until it can be "
+            "read; the notebook's other cells were graded"
         )
 
 

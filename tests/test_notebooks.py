@@ -261,7 +261,7 @@ def test_a_refused_answer_cell_costs_only_its_exercise() -> None:
     got = extract("numpy_attention", raw, "n.ipynb")
     assert got.errors[0].startswith("n.ipynb: cell 1 (softmax_rows) cannot be read (")
     assert got.errors[0].endswith(
-        "): softmax_rows scores 0 until it does; the notebook's other cells were graded"
+        "): softmax_rows scores 0 until it can be read; the notebook's other cells were graded"
     )
     assert "X = 1" in got.source  # type: ignore[operator]
 

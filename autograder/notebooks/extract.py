@@ -159,6 +159,7 @@ def extract(module: str, raw: bytes, shown: str) -> Extracted:
     errors: list[str] = []
     kept: list[tuple[str, int, str]] = []  # (cell label, its first line in the cell, text)
     broken: dict[str, str] = {}  # exercise id -> why its answer cell was left out
+    until: dict[str, str] = {}  # exercise id -> what the cell needs: "it does" (parse), ...
     for n, cell in enumerate(cells, start=1):
         if cell.get("cell_type") != "code":
             continue
@@ -181,13 +182,15 @@ def extract(module: str, raw: bytes, shown: str) -> Extracted:
                 (where, start, part) for start, part in _kept_statements(_uncomment_magics(text))
             ]
         except SyntaxError as e:  # parse.Unparseable too: the bounded parser refused the cell
+            refused = isinstance(e, parse.Unparseable)
             why = (
                 f"cannot be read ({e.msg})"
-                if isinstance(e, parse.Unparseable)
+                if refused
                 else f"does not parse (line {e.lineno} of that cell: {e.msg})"
             )
             if nbg.get("solution") and grade_id in ids:
                 broken[grade_id] = f"{shown}: {where} {why}"
+                until[grade_id] = "it can be read" if refused else "it does"
             else:
                 errors.append(f"{shown}: {where} {why}: it was left out")
     header = f'"""{module}: the answer cells of its notebook."""'  # the same in every layout
@@ -203,7 +206,7 @@ def extract(module: str, raw: bytes, shown: str) -> Extracted:
                 errors.append(f"{broken[ex_id]}: it was left out")
             elif ex_id in broken:
                 errors.append(
-                    f"{broken[ex_id]}: {ex_id} scores 0 until it does; the notebook's other "
+                    f"{broken[ex_id]}: {ex_id} scores 0 until {until[ex_id]}; the notebook's other "
                     "cells were graded"
                 )
                 source += BROKEN.format(name=ex_id, why=broken[ex_id])
