@@ -22,6 +22,7 @@ before the penalty stay what the grader found.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -281,13 +282,16 @@ def submission_time(origin: Path) -> tuple[datetime | None, str]:
     return datetime.fromtimestamp(max(times), timezone.utc), source
 
 
-def submission_times(subs: Iterable[Submission]) -> dict[str, tuple[str | None, str, str]]:
-    """For the gradebook: student -> (time as ISO 8601 or None, its source, the origin)."""
+def submission_times(
+    subs: Iterable[Submission],
+) -> dict[str, tuple[str | None, str, str, str]]:
+    """For the gradebook: student -> (time as ISO 8601 or None, its source, the origin, the
+    sources as JSON)."""
     found = {}
     for s in subs:
         moment, source = submission_time(s.origin)
         iso = None if moment is None else moment.isoformat(timespec="seconds")
-        found[s.student] = (iso, source, str(s.origin))
+        found[s.student] = (iso, source, str(s.origin), json.dumps(s.sources, sort_keys=True))
     return found
 
 

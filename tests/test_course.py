@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from autograder import ROOT, course
+from autograder.grading.record import Gradebook
 
 BERLIN_DUE = "2026-03-06T23:59:00+01:00"  # the due date of COURSE below, as an offset time
 COURSE = """
@@ -252,6 +253,12 @@ def test_late_on_time_and_extended_students_through_grades_and_exports(tmp_path:
     assert second["cyd"][0] == first["cyd"][0]
     assert second["cyd"][1][1] == "2026-03-08T09:00:00+00:00"
     assert second["cyd"][1][0] != first["cyd"][0][0]
+    with Gradebook(out / "gradebook.sqlite") as book:  # each attempt's own bytes are kept
+        before = book.attempt_sources("cyd", first["cyd"][0][0])
+        after = book.attempt_sources("cyd", second["cyd"][1][0])
+    assert before is not None and after is not None
+    assert after[module.stem] == module.read_text()
+    assert before[module.stem] + "\n# handed in again\n" == module.read_text()
     rows = {r["student"]: r for r in read_csv(out / "grades.csv")}
     assert rows["cyd"]["penalty_percent"] == "20"  # now late by 1 day 10 h
     page = (out / "report.html").read_text()

@@ -50,12 +50,14 @@ CREATE TABLE IF NOT EXISTS handed_in (      -- when each student's current submi
     student TEXT PRIMARY KEY,
     submitted TEXT,                         -- ISO 8601 with offset, NULL when unknown
     source TEXT NOT NULL,                   -- timestamp.txt, file times, ...
-    origin TEXT NOT NULL                    -- the folder or .zip it was read from
+    origin TEXT NOT NULL,                   -- the folder or .zip it was read from
+    content TEXT NOT NULL                   -- JSON: module -> source, as collect read it
 );
 CREATE TABLE IF NOT EXISTS attempts (       -- every graded version, kept after a resubmission
     student TEXT NOT NULL,
     digest TEXT NOT NULL,
     origin TEXT NOT NULL,                   -- where its content was read from
+    content TEXT NOT NULL,                  -- JSON: module -> source, the bytes graded
     submitted TEXT,
     graded_at TEXT NOT NULL,
     points REAL NOT NULL,
@@ -172,14 +174,15 @@ class Gradebook:
     def course_text(self) -> str | None:
         return self._get("course")
 
-    def set_submitted(self, times: dict[str, tuple[str | None, str, str]]) -> None:
+    def set_submitted(self, times: dict[str, tuple[str | None, str, str, str]]) -> None:
         """student -> (submission time as ISO 8601 or None, where the time was read from, the
-        folder or .zip of the submission)."""
+        folder or .zip of the submission, its sources as JSON), kept with its next grading."""
         with self._transaction():
             self._db.executemany(
-                "INSERT INTO handed_in (student, submitted, source, origin) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (student) DO UPDATE SET submitted = excluded.submitted, "
-                "source = excluded.source, origin = excluded.origin",
+                "INSERT INTO handed_in (student, submitted, source, origin, content) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (student) DO UPDATE SET "
+                "submitted = excluded.submitted, source = excluded.source, "
+                "origin = excluded.origin, content = excluded.content",
                 [(s, *row) for s, row in times.items()],
             )
 
@@ -197,6 +200,13 @@ class Gradebook:
         )
         keys = ("digest", "origin", "submitted", "graded_at", "points", "max_points")
         return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def attempt_sources(self, student: str, digest: str) -> dict[str, str] | None:
+        """The sources graded in `student`'s attempt with `digest` (module -> text)."""
+        row = self._db.execute(
+            "SELECT content FROM attempts WHERE student = ? AND digest = ?", (student, digest)
+        ).fetchone()
+        return None if row is None else json.loads(row[0])
 
     # ---- submissions -----------------------------------------------------------------------
 
@@ -259,17 +269,20 @@ class Gradebook:
                 ],
             )
             row = self._db.execute(
-                "SELECT submitted, origin FROM handed_in WHERE student = ?", (graded.student,)
-            ).fetchone() or (None, "")
+                "SELECT submitted, origin, content FROM handed_in WHERE student = ?",
+                (graded.student,),
+            ).fetchone() or (None, "", "{}")
             self._db.execute(
-                "INSERT INTO attempts (student, digest, origin, submitted, graded_at, points, "
-                "max_points) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (student, digest) DO UPDATE "
+                "INSERT INTO attempts (student, digest, origin, content, submitted, graded_at, "
+                "points, max_points) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (student, digest) DO UPDATE "
                 "SET graded_at = excluded.graded_at, points = excluded.points, "
                 "max_points = excluded.max_points",
                 (
                     graded.student,
                     graded.digest,
                     row[1],
+                    row[2],
                     row[0],
                     graded_at,
                     sum(c.points for c in graded.checks),
