@@ -14,7 +14,7 @@ OUT ?= out
 help:
 	@echo "Students:     make check [EX=<exercise or topic>] [PLOT=1]"
 	@echo "              make watch [EX=...] | make hint [EX=...] | make reset EX=<exercise> [YES=1]"
-	@echo "Instructors:  make demo | make autograde SUBMISSIONS=<dir> OUT=<dir>"
+	@echo "Instructors:  make demo | make autograde SUBMISSIONS=<dir> OUT=<dir> [COURSE=course.toml]"
 	@echo "              make release | make gradescope [VISIBILITY=after_published]"
 	@echo "              make nbgrader   (the nbgrader course in build/nbgrader, assignment released)"
 	@echo "Kit:          make test | make test-fast | make exercises | make class | make bench | make lint | make format"
