@@ -15,7 +15,8 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,50 +47,108 @@ SOLUTIONS = (
     causal_attention,
     multihead_attention,
 )
-SEED = 20261  # the inputs below: torch.Generator / numpy default_rng seeds, torch 2.13.0
+SEED = 20261  # mixed into every case's seed below; torch 2.13.0
+
+
+def _seed(key: str) -> int:
+    """A case's own seed, from its key (crc32: stable across runs, unlike Python's hash), so
+    adding, removing or reordering a case changes no other case's input."""
+    return SEED ^ zlib.crc32(key.encode())
+
+
+def _gens(key: str) -> tuple[torch.Generator, np.random.Generator]:
+    """The torch and numpy generators of one case, and of nothing else."""
+    return torch.Generator().manual_seed(_seed(key)), np.random.default_rng(_seed(key))
 
 
 def _t(gen: torch.Generator, *shape: int, scale: float = 1.0) -> torch.Tensor:
     return (torch.rand(shape, generator=gen) * 2 - 1) * scale
 
 
+def _pos(gen: torch.Generator, *shape: int) -> torch.Tensor:
+    return _t(gen, *shape).abs() + 0.1
+
+
 def _reference(name: str) -> Any:
     return next(getattr(m, name) for m in SOLUTIONS if hasattr(m, name))
 
 
+# key -> (exercise, args from the case's own generators, kwargs); a key names one case for good
+_FUNCTION_CASES: dict[
+    str, tuple[str, Callable[[torch.Generator, np.random.Generator], tuple], dict]
+] = {
+    "normalize_by_sum/4x6": ("normalize_by_sum", lambda g, r: (_pos(g, 4, 6),), {}),
+    "normalize_by_sum/5x5": ("normalize_by_sum", lambda g, r: (_pos(g, 5, 5),), {}),
+    "softmax_naive/4x6": ("softmax_naive", lambda g, r: (_t(g, 4, 6, scale=3.0),), {}),
+    "softmax_naive/5x5": ("softmax_naive", lambda g, r: (_t(g, 5, 5, scale=3.0),), {}),
+    "softmax_stable/large": ("softmax_stable", lambda g, r: (_t(g, 4, 6, scale=1000.0),), {}),
+    "softmax_stable/5x5": ("softmax_stable", lambda g, r: (_t(g, 5, 5, scale=3.0),), {}),
+    "softmax_stable/dim1": (
+        "softmax_stable",
+        lambda g, r: (_t(g, 2, 3, 4, scale=3.0),),
+        {"dim": 1},
+    ),
+    "all_attention_weights": ("all_attention_weights", lambda g, r: (_t(g, 5, 3),), {}),
+    "all_context_vectors": ("all_context_vectors", lambda g, r: (_t(g, 5, 3),), {}),
+    "scaled_attention_weights/2d": (
+        "scaled_attention_weights",
+        lambda g, r: (_t(g, 5, 7, scale=3.0), 5),
+        {},
+    ),
+    "scaled_attention_weights/3d": (
+        "scaled_attention_weights",
+        lambda g, r: (_t(g, 2, 4, 4, scale=3.0), 8),
+        {},
+    ),
+    "self_attention/4x3": (
+        "self_attention",
+        lambda g, r: (_t(g, 6, 4), *(_t(g, 4, 3) for _ in range(3))),
+        {},
+    ),
+    "self_attention/square": (
+        "self_attention",
+        lambda g, r: (_t(g, 6, 4), *(_t(g, 4, 4) for _ in range(3))),
+        {},
+    ),
+    "softmax_rows/4x4": ("softmax_rows", lambda g, r: (r.uniform(-3, 3, (4, 4)),), {}),
+    "softmax_rows/4x6": ("softmax_rows", lambda g, r: (r.uniform(-3, 3, (4, 6)),), {}),
+    "softmax_rows/large": ("softmax_rows", lambda g, r: (r.uniform(-1000, 1000, (3, 5)),), {}),
+    "causal_mask": ("causal_mask", lambda g, r: (4,), {}),
+    "mask_and_renormalize": ("mask_and_renormalize", lambda g, r: (_pos(g, 5, 5),), {}),
+    "causal_attention_weights": (
+        "causal_attention_weights",
+        lambda g, r: (_t(g, 5, 5, scale=3.0), 4),
+        {},
+    ),
+}
+
+
+def _qkv_args(g: torch.Generator, r: np.random.Generator) -> tuple:
+    square = _t(g, 4, 4)  # W_query's transpose as W_value: a transposed projection shows
+    return (square, _t(g, 4, 4), square.T, _t(g, 4, 4))
+
+
+def _numpy_args(g: torch.Generator, r: np.random.Generator) -> tuple:
+    x = r.uniform(-1, 1, (6, 5))
+    return (x, r.uniform(-1, 1, (5, 4)), r.uniform(-1, 1, (5, 4)), r.uniform(-1, 1, (5, 3)))
+
+
+# key -> (exercise, args, items compared): one input, each returned entry compared on it
+_TUPLE_CASES = {
+    "qkv_projections": ("qkv_projections", _qkv_args, (0, 1, 2)),
+    "self_attention_numpy": ("self_attention_numpy", _numpy_args, (0, 1)),
+}
+
+
 def function_cases() -> list[Case]:
-    """Inputs like the checks', square and not, for every function exercise with mistakes."""
-    g = torch.Generator().manual_seed(SEED)
-    rng = np.random.default_rng(SEED)
-    pos = lambda *s: _t(g, *s).abs() + 0.1  # noqa: E731
-    square = _t(g, 4, 4)
-    weights = [_t(g, 4, 3) for _ in range(3)]
-    np_w = [rng.uniform(-1, 1, (5, 4)), rng.uniform(-1, 1, (5, 4)), rng.uniform(-1, 1, (5, 3))]
+    """Inputs like the checks', square and not, for every function exercise with mistakes; each
+    case drawn from its own generators (_gens of its key)."""
     cases = [
-        *(Case(ex, (pos(4, 6),)) for ex in ("normalize_by_sum",)),
-        Case("normalize_by_sum", (pos(5, 5),)),
-        Case("softmax_naive", (_t(g, 4, 6, scale=3.0),)),
-        Case("softmax_naive", (_t(g, 5, 5, scale=3.0),)),
-        Case("softmax_stable", (_t(g, 4, 6, scale=1000.0),)),
-        Case("softmax_stable", (_t(g, 5, 5, scale=3.0),)),
-        Case("softmax_stable", (_t(g, 2, 3, 4, scale=3.0),), {"dim": 1}),
-        Case("all_attention_weights", (_t(g, 5, 3),)),
-        Case("all_context_vectors", (_t(g, 5, 3),)),
-        Case("scaled_attention_weights", (_t(g, 5, 7, scale=3.0), 5)),
-        Case("scaled_attention_weights", (_t(g, 2, 4, 4, scale=3.0), 8)),
-        Case("self_attention", (_t(g, 6, 4), *weights)),
-        Case("self_attention", (_t(g, 6, 4), square, _t(g, 4, 4), _t(g, 4, 4))),
-        Case("softmax_rows", (rng.uniform(-3, 3, (4, 4)),)),
-        Case("softmax_rows", (rng.uniform(-3, 3, (4, 6)),)),
-        Case("softmax_rows", (rng.uniform(-1000, 1000, (3, 5)),)),
-        Case("causal_mask", (4,)),
-        Case("mask_and_renormalize", (pos(5, 5),)),
-        Case("causal_attention_weights", (_t(g, 5, 5, scale=3.0), 4)),
+        Case(ex, make(*_gens(key)), kwargs) for key, (ex, make, kwargs) in _FUNCTION_CASES.items()
     ]
-    cases += [Case("qkv_projections", (square, _t(g, 4, 4), square.T, _t(g, 4, 4)), item=i)
-              for i in range(3)]  # fmt: skip
-    x = rng.uniform(-1, 1, (6, 5))
-    cases += [Case("self_attention_numpy", (x, *np_w), item=i) for i in (0, 1)]
+    for key, (ex, make, items) in _TUPLE_CASES.items():
+        args = make(*_gens(key))
+        cases += [Case(ex, args, item=i) for i in items]
     return cases
 
 
@@ -110,14 +169,15 @@ MODULES = [
 
 def module_cases() -> Iterator[tuple[Case, np.ndarray | None]]:
     """Each class case with the reference module's output on it (None when it raises)."""
-    g = torch.Generator().manual_seed(SEED)
-    for i, (exercise, args, shapes, train) in enumerate(MODULES):
-        torch.manual_seed(SEED + i)
+    for exercise, args, shapes, train in MODULES:
+        key = f"{exercise}{args}{'/train' if train else ''}"
+        g = torch.Generator().manual_seed(_seed(key + "/input"))
+        torch.manual_seed(_seed(key))
         model = _reference(exercise)(*args)
         params = {k: v.detach().clone() for k, v in model.named_parameters()}
         for shape in shapes:
             x = _t(g, *shape)
-            forward_seed = SEED + 100 + i if train else None
+            forward_seed = _seed(key + "/forward") if train else None
             model.train(train)
             if forward_seed is not None:
                 torch.manual_seed(forward_seed)
