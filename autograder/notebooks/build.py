@@ -236,7 +236,7 @@ def source_notebook(module: str) -> dict[str, Any]:
     cells.append(new_cell("code", data_cell_source(module), DATA_ID, _meta(DATA_ID, locked=True)))
     chosen = [e for e in manifest.load() if e.module == module]
     for n, ex in enumerate(chosen, start=1):
-        text, example = content.EXERCISES[ex.id]
+        text, example = content.exercise_text(ex.id, ex.todo)
         checks = f'check("{ex.id}", globals())'
         points = f"{ex.points:g} point{'s' if ex.points != 1 else ''}"
         heading = f"## {n}. {ex.title} (`{ex.id}`, {points})\n\n{text}"

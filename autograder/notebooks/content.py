@@ -270,3 +270,10 @@ either is fine).""",
         "",
     ),
 }
+
+
+def exercise_text(exercise_id: str, todo: str) -> tuple[str, str]:
+    """An exercise's (explanation, example code): its entry in EXERCISES, else a default made of
+    its manifest todo (the task the stub states) and no example, so a new exercise has a notebook
+    section before anyone writes one for it."""
+    return EXERCISES.get(exercise_id, (f"Your task: {todo}. Write it in the cell below.", ""))
