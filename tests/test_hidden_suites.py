@@ -160,8 +160,74 @@ def recorded(grader: Grader) -> Iterator[Recorded]:
 
 
 def test_suites_match_the_manifest() -> None:
-    """Does every exercise's checks add up to its points in exercises.toml?"""
+    """Does every check name a known exercise with a positive weight, and every exercise have
+    a check?"""
     assert suite.validate(suite.discover()) == []
+
+
+def _declared_weights() -> dict[tuple[str, str], float]:
+    """(exercise, check name) -> weight, read from the hidden suites' source text."""
+    found: dict[tuple[str, str], float] = {}
+    decorator = re.compile(
+        r'^@check\("(\w+)"(?:, (?:weight=)?([0-9.]+))?[^)]*\)\s*\ndef (\w+)', re.M
+    )
+    for path in sorted((ROOT / "autograder" / "hidden").glob("test_*.py")):
+        for exercise, weight, name in decorator.findall(path.read_text(encoding="utf-8")):
+            found[exercise, name] = float(weight or 1)
+    return found
+
+
+def test_check_points_are_the_manifest_points_shared_by_weight() -> None:
+    """Is each check worth its exercise's points in exercises.toml x its weight / the sum of
+    the exercise's weights (computed here from the two files' text, not by the suite)?"""
+    with open(ROOT / "exercises.toml", "rb") as f:
+        points = {e["id"]: float(e["points"]) for e in tomllib.load(f)["exercise"]}
+    weights = _declared_weights()
+    sums: dict[str, float] = {}
+    for (exercise, _), w in weights.items():
+        sums[exercise] = sums.get(exercise, 0.0) + w
+    expected = {(ex, n): points[ex] * w / sums[ex] for (ex, n), w in weights.items()}
+    got = {(c.exercise, c.name): c.points for c in suite.discover()}
+    assert got.keys() == expected.keys()
+    assert {k: v for k, v in got.items() if abs(v - expected[k]) > 1e-9} == {}
+    # and the exercises' checks add up to exactly the manifest's points
+    totals: dict[str, float] = {}
+    for (ex, _), v in got.items():
+        totals[ex] = totals.get(ex, 0.0) + v
+    assert {ex: t for ex, t in totals.items() if abs(t - points[ex]) > 1e-9} == {}
+
+
+def test_weights_accept_the_positional_form_and_default_to_one() -> None:
+    """Do `@check(ex, 2)`, `@check(ex, weight=2)` and `@check(ex)` mean weights 2, 2 and 1?"""
+
+    def f() -> None: ...
+
+    assert suite.check("attention_scores", 2)(f).__check__.weight == 2.0
+    assert suite.check("attention_scores", weight=2)(f).__check__.weight == 2.0
+    assert suite.check("attention_scores")(f).__check__.weight == 1.0
+    assert suite.check_points(6, 1, [1, 2]) == 2.0
+
+
+def test_startup_names_real_suite_problems_with_file_and_line() -> None:
+    """Do an unknown exercise, a non-positive weight and an exercise without a check each give
+    one specific message naming where to look?"""
+
+    def test_typo() -> None: ...
+
+    def test_zero() -> None: ...
+
+    typo = suite.check("atention_scores", 1)(test_typo).__check__
+    zero = suite.check("normalize_by_sum", weight=0)(test_zero).__check__
+    real = [c for c in suite.discover(["simple_attention"]) if c.exercise != "context_vector"]
+    problems = suite.validate([*real, typo, zero], ["simple_attention"])
+    line = test_typo.__code__.co_firstlineno
+    assert problems == [
+        f"{__file__}:{line}: test_typo checks 'atention_scores', "
+        "which exercises.toml does not list",
+        f"{__file__}:{line + 2}: test_zero has weight 0; a weight must be > 0",
+        "exercises.toml: exercise 'context_vector' (3 points) has no check in "
+        "autograder/hidden/test_simple_attention.py",
+    ]
 
 
 def test_every_exercise_has_several_checks() -> None:

@@ -1,6 +1,7 @@
 """The hidden suites' vocabulary and their runner.
 
-A hidden check is a function `test_*(student, ref, inputs)` marked with `@check(exercise, points)`:
+A hidden check is a function `test_*(student, ref, inputs)` marked with `@check(exercise, weight)`:
+an exercise's points live in exercises.toml only; each check gets its weight's share of them.
 `student` runs the submission's code in its sandbox, `ref` is the reference solutions (only ever
 in the grader's process), `inputs` draws fresh inputs from the run's secret seed. The same
 functions run under pytest (`pytest autograder/hidden --submission DIR`) and, much faster, under
@@ -14,7 +15,7 @@ import importlib
 import inspect
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -34,23 +35,38 @@ ATOL64 = 1e-7  # float64 inputs: float64 rounding, with room for another order o
 @dataclass(frozen=True)
 class Check:
     exercise: str
-    points: float
+    weight: float  # relative: the check's points are its share of the exercise's manifest points
     fn: Callable[..., None]
     hidden: bool
+    points: float = 0.0  # set by discover() from the manifest and the exercise's weights
 
     @property
     def name(self) -> str:
         return self.fn.__name__
 
+    @property
+    def where(self) -> str:
+        """file:line of the check, for startup messages."""
+        code = self.fn.__code__
+        return f"{code.co_filename}:{code.co_firstlineno}"
 
-def check(exercise: str, points: float, *, hidden: bool = True) -> Callable[[Callable], Callable]:
-    """Mark a hidden-suite function as worth `points` of `exercise`."""
+
+def check(
+    exercise: str, weight: float = 1.0, *, hidden: bool = True
+) -> Callable[[Callable], Callable]:
+    """Mark a hidden-suite function as a check of `exercise` with a relative `weight`."""
 
     def mark(fn: Callable) -> Callable:
-        fn.__check__ = Check(exercise, float(points), fn, hidden)  # type: ignore[attr-defined]
+        fn.__check__ = Check(exercise, float(weight), fn, hidden)  # type: ignore[attr-defined]
         return fn
 
     return mark
+
+
+def check_points(exercise_points: float, weight: float, weights: Iterable[float]) -> float:
+    """A check's points: the exercise's manifest points x its weight / the exercise's weights."""
+    total = sum(weights)
+    return exercise_points * weight / total if total > 0 else 0.0
 
 
 class Inputs:
@@ -188,22 +204,40 @@ def discover(modules: Iterable[str] | None = None) -> list[Check]:
         )
     order = {e.id: i for i, e in enumerate(manifest.load())}
     checks.sort(key=lambda c: (order.get(c.exercise, 1 << 30), c.fn.__code__.co_firstlineno))
-    return checks
+    return with_points(checks)
 
 
-def validate(checks: list[Check]) -> list[str]:
-    """Problems with the suites: checks of unknown exercises, points that do not add up."""
-    problems = []
-    want = {e.id: e.points for e in manifest.load()}
-    have: dict[str, float] = {}
+def with_points(checks: list[Check]) -> list[Check]:
+    """The checks with their points computed from the manifest (the one place that does)."""
+    points = {e.id: e.points for e in manifest.load()}
+    weights: dict[str, list[float]] = {}
     for c in checks:
-        if c.exercise not in want:
-            problems.append(f"{c.name}: unknown exercise {c.exercise}")
-        have[c.exercise] = have.get(c.exercise, 0.0) + c.points
-    for ex, points in want.items():
-        if abs(have.get(ex, 0.0) - points) > 1e-9:
+        weights.setdefault(c.exercise, []).append(c.weight)
+    return [
+        replace(c, points=check_points(points.get(c.exercise, 0.0), c.weight, weights[c.exercise]))
+        for c in checks
+    ]
+
+
+def validate(checks: list[Check], modules: Iterable[str] | None = None) -> list[str]:
+    """Problems with the suites, each naming its file and line: checks of unknown exercises,
+    non-positive weights, exercises of the manifest (in `modules`) without a hidden check."""
+    problems = []
+    known = {e.id for e in manifest.load()}
+    for c in checks:
+        if c.exercise not in known:
             problems.append(
-                f"{ex}: checks add up to {have.get(ex, 0.0):g}, manifest says {points:g}"
+                f"{c.where}: {c.name} checks {c.exercise!r}, which exercises.toml does not list"
+            )
+        if not c.weight > 0:
+            problems.append(f"{c.where}: {c.name} has weight {c.weight:g}; a weight must be > 0")
+    covered = {c.exercise for c in checks}
+    wanted = set(modules) if modules is not None else None
+    for e in manifest.load():
+        if e.id not in covered and (wanted is None or e.module in wanted):
+            problems.append(
+                f"{manifest.MANIFEST.name}: exercise {e.id!r} ({e.points:g} points) has no check "
+                f"in {HIDDEN_PACKAGE.replace('.', '/')}/test_{e.module}.py"
             )
     return problems
 

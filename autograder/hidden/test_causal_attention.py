@@ -30,7 +30,7 @@ F64 = torch.float64
 # ---- causal_mask ---------------------------------------------------------------------------
 
 
-@check("causal_mask", 1)
+@check("causal_mask", weight=1)
 def test_causal_mask_six_tokens(student: Student, ref: Reference) -> None:
     """Is the mask for the six journey tokens True exactly above the diagonal?"""
     got = call(student, "causal_mask", 6)
@@ -38,7 +38,7 @@ def test_causal_mask_six_tokens(student: Student, ref: Reference) -> None:
     expect_tensor(got, ref.causal_mask(6), what="causal_mask(6)", reveal=True, case=case)
 
 
-@check("causal_mask", 2)
+@check("causal_mask", weight=2)
 def test_causal_mask_other_sizes(student: Student, ref: Reference) -> None:
     """Is it right for a single token and for a longer sequence?"""
     for n in (1, 9):
@@ -50,7 +50,7 @@ def test_causal_mask_other_sizes(student: Student, ref: Reference) -> None:
 # ---- mask_and_renormalize ------------------------------------------------------------------
 
 
-@check("mask_and_renormalize", 1.5)
+@check("mask_and_renormalize", weight=3)
 def test_mask_and_renormalize_document(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are the journey weights masked and renormalised as in the book (section 3.5.1)?"""
     weights = ref.all_attention_weights(JOURNEY)
@@ -58,7 +58,7 @@ def test_mask_and_renormalize_document(student: Student, ref: Reference, inputs:
     expect_document(student, ref, inputs, "mask_and_renormalize", (weights,), what=what)
 
 
-@check("mask_and_renormalize", 2)
+@check("mask_and_renormalize", weight=4)
 def test_mask_and_renormalize_random(student: Student, ref: Reference, inputs: Inputs) -> None:
     """For other sizes and batched [..., n, n] weights, does every row sum to 1 over the past?"""
     for weights in (inputs.positive(5, 5), inputs.positive(2, 3, 4, 4), inputs.positive(1, 1)):
@@ -68,7 +68,7 @@ def test_mask_and_renormalize_random(student: Student, ref: Reference, inputs: I
         expect_tensor(got, ref.mask_and_renormalize(weights), what=what, case=case)
 
 
-@check("mask_and_renormalize", 1.5)
+@check("mask_and_renormalize", weight=3)
 def test_mask_and_renormalize_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are float64 weights masked and renormalised right?"""
     weights = inputs.positive(4, 4, dtype=F64)
@@ -81,7 +81,7 @@ def test_mask_and_renormalize_float64(student: Student, ref: Reference, inputs: 
 # ---- causal_attention_weights --------------------------------------------------------------
 
 
-@check("causal_attention_weights", 1)
+@check("causal_attention_weights", weight=2)
 def test_causal_attention_weights_document(
     student: Student, ref: Reference, inputs: Inputs
 ) -> None:
@@ -91,7 +91,7 @@ def test_causal_attention_weights_document(
     expect_document(student, ref, inputs, "causal_attention_weights", (scores, 3), what=what)
 
 
-@check("causal_attention_weights", 2.5)
+@check("causal_attention_weights", weight=5)
 def test_causal_attention_weights_random(student: Student, ref: Reference, inputs: Inputs) -> None:
     """For other sizes, d_k and batched scores: exactly 0 above the diagonal, rows summing to 1?"""
     cases = ((inputs.tensor(5, 5, scale=3.0), 4), (inputs.tensor(2, 3, 6, 6, scale=3.0), 8))
@@ -103,7 +103,7 @@ def test_causal_attention_weights_random(student: Student, ref: Reference, input
         expect_tensor(got, ref.causal_attention_weights(scores, d_k), what=what, case=case)
 
 
-@check("causal_attention_weights", 1.5)
+@check("causal_attention_weights", weight=3)
 def test_causal_attention_weights_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are float64 scores turned into the right causal weights?"""
     scores = inputs.tensor(4, 4, dtype=F64, scale=3.0)
@@ -119,7 +119,7 @@ D_IN, D_OUT, CONTEXT = 4, 3, 6
 CAUSAL = CausalClass("CausalAttention", D_IN, D_OUT, CONTEXT)
 
 
-@check("CausalAttention", 1)
+@check("CausalAttention", weight=2)
 def test_causal_attention_parameters(student: Student, inputs: Inputs) -> None:
     """Are its parameters W_query, W_key, W_value nn.Linear weights [d_out, d_in], no bias?"""
     run = student.module("CausalAttention", D_IN, D_OUT, CONTEXT, 0.0, seed=inputs.seed())
@@ -127,27 +127,27 @@ def test_causal_attention_parameters(student: Student, inputs: Inputs) -> None:
     expect_parameters(run, shapes, what=CAUSAL.name(0.0))
 
 
-@check("CausalAttention", 1)
+@check("CausalAttention", weight=2)
 def test_causal_attention_mask_buffer(student: Student, inputs: Inputs) -> None:
     """Is there a buffer `mask` [context_length, context_length], set only above the diagonal?"""
     run = student.module("CausalAttention", D_IN, D_OUT, CONTEXT, 0.0, seed=inputs.seed())
     expect_causal_buffer(run, "mask", CONTEXT, what=CAUSAL.name(0.0))
 
 
-@check("CausalAttention", 3)
+@check("CausalAttention", weight=6)
 def test_causal_attention_eval(student: Student, ref: Reference, inputs: Inputs) -> None:
     """In eval mode (dropout off) on a full-length batch, are the context vectors right?"""
     CAUSAL.expect_like_reference(student, ref, inputs, (inputs.tensor(2, CONTEXT, D_IN),))
 
 
-@check("CausalAttention", 1.5)
+@check("CausalAttention", weight=3)
 def test_causal_attention_shorter(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Is the mask cut to the sequence length, for n < context_length and for one token?"""
     xs = (inputs.tensor(2, 4, D_IN), inputs.tensor(1, 1, D_IN))
     CAUSAL.expect_like_reference(student, ref, inputs, xs)
 
 
-@check("CausalAttention", 1)
+@check("CausalAttention", weight=2)
 def test_causal_attention_qkv_bias(student: Student, ref: Reference, inputs: Inputs) -> None:
     """With qkv_bias=True and the reference's weights and biases, are the outputs right?"""
     CAUSAL.expect_like_reference(
@@ -155,7 +155,7 @@ def test_causal_attention_qkv_bias(student: Student, ref: Reference, inputs: Inp
     )
 
 
-@check("CausalAttention", 1.5)
+@check("CausalAttention", weight=3)
 def test_causal_attention_train_dropout(student: Student, ref: Reference, inputs: Inputs) -> None:
     """In train mode, is dropout applied to the attention weights, as the reference draws it?"""
     CAUSAL.expect_like_reference(
@@ -163,7 +163,7 @@ def test_causal_attention_train_dropout(student: Student, ref: Reference, inputs
     )
 
 
-@check("CausalAttention", 1)
+@check("CausalAttention", weight=2)
 def test_causal_attention_seed_123(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Does torch.manual_seed(123) reproduce the book's CausalAttention output (section 3.5.3)?"""
     expect_book_output(

@@ -32,7 +32,7 @@ W_IN, W_OUT, W_CONTEXT, W_HEADS = 4, 3, 6, 3
 WRAPPER = CausalClass("MultiHeadAttentionWrapper", W_IN, W_OUT, W_CONTEXT, W_HEADS)
 
 
-@check("MultiHeadAttentionWrapper", 1.5)
+@check("MultiHeadAttentionWrapper", weight=3)
 def test_wrapper_structure(student: Student, inputs: Inputs) -> None:
     """Are the heads CausalAttention modules in an nn.ModuleList named `heads`?"""
     run = student.module(
@@ -47,34 +47,34 @@ def test_wrapper_structure(student: Student, inputs: Inputs) -> None:
     expect_parameters(run, shapes, what=what)
 
 
-@check("MultiHeadAttentionWrapper", 2.5)
+@check("MultiHeadAttentionWrapper", weight=5)
 def test_wrapper_eval(student: Student, ref: Reference, inputs: Inputs) -> None:
     """In eval mode on a full-length batch, are the heads' outputs side by side on the last dim?"""
     WRAPPER.expect_like_reference(student, ref, inputs, (inputs.tensor(2, W_CONTEXT, W_IN),))
 
 
-@check("MultiHeadAttentionWrapper", 1)
+@check("MultiHeadAttentionWrapper", weight=2)
 def test_wrapper_shorter(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Does it work for n < context_length and for a single token?"""
     xs = (inputs.tensor(2, 4, W_IN), inputs.tensor(1, 1, W_IN))
     WRAPPER.expect_like_reference(student, ref, inputs, xs)
 
 
-@check("MultiHeadAttentionWrapper", 0.5)
+@check("MultiHeadAttentionWrapper", weight=1)
 def test_wrapper_qkv_bias(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Is qkv_bias passed on to every head?"""
     xs = (inputs.tensor(2, W_CONTEXT, W_IN),)
     WRAPPER.expect_like_reference(student, ref, inputs, xs, qkv_bias=True)
 
 
-@check("MultiHeadAttentionWrapper", 1)
+@check("MultiHeadAttentionWrapper", weight=2)
 def test_wrapper_train_dropout(student: Student, ref: Reference, inputs: Inputs) -> None:
     """In train mode, do the heads run in order with dropout on their weights, as the reference?"""
     xs = (inputs.tensor(2, W_CONTEXT, W_IN),)
     WRAPPER.expect_like_reference(student, ref, inputs, xs, train=True)
 
 
-@check("MultiHeadAttentionWrapper", 1.5)
+@check("MultiHeadAttentionWrapper", weight=3)
 def test_wrapper_seed_123(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Does torch.manual_seed(123) reproduce the book's wrapper output (section 3.6.1)?"""
     expect_book_output(
@@ -96,7 +96,7 @@ M_IN, M_OUT, M_CONTEXT, M_HEADS = 4, 6, 5, 3  # head_dim 2
 MHA = CausalClass("MultiHeadAttention", M_IN, M_OUT, M_CONTEXT, M_HEADS)
 
 
-@check("MultiHeadAttention", 1)
+@check("MultiHeadAttention", weight=2)
 def test_mha_parameters(student: Student, inputs: Inputs) -> None:
     """Are its parameters W_query, W_key, W_value [d_out, d_in] and out_proj (with a bias)?"""
     run = student.module(
@@ -107,7 +107,7 @@ def test_mha_parameters(student: Student, inputs: Inputs) -> None:
     expect_parameters(run, shapes, what=MHA.name(0.0))
 
 
-@check("MultiHeadAttention", 0.5)
+@check("MultiHeadAttention", weight=1)
 def test_mha_mask_buffer(student: Student, inputs: Inputs) -> None:
     """Is there a buffer `mask` [context_length, context_length], set only above the diagonal?"""
     run = student.module(
@@ -116,7 +116,7 @@ def test_mha_mask_buffer(student: Student, inputs: Inputs) -> None:
     expect_causal_buffer(run, "mask", M_CONTEXT, what=MHA.name(0.0))
 
 
-@check("MultiHeadAttention", 1)
+@check("MultiHeadAttention", weight=2)
 def test_mha_not_divisible(student: Student) -> None:
     """Is d_out not divisible by num_heads refused with a ValueError (or an assert)?"""
     what = "MultiHeadAttention(4, d_out=5, context_length=6, dropout=0.0, num_heads=2)"
@@ -130,20 +130,20 @@ def test_mha_not_divisible(student: Student) -> None:
     )
 
 
-@check("MultiHeadAttention", 2.5)
+@check("MultiHeadAttention", weight=5)
 def test_mha_eval(student: Student, ref: Reference, inputs: Inputs) -> None:
     """In eval mode on full-length batches, are the outputs right?"""
     MHA.expect_like_reference(student, ref, inputs, (inputs.tensor(3, M_CONTEXT, M_IN),))
 
 
-@check("MultiHeadAttention", 1.5)
+@check("MultiHeadAttention", weight=3)
 def test_mha_shorter(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Is the mask cut to the sequence length, for n < context_length and for one token?"""
     xs = (inputs.tensor(2, 3, M_IN), inputs.tensor(1, 1, M_IN))
     MHA.expect_like_reference(student, ref, inputs, xs)
 
 
-@check("MultiHeadAttention", 1)
+@check("MultiHeadAttention", weight=2)
 def test_mha_qkv_bias(student: Student, ref: Reference, inputs: Inputs) -> None:
     """With qkv_bias=True and the reference's weights and biases, are the outputs right?"""
     MHA.expect_like_reference(
@@ -151,7 +151,7 @@ def test_mha_qkv_bias(student: Student, ref: Reference, inputs: Inputs) -> None:
     )
 
 
-@check("MultiHeadAttention", 1)
+@check("MultiHeadAttention", weight=2)
 def test_mha_train_dropout(student: Student, ref: Reference, inputs: Inputs) -> None:
     """In train mode, is dropout applied to the attention weights, as the reference draws it?"""
     MHA.expect_like_reference(
@@ -159,7 +159,7 @@ def test_mha_train_dropout(student: Student, ref: Reference, inputs: Inputs) -> 
     )
 
 
-@check("MultiHeadAttention", 1.5)
+@check("MultiHeadAttention", weight=3)
 def test_mha_seed_123(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Does torch.manual_seed(123) reproduce the book's MultiHeadAttention output (3.6.2)?"""
     expect_book_output(

@@ -16,7 +16,7 @@ from .helpers import DOC000_X, LARGE_LOGIT_ATOL, call, expect_items, expect_tens
 # ---- softmax_rows --------------------------------------------------------------------------
 
 
-@check("softmax_rows", 1)
+@check("softmax_rows", weight=2)
 def test_softmax_rows_document(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Is the [3, 3] matrix of the numpy example's scaled scores softmaxed row by row?"""
     q, k = DOC000_X @ inputs.array(5, 4), DOC000_X @ inputs.array(5, 4)
@@ -26,7 +26,7 @@ def test_softmax_rows_document(student: Student, ref: Reference, inputs: Inputs)
     expect_tensor(got, ref.softmax_rows(scores), what=what, case=Case("softmax_rows", (scores,)))
 
 
-@check("softmax_rows", 1.5)
+@check("softmax_rows", weight=3)
 def test_softmax_rows_random(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Does each row sum to 1 when the scores are not square, a single row and float32 too?"""
     cases = (inputs.array(4, 6, scale=3.0), inputs.array(1, 5, scale=3.0))
@@ -37,7 +37,7 @@ def test_softmax_rows_random(student: Student, ref: Reference, inputs: Inputs) -
         expect_tensor(got, ref.softmax_rows(scores), what=what, case=case)
 
 
-@check("softmax_rows", 1.5)
+@check("softmax_rows", weight=3)
 def test_softmax_rows_large_scores(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Do scores of size 1000, positive or negative, come back finite and right?"""
     for scores in (inputs.array(3, 5, scale=1000.0), inputs.array(2, 4, scale=50.0) - 1050.0):
@@ -68,7 +68,7 @@ def _expect_attention(
     expect_tensor(output, want_output, what=f"{what}, output", atol=atol, case=cases[0])
 
 
-@check("self_attention_numpy", 2)
+@check("self_attention_numpy", weight=2)
 def test_self_attention_numpy_document(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Is the numpy example right: its integer X, random [5, 4] weights, output and weights?"""
     weights = tuple(inputs.array(5, 4) for _ in range(3))
@@ -76,7 +76,7 @@ def test_self_attention_numpy_document(student: Student, ref: Reference, inputs:
     _expect_attention(student, ref, (DOC000_X, *weights), what=what)
 
 
-@check("self_attention_numpy", 3)
+@check("self_attention_numpy", weight=3)
 def test_self_attention_numpy_random(student: Student, ref: Reference, inputs: Inputs) -> None:
     """With d_v != d_k (scale by sqrt(d_k), K's columns), are both results right, one token too?"""
     w_q, w_k, w_v = inputs.array(5, 4), inputs.array(5, 4), inputs.array(5, 3)
@@ -85,7 +85,7 @@ def test_self_attention_numpy_random(student: Student, ref: Reference, inputs: I
         _expect_attention(student, ref, (x, w_q, w_k, w_v), what=what)
 
 
-@check("self_attention_numpy", 1)
+@check("self_attention_numpy", weight=1)
 def test_self_attention_numpy_float32(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are float32 inputs handled (values to float32 precision)?"""
     x, *weights = (inputs.array(*shape).astype(np.float32) for shape in ((4, 5), *[(5, 4)] * 3))

@@ -19,14 +19,14 @@ F64 = torch.float64
 # ---- attention_scores ----------------------------------------------------------------------
 
 
-@check("attention_scores", 1)
+@check("attention_scores", weight=1)
 def test_attention_scores_document(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Does "journey" score the six tokens of "Your journey starts with one step" as printed?"""
     what = "attention_scores(inputs[1], inputs) on the journey inputs (book section 3.3.1)"
     expect_document(student, ref, inputs, "attention_scores", (JOURNEY[1], JOURNEY), what=what)
 
 
-@check("attention_scores", 1)
+@check("attention_scores", weight=1)
 def test_attention_scores_random(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are the scores right for other numbers of tokens and dimensions, a single token too?"""
     for n, d in ((7, 4), (1, 5)):
@@ -36,7 +36,7 @@ def test_attention_scores_random(student: Student, ref: Reference, inputs: Input
         expect_tensor(got, ref.attention_scores(query, x), what=what)
 
 
-@check("attention_scores", 1)
+@check("attention_scores", weight=1)
 def test_attention_scores_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are float64 inputs scored right?"""
     x, query = inputs.tensor(5, 6, dtype=F64), inputs.tensor(6, dtype=F64)
@@ -48,7 +48,7 @@ def test_attention_scores_float64(student: Student, ref: Reference, inputs: Inpu
 # ---- normalize_by_sum ----------------------------------------------------------------------
 
 
-@check("normalize_by_sum", 0.5)
+@check("normalize_by_sum", weight=1)
 def test_normalize_by_sum_document(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are the journey scores divided by their sum as printed?"""
     scores = ref.attention_scores(JOURNEY[1], JOURNEY)
@@ -56,7 +56,7 @@ def test_normalize_by_sum_document(student: Student, ref: Reference, inputs: Inp
     expect_document(student, ref, inputs, "normalize_by_sum", (scores,), what=what)
 
 
-@check("normalize_by_sum", 1)
+@check("normalize_by_sum", weight=2)
 def test_normalize_by_sum_rows(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Is each row of a 2-D input divided by its own sum (the last dimension)?"""
     for scores in (inputs.positive(4, 6), inputs.positive(7)):
@@ -66,7 +66,7 @@ def test_normalize_by_sum_rows(student: Student, ref: Reference, inputs: Inputs)
         expect_tensor(got, ref.normalize_by_sum(scores), what=what, case=case)
 
 
-@check("normalize_by_sum", 0.5)
+@check("normalize_by_sum", weight=1)
 def test_normalize_by_sum_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are float64 rows normalised right?"""
     scores = inputs.positive(3, 5, dtype=F64)
@@ -78,7 +78,7 @@ def test_normalize_by_sum_float64(student: Student, ref: Reference, inputs: Inpu
 # ---- softmax_naive -------------------------------------------------------------------------
 
 
-@check("softmax_naive", 1)
+@check("softmax_naive", weight=1)
 def test_softmax_naive_document(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Does the softmax of the journey scores match book section 3.3.1?"""
     scores = ref.attention_scores(JOURNEY[1], JOURNEY)
@@ -86,7 +86,7 @@ def test_softmax_naive_document(student: Student, ref: Reference, inputs: Inputs
     expect_document(student, ref, inputs, "softmax_naive", (scores,), what=what)
 
 
-@check("softmax_naive", 1)
+@check("softmax_naive", weight=1)
 def test_softmax_naive_rows(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Does every row of a 2-D input (and a 1-D one of another length) sum to 1, as softmax?"""
     for x in (inputs.tensor(4, 6, scale=3.0), inputs.tensor(7, scale=3.0)):
@@ -95,7 +95,7 @@ def test_softmax_naive_rows(student: Student, ref: Reference, inputs: Inputs) ->
         expect_tensor(got, ref.softmax_naive(x), what=what, case=case)
 
 
-@check("softmax_naive", 1)
+@check("softmax_naive", weight=1)
 def test_softmax_naive_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Is the softmax of float64 rows right?"""
     x = inputs.tensor(3, 5, dtype=F64, scale=3.0)
@@ -107,7 +107,7 @@ def test_softmax_naive_float64(student: Student, ref: Reference, inputs: Inputs)
 # ---- softmax_stable ------------------------------------------------------------------------
 
 
-@check("softmax_stable", 1)
+@check("softmax_stable", weight=2)
 def test_softmax_stable_last_dim(student: Student, ref: Reference, inputs: Inputs) -> None:
     """With the default dim, is it the softmax of each row (and of a 1-D input)?"""
     for x in (inputs.tensor(4, 6, scale=3.0), inputs.tensor(5, scale=3.0)):
@@ -116,7 +116,7 @@ def test_softmax_stable_last_dim(student: Student, ref: Reference, inputs: Input
         expect_tensor(got, ref.softmax_stable(x), what=what, case=case)
 
 
-@check("softmax_stable", 1)
+@check("softmax_stable", weight=2)
 def test_softmax_stable_other_dims(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Does the `dim` argument choose the dimension that sums to 1?"""
     for x, dim in ((inputs.tensor(5, 3, scale=3.0), 0), (inputs.tensor(2, 3, 4, scale=3.0), 1)):
@@ -128,7 +128,7 @@ def test_softmax_stable_other_dims(student: Student, ref: Reference, inputs: Inp
         expect_tensor(got, ref.softmax_stable(x, dim=dim), what=what, case=case)
 
 
-@check("softmax_stable", 1)
+@check("softmax_stable", weight=2)
 def test_softmax_stable_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Is the softmax of float64 logits right?"""
     x = inputs.tensor(3, 5, dtype=F64, scale=3.0)
@@ -137,7 +137,7 @@ def test_softmax_stable_float64(student: Student, ref: Reference, inputs: Inputs
     expect_tensor(got, ref.softmax_stable(x), what=what, case=case)
 
 
-@check("softmax_stable", 1.5)
+@check("softmax_stable", weight=3)
 def test_softmax_stable_large_logits(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Do logits up to 1000 come back finite and right (exp(1000) is inf in float32)?"""
     x = inputs.tensor(4, 6, scale=1000.0)
@@ -147,7 +147,7 @@ def test_softmax_stable_large_logits(student: Student, ref: Reference, inputs: I
     expect_tensor(got, ref.softmax_stable(x), what=what, atol=LARGE_LOGIT_ATOL, case=case)
 
 
-@check("softmax_stable", 0.5)
+@check("softmax_stable", weight=1)
 def test_softmax_stable_large_negative(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Do rows whose logits are all near -1000 (every exp underflows to 0) still sum to 1?"""
     x = inputs.tensor(3, 4, scale=50.0) - 1050.0
@@ -160,7 +160,7 @@ def test_softmax_stable_large_negative(student: Student, ref: Reference, inputs:
 # ---- context_vector ------------------------------------------------------------------------
 
 
-@check("context_vector", 1)
+@check("context_vector", weight=1)
 def test_context_vector_document(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Is the context vector of "journey" the one book section 3.3.1 prints?"""
     weights = ref.softmax_stable(ref.attention_scores(JOURNEY[1], JOURNEY))
@@ -168,7 +168,7 @@ def test_context_vector_document(student: Student, ref: Reference, inputs: Input
     expect_document(student, ref, inputs, "context_vector", (weights, JOURNEY), what=what)
 
 
-@check("context_vector", 1)
+@check("context_vector", weight=1)
 def test_context_vector_random(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are other weights and inputs (a single token too) combined right?"""
     for n, d in ((7, 4), (1, 3)):
@@ -178,7 +178,7 @@ def test_context_vector_random(student: Student, ref: Reference, inputs: Inputs)
         expect_tensor(got, ref.context_vector(weights, x), what=what)
 
 
-@check("context_vector", 1)
+@check("context_vector", weight=1)
 def test_context_vector_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are float64 weights and inputs combined right?"""
     x, weights = inputs.tensor(5, 6, dtype=F64), ref.softmax_stable(inputs.tensor(5, dtype=F64))
@@ -210,55 +210,55 @@ def _float64(student: Student, ref: Reference, inputs: Inputs, exercise: str) ->
     expect_tensor(got, getattr(ref, exercise)(x), what=what, case=case)
 
 
-@check("all_attention_scores", 1)
+@check("all_attention_scores", weight=1)
 def test_all_attention_scores_document(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Is the [6, 6] matrix of journey scores right (row 1, journey, is printed)?"""
     _document(student, ref, inputs, "all_attention_scores")
 
 
-@check("all_attention_scores", 1)
+@check("all_attention_scores", weight=1)
 def test_all_attention_scores_random(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Is it [n, n] for inputs that are not square, and for a single token?"""
     _random(student, ref, inputs, "all_attention_scores")
 
 
-@check("all_attention_scores", 1)
+@check("all_attention_scores", weight=1)
 def test_all_attention_scores_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are the scores of float64 inputs right?"""
     _float64(student, ref, inputs, "all_attention_scores")
 
 
-@check("all_attention_weights", 1)
+@check("all_attention_weights", weight=1)
 def test_all_attention_weights_document(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are the journey weights right, each row a softmax (row 1, journey, is printed)?"""
     _document(student, ref, inputs, "all_attention_weights")
 
 
-@check("all_attention_weights", 1)
+@check("all_attention_weights", weight=1)
 def test_all_attention_weights_random(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Does each row sum to 1 for other inputs, a single token too?"""
     _random(student, ref, inputs, "all_attention_weights")
 
 
-@check("all_attention_weights", 1)
+@check("all_attention_weights", weight=1)
 def test_all_attention_weights_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are the weights of float64 inputs right?"""
     _float64(student, ref, inputs, "all_attention_weights")
 
 
-@check("all_context_vectors", 1)
+@check("all_context_vectors", weight=1)
 def test_all_context_vectors_document(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are the six journey context vectors right (row 1, journey, is printed)?"""
     _document(student, ref, inputs, "all_context_vectors")
 
 
-@check("all_context_vectors", 1)
+@check("all_context_vectors", weight=1)
 def test_all_context_vectors_random(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Is there one right context vector per token for other inputs, a single token too?"""
     _random(student, ref, inputs, "all_context_vectors")
 
 
-@check("all_context_vectors", 1)
+@check("all_context_vectors", weight=1)
 def test_all_context_vectors_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are the context vectors of float64 inputs right?"""
     _float64(student, ref, inputs, "all_context_vectors")

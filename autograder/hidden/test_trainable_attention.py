@@ -58,7 +58,7 @@ def _expect_projections(
         expect_tensor(item, want, what=f"{what}, {name}", reveal=reveal, case=one)
 
 
-@check("qkv_projections", 1)
+@check("qkv_projections", weight=1)
 def test_qkv_projections_document(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are the keys and values of "wars not make one great" reproduced (seed 123 weights)?"""
     what = 'qkv_projections on "wars not make one great" with its torch.manual_seed(123) weights'
@@ -68,7 +68,7 @@ def test_qkv_projections_document(student: Student, ref: Reference, inputs: Inpu
     )
 
 
-@check("qkv_projections", 1)
+@check("qkv_projections", weight=1)
 def test_qkv_projections_random(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Is x @ W right when W is not square ([d_in, d_out]), for one token too?"""
     weights = tuple(inputs.tensor(D_IN, D_OUT) for _ in range(3))
@@ -79,7 +79,7 @@ def test_qkv_projections_random(student: Student, ref: Reference, inputs: Inputs
         _expect_projections(got, ref.qkv_projections(x, *weights), what=what, case=case)
 
 
-@check("qkv_projections", 1)
+@check("qkv_projections", weight=1)
 def test_qkv_projections_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are float64 inputs and weights projected right?"""
     weights = tuple(inputs.tensor(D_IN, D_OUT, dtype=F64) for _ in range(3))
@@ -93,7 +93,7 @@ def test_qkv_projections_float64(student: Student, ref: Reference, inputs: Input
 # ---- scaled_attention_weights --------------------------------------------------------------
 
 
-@check("scaled_attention_weights", 1)
+@check("scaled_attention_weights", weight=2)
 def test_scaled_attention_weights_document(
     student: Student, ref: Reference, inputs: Inputs
 ) -> None:
@@ -104,7 +104,7 @@ def test_scaled_attention_weights_document(
     expect_document(student, ref, inputs, "scaled_attention_weights", (scores, 2), what=what)
 
 
-@check("scaled_attention_weights", 1.5)
+@check("scaled_attention_weights", weight=3)
 def test_scaled_attention_weights_random(student: Student, ref: Reference, inputs: Inputs) -> None:
     """For other d_k and batched scores, is it softmax(scores / sqrt(d_k)) along each row?"""
     for scores, d_k in (
@@ -117,7 +117,7 @@ def test_scaled_attention_weights_random(student: Student, ref: Reference, input
         expect_tensor(got, ref.scaled_attention_weights(scores, d_k), what=what, case=case)
 
 
-@check("scaled_attention_weights", 1.5)
+@check("scaled_attention_weights", weight=3)
 def test_scaled_attention_weights_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are float64 scores turned into the right weights?"""
     scores = inputs.tensor(4, 4, dtype=F64, scale=3.0)
@@ -130,14 +130,14 @@ def test_scaled_attention_weights_float64(student: Student, ref: Reference, inpu
 # ---- self_attention ------------------------------------------------------------------------
 
 
-@check("self_attention", 1.5)
+@check("self_attention", weight=3)
 def test_self_attention_document(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are the context vectors of "wars not make one great" reproduced (seed 123 weights)?"""
     what = 'self_attention on "wars not make one great" with its torch.manual_seed(123) weights'
     expect_document(student, ref, inputs, "self_attention", (WARS, *BOOK_WEIGHTS), what=what)
 
 
-@check("self_attention", 2)
+@check("self_attention", weight=4)
 def test_self_attention_random(student: Student, ref: Reference, inputs: Inputs) -> None:
     """With d_in != d_out and random weights, are the context vectors right, for one token too?"""
     weights = tuple(inputs.tensor(D_IN, D_OUT) for _ in range(3))
@@ -148,7 +148,7 @@ def test_self_attention_random(student: Student, ref: Reference, inputs: Inputs)
         expect_tensor(got, ref.self_attention(x, *weights), what=what, case=case)
 
 
-@check("self_attention", 1.5)
+@check("self_attention", weight=3)
 def test_self_attention_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are float64 inputs and weights handled right?"""
     weights = tuple(inputs.tensor(D_IN, D_OUT, dtype=F64) for _ in range(3))
@@ -164,7 +164,7 @@ def test_self_attention_float64(student: Student, ref: Reference, inputs: Inputs
 V1 = f"SelfAttention_v1({D_IN}, {D_OUT})"
 
 
-@check("SelfAttention_v1", 1)
+@check("SelfAttention_v1", weight=1)
 def test_selfattention_v1_parameters(student: Student, inputs: Inputs) -> None:
     """Are its parameters W_query, W_key and W_value, each [d_in, d_out]?"""
     run = student.module("SelfAttention_v1", D_IN, D_OUT, seed=inputs.seed())
@@ -172,7 +172,7 @@ def test_selfattention_v1_parameters(student: Student, inputs: Inputs) -> None:
     expect_parameters(run, shapes, what=V1)
 
 
-@check("SelfAttention_v1", 3)
+@check("SelfAttention_v1", weight=3)
 def test_selfattention_v1_loaded(student: Student, ref: Reference, inputs: Inputs) -> None:
     """With the reference's weights loaded, are the context vectors right, for one token too?"""
     model = build(ref.SelfAttention_v1, D_IN, D_OUT, seed=inputs.seed())
@@ -186,7 +186,7 @@ def test_selfattention_v1_loaded(student: Student, ref: Reference, inputs: Input
     expect_outputs(run, forward(model, xs), labels, what=what, cases=cases)
 
 
-@check("SelfAttention_v1", 2)
+@check("SelfAttention_v1", weight=2)
 def test_selfattention_v1_seed_123(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Does torch.manual_seed(123) reproduce the example (rand: query, key, value in order)?"""
     expect_book_output(
@@ -208,7 +208,7 @@ def test_selfattention_v1_seed_123(student: Student, ref: Reference, inputs: Inp
 V2 = f"SelfAttention_v2({D_IN}, {D_OUT})"
 
 
-@check("SelfAttention_v2", 1)
+@check("SelfAttention_v2", weight=2)
 def test_selfattention_v2_parameters(student: Student, inputs: Inputs) -> None:
     """Are its parameters three nn.Linear weights [d_out, d_in], with biases only if qkv_bias?"""
     layers = ("W_query", "W_key", "W_value")
@@ -220,7 +220,7 @@ def test_selfattention_v2_parameters(student: Student, inputs: Inputs) -> None:
         expect_parameters(run, shapes, what=f"SelfAttention_v2({D_IN}, {D_OUT}, qkv_bias={bias})")
 
 
-@check("SelfAttention_v2", 2.5)
+@check("SelfAttention_v2", weight=5)
 def test_selfattention_v2_loaded(student: Student, ref: Reference, inputs: Inputs) -> None:
     """With the reference's weights loaded, are the context vectors right, for one token too?"""
     model = build(ref.SelfAttention_v2, D_IN, D_OUT, seed=inputs.seed())
@@ -234,7 +234,7 @@ def test_selfattention_v2_loaded(student: Student, ref: Reference, inputs: Input
     expect_outputs(run, forward(model, xs), labels, what=what, cases=cases)
 
 
-@check("SelfAttention_v2", 1)
+@check("SelfAttention_v2", weight=2)
 def test_selfattention_v2_qkv_bias(student: Student, ref: Reference, inputs: Inputs) -> None:
     """With qkv_bias=True and the reference's weights and biases, are the outputs right?"""
     model = build(ref.SelfAttention_v2, D_IN, D_OUT, qkv_bias=True, seed=inputs.seed())
@@ -249,7 +249,7 @@ def test_selfattention_v2_qkv_bias(student: Student, ref: Reference, inputs: Inp
     expect_outputs(run, forward(model, xs), [f"random x {spec(xs[0])}"], what=what, cases=cases)
 
 
-@check("SelfAttention_v2", 1.5)
+@check("SelfAttention_v2", weight=3)
 def test_selfattention_v2_seed_789(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Does torch.manual_seed(789) reproduce the book's SelfAttention_v2 output (section 3.4.2)?"""
     expect_book_output(
