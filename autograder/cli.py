@@ -221,6 +221,17 @@ def _store_course(path: Path, out: Path) -> bool:
 COURSE_COMMANDS = {"export": _export, "handback": _handback}
 
 
+def _suites_ok() -> bool:
+    """False (each problem said on stderr, with its file and line) when the hidden suites do not
+    match exercises.toml, before any submission is graded."""
+    from .grading import suite
+
+    problems = suite.validate(suite.discover())
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return not problems
+
+
 def _autograde(args: argparse.Namespace) -> int:
     from .grading import batch, record, report
 
@@ -228,6 +239,8 @@ def _autograde(args: argparse.Namespace) -> int:
         print(f"error: {args.submissions} is not a folder of submissions", file=sys.stderr)
         return 2
     if args.course is not None and not _store_course(args.course, args.out):
+        return 2
+    if not _suites_ok():
         return 2
     try:
         result = batch.autograde(

@@ -407,3 +407,29 @@ def test_pytest_runs_the_hidden_suites_on_a_folder(pytester: pytest.Pytester) ->
         "test_mha_seed_123",
     }, result.stdout.str()[-3000:]
     assert any("run seed 7" in line for line in result.outlines)
+
+
+def test_autograde_refuses_mismatched_suites_before_grading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Does `attention-kit autograde` stop with the specific problem, naming the check's file
+    and line, before it grades (or writes) anything, and without suggesting a resume?"""
+    from autograder import cli
+
+    def test_orphan() -> None: ...
+
+    orphan = suite.check("no_such_exercise", weight=1)(test_orphan).__check__
+    real = suite.discover
+    monkeypatch.setattr(suite, "discover", lambda modules=None: [*real(modules), orphan])
+    (tmp_path / "subs" / "ada" / "exercises").mkdir(parents=True)
+    out = tmp_path / "out"
+    rc = cli.main(["autograde", "--submissions", str(tmp_path / "subs"), "--out", str(out)])
+    err = capsys.readouterr().err
+    line = test_orphan.__code__.co_firstlineno
+    assert rc == 2
+    assert (
+        f"error: {__file__}:{line}: test_orphan checks 'no_such_exercise', "
+        "which exercises.toml does not list"
+    ) in err
+    assert "resume" not in err
+    assert not (out / "grades.csv").exists() and not (out / "gradebook.sqlite").exists()
