@@ -20,6 +20,9 @@ from autograder.notebooks import write_source
 
 pytestmark = pytest.mark.slow
 EXERCISES = manifest.load()
+N = len(EXERCISES)  # the curriculum's numbers, as make check prints them
+TOTAL = sum(e.points for e in EXERCISES)
+ALL_DONE = f"{N}/{N} exercises, {TOTAL:g}/{TOTAL:g} points"
 MARK_DONE, MARK_FAILING, MARK_IDLE = "✓", "✗", "·"
 
 
@@ -111,19 +114,19 @@ def test_all_pass(tmp_path: Path) -> None:
     lines = lines_by_exercise(proc.stdout)
     assert list(lines) == [e.id for e in EXERCISES]
     assert all(line.split()[0] == MARK_DONE for line in lines.values())
-    assert f"Progress: {check.progress_bar(21, 21)} 21/21 exercises, 100/100 points" in proc.stdout
+    assert f"Progress: {check.progress_bar(N, N)} {ALL_DONE}" in proc.stdout
     assert proc.stderr == ""
 
 
 def test_fresh_stubs_are_not_started(tmp_path: Path) -> None:
-    """On the untouched stubs, are all 21 exercises "not started", with no traceback?"""
+    """On the untouched stubs, is every exercise "not started", with no traceback?"""
     proc = run_check(workspace(tmp_path, "exercises"))
     assert proc.returncode == 1
     lines = lines_by_exercise(proc.stdout)
     assert list(lines) == [e.id for e in EXERCISES]
     assert all(line.split()[0] == MARK_IDLE and "not started" in line for line in lines.values())
     assert "Traceback" not in proc.stdout + proc.stderr
-    assert "0/21 exercises, 0/100 points" in proc.stdout
+    assert f"0/{N} exercises, 0/{TOTAL:g} points" in proc.stdout
     assert "Next: attention_scores in exercises/simple_attention.py" in proc.stdout
 
 
@@ -309,13 +312,15 @@ def test_selection_passes_when_it_is_done(mixed: Path, tmp_path: Path) -> None:
     proc = run_check(mixed, "--ex", "softmax_stable")
     assert proc.returncode == 0, proc.stdout
     assert list(lines_by_exercise(proc.stdout)) == ["softmax_stable"]
-    assert "Every exercise passes" not in proc.stdout  # 20 others were not checked
+    assert "Every exercise passes" not in proc.stdout  # the others were not checked
     assert "softmax_stable passes. It is the only exercise this check ran" in proc.stdout
     topic = run_check(workspace(tmp_path, "solutions"), "--ex", "causal_attention")
     assert topic.returncode == 0, topic.stdout
     assert "Every exercise passes. Well done." not in topic.stdout
-    assert "Every exercise in causal_attention passes: 4 of the 21 exercises were checked" in (
-        topic.stdout
+    causal = sum(e.module == "causal_attention" for e in EXERCISES)
+    assert (
+        f"Every exercise in causal_attention passes: {causal} of the {N} exercises were checked"
+        in topic.stdout
     )
 
 
@@ -388,8 +393,8 @@ def test_score_column_is_aligned() -> None:
 
 def test_plain_import_of_a_sibling_file(tmp_path: Path) -> None:
     """Does `from causal_attention import CausalAttention` (a plain import of a sibling file)
-    work in make check, and score 100 through attention-kit autograde, from .py files and from
-    a notebook cell the student added?"""
+    work in make check, and score full marks through attention-kit autograde, from .py files and
+    from a notebook cell the student added?"""
     corpus = ROOT / "tests" / "corpus" / "variant_plain_sibling_imports" / "exercises"
     ws = workspace(tmp_path / "student", "solutions")
     for path in corpus.glob("*.py"):
@@ -399,7 +404,7 @@ def test_plain_import_of_a_sibling_file(tmp_path: Path) -> None:
     )
     proc = run_check(ws)
     assert proc.returncode == 0, proc.stdout
-    assert "21/21 exercises, 100/100 points" in proc.stdout
+    assert ALL_DONE in proc.stdout
     subs = tmp_path / "submissions"
     shutil.copytree(ws / "exercises", subs / "alice" / "exercises")
     write_source(subs / "bob")  # the notebooks with their answers filled in
@@ -438,7 +443,7 @@ def test_plain_import_of_a_sibling_file(tmp_path: Path) -> None:
     assert graded.returncode == 0, graded.stderr[-3000:]
     grades = json.loads((out / "grades.json").read_text())
     for student in ("alice", "bob"):
-        assert grades["students"][student]["total"] == 100, grades["students"][student]
+        assert grades["students"][student]["total"] == TOTAL, grades["students"][student]
 
 
 def test_off_limits_and_wrong_type(tmp_path: Path) -> None:

@@ -28,6 +28,10 @@ from autograder import ROOT, manifest, pristine, progress, stubs, watch
 pytestmark = pytest.mark.slow
 STATE = progress.STATE_NAME
 EXERCISES = manifest.load()
+N = len(EXERCISES)  # the curriculum's numbers, as watch prints them
+TOTAL = sum(e.points for e in EXERCISES)
+POINTS = {e.id: e.points for e in EXERCISES}
+SIMPLE = sum(e.module == "simple_attention" for e in EXERCISES)
 WAIT_SECONDS = 180  # the longest any one step may take (a check imports torch: seconds)
 
 
@@ -445,7 +449,7 @@ def test_watch_checks_each_save_and_moves_on(tmp_path: Path, terminals: list[Ter
     terminals.append(t)
     at = t.expect(r"Watching exercises/: save a file to check it again\. Ctrl-C to leave\.")
     assert "· attention_scores" in t.text
-    assert "0/21 exercises, 0/100 points" in t.text
+    assert f"0/{N} exercises, 0/{TOTAL:g} points" in t.text
 
     replace_definition(path, "attention_scores", "    return query @ inputs.T @ query\n")
     at = t.expect(r"make watch: attention_scores \(exercises/simple_attention\.py\)", at)
@@ -455,7 +459,9 @@ def test_watch_checks_each_save_and_moves_on(tmp_path: Path, terminals: list[Ter
     replace_definition(path, "attention_scores", "    return inputs @ query\n")
     at = t.expect(r"✓ attention_scores passes\. On to the next one: normalize_by_sum\.", at)
     at = t.expect(r"· normalize_by_sum +0/2 +not started", at)
-    at = t.expect(r"Overall: \S+ 1/21 exercises, 3/100 points", at)
+    at = t.expect(
+        rf"Overall: \S+ 1/{N} exercises, {POINTS['attention_scores']:g}/{TOTAL:g} points", at
+    )
     t.expect(r"Watching exercises/", at)
     assert json.loads((ws / STATE).read_text())["passed"] == ["attention_scores"]
     pids = log.read_text().split()  # the first check, two saves, then normalize_by_sum
@@ -655,14 +661,14 @@ def with_stub(ws: Path, module: str, exercise: str) -> None:
 def test_watch_checks_what_a_save_broke(tmp_path: Path, terminals: list[Terminal]) -> None:
     """On softmax_stable with everything else passing, a save that finishes softmax_stable and
     breaks attention_scores: does watch check attention_scores too, name it, and not claim
-    every exercise passes (nor 21/21)?"""
+    every exercise passes (nor all of them done)?"""
     ws = workspace(tmp_path, "solutions")
     with_stub(ws, "simple_attention", "softmax_stable")
     path = ws / "exercises" / "simple_attention.py"
     t = Terminal([sys.executable, "-m", "autograder.watch"], ws)
     terminals.append(t)
     at = t.expect(r"Watching exercises/")
-    assert "20/21 exercises" in t.text
+    assert f"{N - 1}/{N} exercises" in t.text
     text = path.read_text().replace(
         definition(path.read_text(), "softmax_stable"),
         definition(solution_text("simple_attention"), "softmax_stable"),
@@ -675,7 +681,10 @@ def test_watch_checks_what_a_save_broke(tmp_path: Path, terminals: list[Terminal
     assert "✗ attention_scores" in screen
     assert "✓ softmax_stable" in screen
     assert "Every exercise passes" not in screen
-    assert re.search(r"Overall: \S+ 20/21 exercises, 97/100 points\n", screen), screen
+    done = TOTAL - POINTS["attention_scores"]
+    assert re.search(rf"Overall: \S+ {N - 1}/{N} exercises, {done:g}/{TOTAL:g} points\n", screen), (
+        screen
+    )
     t.type(b"\x03")
     assert t.wait() == 0
 
@@ -683,8 +692,8 @@ def test_watch_checks_what_a_save_broke(tmp_path: Path, terminals: list[Terminal
 def test_watch_after_a_syntax_error_counts_the_whole_file(
     tmp_path: Path, terminals: list[Terminal]
 ) -> None:
-    """On all_context_vectors (20/21), a syntax error in its file: does watch check every
-    exercise of the file, and say 13/21 overall instead of keeping 20/21?"""
+    """On all_context_vectors (all but it done), a syntax error in its file: does watch check
+    every exercise of the file, and count none of them done overall instead of keeping the rest?"""
     ws = workspace(tmp_path, "solutions")
     with_stub(ws, "simple_attention", "all_context_vectors")
     path = ws / "exercises" / "simple_attention.py"
@@ -697,7 +706,7 @@ def test_watch_after_a_syntax_error_counts_the_whole_file(
     for e in EXERCISES:
         if e.module == "simple_attention":
             assert re.search(rf"✗ {e.id} .*does not import", screen), screen
-    assert re.search(r"Overall: \S+ 13/21 exercises", screen), screen
+    assert re.search(rf"Overall: \S+ {N - SIMPLE}/{N} exercises", screen), screen
     t.type(b"\x03")
     assert t.wait() == 0
 
@@ -742,11 +751,11 @@ def test_what_a_save_changed() -> None:
 def test_watch_says_which_totals_it_did_not_measure() -> None:
     """Does the overall line say how many results were not checked since the watch started?"""
     w = watch.Watcher(passed={e.id for e in EXERCISES})
-    assert "(21 of the 21 not checked since this watch started)" in w.overall()
+    assert f"({N} of the {N} not checked since this watch started)" in w.overall()
     w.measured = {e.id for e in EXERCISES}
-    assert w.overall().endswith("21/21 exercises, 100/100 points")
+    assert w.overall().endswith(f"{N}/{N} exercises, {TOTAL:g}/{TOTAL:g} points")
     w.measured.discard("causal_mask")
-    assert "(1 of the 21 not checked since this watch started)" in w.overall()
+    assert f"(1 of the {N} not checked since this watch started)" in w.overall()
     assert "Every exercise passes" not in watch._banner(["CausalAttention"], None, False)
     assert "Every exercise passes now" in watch._banner(["CausalAttention"], None, True)
 

@@ -409,9 +409,8 @@ def test_bundle_bootstraps_and_checks(tmp_path: Path) -> None:
         for line in proc.stdout.splitlines()
         if line.startswith("  ") and len(parts := line.split()) > 1 and parts[0] == "·"
     }
-    assert idle == {e.id for e in manifest.load()}
-    assert len(idle) == 21
-    assert "0/21 exercises" in proc.stdout
+    assert idle == {e.id for e in manifest.load()}  # every exercise, so as many as it holds
+    assert f"0/{len(manifest.load())} exercises" in proc.stdout
     first = manifest.load()[0]  # a learner command in the bootstrapped bundle too
     hint = subprocess.run(
         ["make", "hint", f"EX={first.id}"],
