@@ -19,6 +19,10 @@ from autograder.grading import report, report_html
 from autograder.grading.model import Graded
 
 EXERCISES = manifest.load()
+POINTS = {e.id: e.points for e in EXERCISES}  # the curriculum's numbers, from the manifest
+TOTAL = sum(POINTS.values())
+BOB = TOTAL - POINTS["softmax_stable"] / 2  # the small class's totals (see small_class)
+CYD = TOTAL - POINTS["CausalAttention"] / 2
 CHROMIUM = "/usr/bin/chromium"
 BROWSER_SECONDS = 120
 HOSTILE = "<script>document.documentElement.setAttribute('data-pwned', 'yes')</script>"
@@ -26,8 +30,8 @@ HOSTILE_IMG = '<img src="x" onerror="document.title=\'pwned\'">'
 
 
 def small_class() -> list[Graded]:
-    """Four students: 100, 97.5 (half of softmax_stable lost), 95 (half of CausalAttention),
-    and one with nothing graded (0) whose code printed hostile HTML."""
+    """Four students: full marks, BOB (half of softmax_stable lost), CYD (half of
+    CausalAttention), and one with nothing graded (0) whose code printed hostile HTML."""
     eve = Graded("eve", "d", 7, errors=["exercises/simple_attention.py: <b>not</b> UTF-8"])
     eve.output = f"{HOSTILE}\n{HOSTILE_IMG}\n"
     return [
@@ -68,27 +72,28 @@ def test_report_page_has_summary_charts_and_gradebook(written: Path) -> None:
     """Does report.html give the class summary, one bar per exercise with its pass count, the
     score histogram's counts, and a gradebook row per student linking to the feedback page?"""
     page = (written / "report.html").read_text()
-    assert "4 students, out of 100: mean 73.125, median 96.25, min 0, max 100" in page
+    mean, median = (TOTAL + BOB + CYD) / 4, (BOB + CYD) / 2
+    assert (
+        f"4 students, out of {TOTAL:g}: mean {mean:g}, median {median:g}, min 0, max {TOTAL:g}"
+        in page
+    )
     got = bars(page)
     assert list(got) == [e.id for e in EXERCISES]
     want = {e.id: (3, 4) for e in EXERCISES}  # eve has nothing; bob and cyd lose one each
     want["softmax_stable"] = want["CausalAttention"] = (2, 4)
     assert got == want
-    assert bins(page) == {
-        **{f"{10 * i}-{10 * (i + 1)}": 0 for i in range(10)},
-        "0-10": 1,
-        "90-100": 3,
-    }
+    step = TOTAL / 10
+    labels = [f"{i * step:g}-{(i + 1) * step:g}" for i in range(10)]
+    want_bins = dict.fromkeys(labels, 0)
+    for total in (TOTAL, BOB, CYD, 0):
+        want_bins[labels[min(int(total // step), 9)]] += 1
+    assert bins(page) == want_bins
     rows = re.findall(r'<tr data-student="(\w+)"><td><a href="feedback/(\w+)\.html">', page)
     assert rows == [("ada", "ada"), ("bob", "bob"), ("cyd", "cyd"), ("eve", "eve")]
     ada_row = page[page.index('<tr data-student="ada">') :].split("</tr>")[0]
+    modules = [sum(e.points for e in EXERCISES if e.module == m) for m in manifest.modules()]
     assert re.findall(r'<td class="num">([\d.]+)</td>', ada_row) == [
-        "25",
-        "24",
-        "10",
-        "23",
-        "18",
-        "100",
+        f"{p:g}" for p in (*modules, TOTAL)
     ]
     assert 'href="charts/pass_rate.png"' in page and 'href="charts/scores.png"' in page
 
@@ -143,7 +148,7 @@ def test_feedback_html_matches_the_markdown(written: Path) -> None:
     each lost exercise's section with what failed and the hint?"""
     page = (written / "feedback" / "bob.html").read_text()
     assert "<h1>Feedback for bob</h1>" in page
-    assert "<p><strong>Total: 97.5 / 100</strong> (graded " in page
+    assert f"<p><strong>Total: {BOB:g} / {TOTAL:g}</strong> (graded " in page
     table = page[page.index("<table>") : page.index("</table>")]
     assert table.count("<tr>") == 1 + len(EXERCISES)
     assert (
