@@ -22,7 +22,6 @@ before the penalty stay what the grader found.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -285,13 +284,14 @@ def submission_time(origin: Path) -> tuple[datetime | None, str]:
 def submission_times(
     subs: Iterable[Submission],
 ) -> dict[str, tuple[str | None, str, str, str]]:
-    """For the gradebook: student -> (time as ISO 8601 or None, its source, the origin, the
-    sources as JSON)."""
+    """For the gradebook: student -> (time as ISO 8601 or None, its source, the origin, "{}":
+    the sources go into the attempt when it is saved, so that nothing is written per student
+    before grading starts)."""
     found = {}
     for s in subs:
         moment, source = submission_time(s.origin)
         iso = None if moment is None else moment.isoformat(timespec="seconds")
-        found[s.student] = (iso, source, str(s.origin), json.dumps(s.sources, sort_keys=True))
+        found[s.student] = (iso, source, str(s.origin), "{}")
     return found
 
 

@@ -823,9 +823,11 @@ def test_out_filling_up_while_writing_reports(
     out, logs = tmp_path / "out", tmp_path / "logs"
     out.mkdir()
     logs.mkdir()
-    # the whole batch already graded; 128 KB free: room for the write check, not the reports
+    # the whole batch already graded; 128 KB free: room for the write check, not the reports;
+    # once the filler is gone, room for all of OUT as the clean run wrote it, and 4 MB more
+    room = sum(p.stat().st_size + 4096 for p in clean.rglob("*") if p.is_file()) // 1024 + 4096
     script = f"""
-        mount -t tmpfs -o size=8m tmpfs "$OUT"
+        mount -t tmpfs -o size={room}k tmpfs "$OUT"
         cp "$CLEAN/gradebook.sqlite" "$OUT/"
         free=$(df -k --output=avail "$OUT" | tail -n 1)
         dd if=/dev/zero of="$OUT/filler" bs=1k count=$((free - 128)) 2>/dev/null

@@ -74,8 +74,14 @@ def autograde(
         if seed is not None:
             book.set_seed(seed)
         run_seed = book.seed(secrets.randbits(31))
-        book.set_collected(s.student for s in subs)  # who is gone from SUBMISSIONS is marked
-        book.set_submitted(course.submission_times(subs))  # timestamp.txt, else file times
+        try:
+            book.set_collected(s.student for s in subs)  # who is gone from SUBMISSIONS: marked
+            book.set_submitted(course.submission_times(subs))  # timestamp.txt, else file times
+        except sqlite3.Error as e:  # OUT is full before any grading
+            raise report.OutNotWritable(
+                f"cannot write to {book.path}: {e}; nothing was graded: free some space and "
+                "run again"
+            ) from None
         todo = [s for s in subs if regrade or not book.is_current(s.student, s.digest)]
         mode = "-"
         if todo:
@@ -170,10 +176,12 @@ def _grade_all(
     bar = report.Progress(len(todo), enabled=show)
     mode, saved = "-", 0
 
+    sources = {s.student: s.sources for s in todo}
+
     def save(graded: Graded) -> None:
         nonlocal saved
         try:
-            book.save(graded)
+            book.save(graded, sources.get(graded.student))
         except sqlite3.Error as e:  # OUT filled up during the run: stop, say so
             raise report.OutNotWritable(
                 f"cannot save {graded.student} in {book.path}: {e}; {saved} students "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import zlib
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from functools import cache
@@ -57,7 +58,7 @@ CREATE TABLE IF NOT EXISTS attempts (       -- every graded version, kept after 
     student TEXT NOT NULL,
     digest TEXT NOT NULL,
     origin TEXT NOT NULL,                   -- where its content was read from
-    content TEXT NOT NULL,                  -- JSON: module -> source, the bytes graded
+    content BLOB NOT NULL,                  -- JSON: module -> source, the bytes graded (zlib)
     submitted TEXT,
     graded_at TEXT NOT NULL,
     points REAL NOT NULL,
@@ -206,7 +207,10 @@ class Gradebook:
         row = self._db.execute(
             "SELECT content FROM attempts WHERE student = ? AND digest = ?", (student, digest)
         ).fetchone()
-        return None if row is None else json.loads(row[0])
+        if row is None:
+            return None
+        content = row[0]
+        return json.loads(zlib.decompress(content) if isinstance(content, bytes) else content)
 
     # ---- submissions -----------------------------------------------------------------------
 
@@ -222,9 +226,10 @@ class Gradebook:
         ).fetchone()
         return row is not None and row[0] == submission_seed(int(row[1]), digest)
 
-    def save(self, graded: Graded) -> None:
+    def save(self, graded: Graded, sources: dict[str, str] | None = None) -> None:
         """Replace `graded.student`'s previous grading with this one, all or nothing, and keep
-        it among the student's attempts (the same bytes again update their attempt)."""
+        it among the student's attempts (the same bytes again update their attempt), with the
+        `sources` graded (module -> text) when given."""
         graded_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         with self._transaction():
             self._db.execute(
@@ -272,6 +277,11 @@ class Gradebook:
                 "SELECT submitted, origin, content FROM handed_in WHERE student = ?",
                 (graded.student,),
             ).fetchone() or (None, "", "{}")
+            content = (  # compressed: a class's every version adds up
+                zlib.compress(json.dumps(sources, sort_keys=True).encode(), 6)
+                if sources is not None
+                else row[2]
+            )
             self._db.execute(
                 "INSERT INTO attempts (student, digest, origin, content, submitted, graded_at, "
                 "points, max_points) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
@@ -282,7 +292,7 @@ class Gradebook:
                     graded.student,
                     graded.digest,
                     row[1],
-                    row[2],
+                    content,
                     row[0],
                     graded_at,
                     sum(c.points for c in graded.checks),
