@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 
 from autograder import ROOT, manifest
+from tests.corpus_entries import materialise
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -57,12 +57,7 @@ def expectations(variant: str) -> dict[str, Any]:
 def build(variant: str, tmp: Path) -> Path:
     """A workspace: the base modules, overlaid with the variant's own."""
     ws = tmp / variant
-    target = ws / "exercises"
-    target.mkdir(parents=True)
-    for path in BASES[expectations(variant)["base"]].glob("*.py"):
-        shutil.copy(path, target / path.name)
-    for path in (CORPUS / variant / "exercises").glob("*.py"):
-        shutil.copy(path, target / path.name)
+    materialise(CORPUS / variant, ws / "exercises", with_base=True)
     return ws
 
 
@@ -89,7 +84,7 @@ def test_there_are_variants() -> None:
         assert expected["base"] in BASES
         assert isinstance(expected["points"], dict)
         assert set(expected["points"]) <= set(manifest.by_id())
-        assert list((CORPUS / variant / "exercises").glob("*.py"))
+        assert list((CORPUS / variant / "exercises").glob("*.py"))  # whole or .defs.py
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

@@ -1,0 +1,121 @@
+"""The corpus entry format (tests/corpus_entries.py): defs and edits over a base, loud failures,
+and a ratchet against whole copies of a solution module."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import pytest
+
+from tests.corpus_entries import CORPUS, DEFS_SUFFIX, ROOT, EntryError, materialise, sources
+
+BASE = '''"""Doc."""
+
+import torch
+
+
+def a(x):
+    return x + 1
+
+
+@staticmethod
+def b(x):
+    return x * 2
+
+
+class C:
+    pass
+'''
+
+# Entries whose modules still are whole files sharing a long run of lines with a solution.
+# Converting one to <module>.defs.py or [[edits]] removes its line; no line may be added.
+LEGACY_COPIES = frozenset((Path(__file__).parent / "corpus_legacy_copies.txt").read_text().split())
+RUN = 15  # consecutive lines shared with a solution that make a module a copy of it
+
+
+def entry(tmp_path: Path, toml: str, files: dict[str, str]) -> Path:
+    e = tmp_path / "corpus" / "mistake_demo"
+    (e / "exercises").mkdir(parents=True)
+    (e / "expected.toml").write_text(toml)
+    for name, text in files.items():
+        (e / "exercises" / name).write_text(text)
+    return e
+
+
+def test_defs_replace_in_place_add_new_and_merge_imports(tmp_path: Path) -> None:
+    """Does a defs file replace a same-named def where it stood, append a new one, and put its
+    imports after the docstring?"""
+    solution = (ROOT / "solutions" / "simple_attention.py").read_text()
+    defs = "import math\n\n\ndef softmax_naive(x):\n    return x\n\n\ndef extra():\n    return 1\n"
+    e = entry(tmp_path, 'base = "solutions"\n', {"simple_attention" + DEFS_SUFFIX: defs})
+    text = sources(e)["simple_attention"]
+    assert "def softmax_naive(x):\n    return x\n" in text
+    assert "e = torch.exp(x)" not in text  # the solution's body is gone
+    assert text.index("def softmax_naive") < text.index("def softmax_stable")  # in place
+    assert text.rstrip().endswith("def extra():\n    return 1")
+    assert text.index("import math") < text.index("def ")
+    assert text.startswith(solution[:40])  # the docstring stays first
+    compile(text, "simple_attention.py", "exec")
+
+
+def test_edits_apply_and_a_stale_edit_names_the_entry(tmp_path: Path) -> None:
+    """Does an exact edit change the base's text, and one that no longer applies fail, naming the
+    entry and the module?"""
+    ok = '[[edits]]\nmodule = "simple_attention"\nold = "dim=-1, keepdim=True)"\nnew = "dim=0)"\n'
+    e = entry(tmp_path, 'base = "solutions"\n' + ok, {})
+    assert "dim=0)" in sources(e)["simple_attention"]
+    stale = '[[edits]]\nmodule = "simple_attention"\nold = "no such text"\nnew = "x"\n'
+    (e / "expected.toml").write_text('base = "solutions"\n' + stale)
+    with pytest.raises(EntryError, match=r"mistake_demo.*simple_attention\.py"):
+        sources(e)
+
+
+def test_defs_that_do_not_parse_name_the_entry(tmp_path: Path) -> None:
+    e = entry(tmp_path, 'base = "solutions"\n', {"simple_attention" + DEFS_SUFFIX: "def (:\n"})
+    with pytest.raises(EntryError, match="mistake_demo"):
+        sources(e)
+
+
+def test_materialise_keeps_whole_files_byte_for_byte(tmp_path: Path) -> None:
+    """Are whole module files (raw bytes such as CR line endings) copied unchanged, beside the
+    base's other modules?"""
+    raw = b"import torch\r\rdef f():\r    return 1\r"
+    e = entry(tmp_path, 'base = "solutions"\n', {})
+    (e / "exercises" / "simple_attention.py").write_bytes(raw)
+    out = materialise(e, tmp_path / "out", with_base=True)
+    assert (out / "simple_attention.py").read_bytes() == raw
+    assert (out / "causal_attention.py").read_bytes() == (
+        ROOT / "solutions" / "causal_attention.py"
+    ).read_bytes()
+
+
+def copies() -> set[str]:
+    solutions = {p.name: p.read_text().splitlines() for p in (ROOT / "solutions").glob("*.py")}
+    found = set()
+    for path in sorted(CORPUS.glob("*/exercises/*.py")):
+        if path.name not in solutions:
+            continue
+        try:
+            mine = path.read_text().splitlines()
+        except (UnicodeDecodeError, ValueError):
+            continue
+        theirs = solutions[path.name]
+        run = difflib.SequenceMatcher(None, mine, theirs, autojunk=False).find_longest_match(
+            0, len(mine), 0, len(theirs)
+        )
+        if run.size >= RUN:
+            found.add(f"{path.parent.parent.name}/{path.name}")
+    return found
+
+
+def test_no_new_whole_copy_of_a_solution() -> None:
+    """Does no corpus module outside the legacy list share RUN consecutive lines with a solution?
+    (Store it as <module>.defs.py or [[edits]] in expected.toml instead.)"""
+    new = sorted(copies() - LEGACY_COPIES)
+    assert not new, f"corpus modules copying a solution (store them as edits): {new}"
+
+
+def test_the_legacy_list_only_shrinks() -> None:
+    """Is every line of the legacy list still a copy (a converted entry must leave the list)?"""
+    assert not sorted(LEGACY_COPIES - copies())
