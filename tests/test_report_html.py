@@ -61,7 +61,7 @@ def bars(page: str) -> dict[str, tuple[int, int]]:
 def bins(page: str) -> dict[str, int]:
     return {
         r: int(c)
-        for r, c in re.findall(r'<g class="bin" data-range="([\d-]+)" data-count="(\d+)">', page)
+        for r, c in re.findall(r'<g class="bin" data-range="([\d.-]+)" data-count="(\d+)">', page)
     }
 
 
