@@ -16,6 +16,7 @@ expected.toml may also list exact text edits, applied after the defs:
     new = "dim=0"
 
 An edit whose `old` text is not in the module fails loudly, naming the entry.
+`solved = [module, ...]` hands those modules in exactly as the solutions have them (base "none").
 """
 
 from __future__ import annotations
@@ -31,7 +32,11 @@ else:  # pragma: no cover - Python 3.10
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus"
-BASES = {"solutions": ROOT / "solutions", "stubs": ROOT / "exercises"}
+BASES = {
+    "solutions": ROOT / "solutions",
+    "exercises": ROOT / "exercises",
+    "stubs": ROOT / "exercises",
+}
 DEFS_SUFFIX = ".defs.py"
 
 
@@ -117,10 +122,15 @@ def sources(entry: Path) -> dict[str, str]:
     """The entry's own modules (module name -> text), built from its base; the base's other
     modules are not included."""
     expected = expectations(entry)
-    base_dir = BASES[expected.get("base", "solutions")]
+    base_dir = BASES.get(expected.get("base", "solutions"))
     edits = expected.get("edits", [])
+    if base_dir is None and (edits or list((entry / "exercises").glob(f"*{DEFS_SUFFIX}"))):
+        raise EntryError(f"corpus entry {entry.name}: edits need a base, not {expected['base']!r}")
     folder = entry / "exercises"
-    modules: dict[str, str] = {}
+    modules: dict[str, str] = {
+        module: (BASES["solutions"] / f"{module}.py").read_text(encoding="utf-8")
+        for module in expected.get("solved", [])  # handed in exactly as solved
+    }
     for path in sorted(folder.glob(f"*{DEFS_SUFFIX}")):
         module = path.name[: -len(DEFS_SUFFIX)]
         base = (base_dir / f"{module}.py").read_text(encoding="utf-8")
@@ -138,8 +148,8 @@ def materialise(entry: Path, target: Path, with_base: bool = False) -> Path:
     copied byte for byte. With `with_base`, the base's other modules are written first."""
     target.mkdir(parents=True, exist_ok=True)
     if with_base:
-        base_dir = BASES[expectations(entry).get("base", "solutions")]
-        for path in base_dir.glob("*.py"):
+        base_dir = BASES.get(expectations(entry).get("base", "solutions"))
+        for path in base_dir.glob("*.py") if base_dir else []:
             (target / path.name).write_bytes(path.read_bytes())
     folder = entry / "exercises"
     if folder.is_dir():
@@ -149,3 +159,14 @@ def materialise(entry: Path, target: Path, with_base: bool = False) -> Path:
     for module, text in sources(entry).items():
         (target / f"{module}.py").write_text(text, encoding="utf-8")
     return target
+
+
+def own_sources(entry: Path) -> dict[str, str]:
+    """Every module the entry hands in (module name -> text): its whole files and its built ones."""
+    folder = entry / "exercises"
+    whole = {
+        p.stem: p.read_text(encoding="utf-8")
+        for p in sorted(folder.glob("*.py"))
+        if not p.name.endswith(DEFS_SUFFIX)
+    }
+    return whole | sources(entry)

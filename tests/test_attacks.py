@@ -32,6 +32,7 @@ import pytest
 from autograder import ROOT, manifest, redteam
 from autograder.grading import evidence
 from autograder.grading.isolate import FORGED
+from tests import corpus_entries
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -132,7 +133,10 @@ def materialise(entry: str, folder: Path) -> None:
     of its base that it does not replace (as a .py file or a notebook), and the files named in
     its `raw_names`, whose names are bytes no repository can hold everywhere (each code point
     below 256 is one byte)."""
-    shutil.copytree(CORPUS / entry, folder, ignore=shutil.ignore_patterns("expected.toml"))
+    shutil.copytree(
+        CORPUS / entry, folder, ignore=shutil.ignore_patterns("expected.toml", "*.defs.py")
+    )
+    corpus_entries.materialise(CORPUS / entry, folder / "exercises")  # modules stored as edits
     base = BASES[spec(entry).get("base", "solutions")]
     for module in manifest.modules():
         target = folder / "exercises" / f"{module}.py"

@@ -11,6 +11,7 @@ import pytest
 
 from autograder import ROOT, evasion, manifest
 from autograder.public import expect
+from tests import corpus_entries
 
 CORPUS = ROOT / "tests" / "corpus"
 
@@ -216,14 +217,14 @@ def correct_entries() -> list[Path]:
         p
         for pattern in ("variant_*", "reference", "partial_*")
         for p in CORPUS.glob(pattern)
-        if (p / "exercises").is_dir()
+        if corpus_entries.own_sources(p)
     )
 
 
 @pytest.mark.parametrize("entry", correct_entries(), ids=lambda p: p.name)
 def test_correct_variants_are_clean(entry: Path) -> None:
     """Does no correct variant in the corpus lose its off-limits exercises to the scan?"""
-    sources = {p.stem: p.read_text() for p in (entry / "exercises").glob("*.py")}
+    sources = corpus_entries.own_sources(entry)
     assert evasion.scan(sources) == []
 
 

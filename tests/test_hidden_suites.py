@@ -25,6 +25,7 @@ from autograder.grading.grader import Grader
 from autograder.grading.isolate import SandboxChannel
 from autograder.grading.model import Graded, Submission
 from autograder.grading.student import Student
+from tests import corpus_entries
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -71,6 +72,7 @@ def load_entry(folder: Path) -> Entry:
     if unknown:
         raise ValueError(f"{folder.name}: unknown exercises {sorted(unknown)} in [points]")
     sources = read_modules(BASES[base]) | read_modules(folder / "exercises")
+    sources |= corpus_entries.sources(folder)  # modules stored as edits of the base
     expected = {i: float(spec.get("points", {}).get(i, FULL[i])) for i in IDS}
     return Entry(folder.name, sources, expected, spec.get("description", ""))
 

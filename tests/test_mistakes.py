@@ -33,6 +33,7 @@ from solutions import (
     simple_attention,
     trainable_attention,
 )
+from tests import corpus_entries
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -523,8 +524,7 @@ def build(entry: str, tmp: Path) -> Path:
     target.mkdir(parents=True)
     for path in (ROOT / "solutions").glob("*.py"):
         shutil.copy(path, target / path.name)
-    for path in (CORPUS / entry / "exercises").glob("*.py"):
-        shutil.copy(path, target / path.name)
+    corpus_entries.materialise(CORPUS / entry, target)
     return tmp / entry
 
 

@@ -26,6 +26,7 @@ from test_autograde_cli import autograde
 
 from autograder import ROOT, manifest
 from autograder.notebooks import build, course, grade, write_student
+from tests import corpus_entries
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -205,8 +206,7 @@ def roundtrip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     for entry, modules in MISTAKES.items():
         students[entry] = {}
         for m in modules:
-            path = CORPUS / entry / "exercises" / f"{m}.py"
-            source = path.read_text(encoding="utf-8") if path.is_file() else None
+            source = corpus_entries.own_sources(CORPUS / entry).get(m)
             students[entry][f"{m}.ipynb"] = build.dumps(notebook_with(m, source))
     kit_subs = tmp / "kit_submissions"
     for student, files in students.items():

@@ -15,13 +15,13 @@ import pytest
 
 from autograder import ROOT
 from autograder.grading import report_html, similarity
+from tests import corpus_entries
 
 CORPUS = ROOT / "tests" / "corpus"
 
 
 def sources(entry: str) -> dict[str, str]:
-    folder = CORPUS / entry / "exercises"
-    return {p.stem: p.read_text() for p in sorted(folder.glob("*.py"))}
+    return corpus_entries.own_sources(CORPUS / entry)
 
 
 class _Rename(ast.NodeTransformer):
