@@ -177,11 +177,16 @@ def listing(folder: Path) -> dict[str, str]:
     }
 
 
+def attack_sources() -> str:
+    """Every attack's Python text: its whole files and its modules stored as edits."""
+    whole = [p.read_text() for p in CORPUS.glob("attack_*/**/*.py")]
+    built = [t for e in CORPUS.glob("attack_*") for t in corpus_entries.sources(e).values()]
+    return "\n".join(whole + built)
+
+
 def tmp_targets() -> list[Path]:
     """Every top-level /tmp entry an attack names in its source."""
-    names = set()
-    for source in CORPUS.glob("attack_*/**/*.py"):
-        names.update(re.findall(r"/tmp/([\w.@-]+)", source.read_text()))
+    names = set(re.findall(r"/tmp/([\w.@-]+)", attack_sources()))
     return [Path("/tmp", n) for n in sorted(names)]
 
 
@@ -291,7 +296,7 @@ class Listeners:
 
 def listen() -> Listeners:
     """Listen where the corpus's network attack aims: its PORT on 127.0.0.1, its ABSTRACT name."""
-    sources = "\n".join(p.read_text() for p in CORPUS.glob("attack_*/**/*.py"))
+    sources = attack_sources()
     ports = set(re.findall(r"^PORT = (\d+)", sources, re.M))
     names = set(re.findall(r'^ABSTRACT = "\\0([^"]+)"', sources, re.M))
     assert len(ports) == 1 and len(names) == 1, (ports, names)
