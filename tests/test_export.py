@@ -19,6 +19,7 @@ from autograder.grading.model import CheckResult, Graded
 from autograder.grading.record import Gradebook
 
 EXERCISES = manifest.load()
+TOTAL = sum(e.points for e in EXERCISES)  # from the manifest, not written out
 IDS = [e.id for e in EXERCISES]
 
 
@@ -94,10 +95,12 @@ def test_canvas_export_reads_back_as_canvas_reads_it(out: Path) -> None:
     by_id = {r["ID"]: r for r in students}
     assert set(by_id) == {"101", "102", ""}
     assert by_id["101"]["Student"] == "Lovelace, Ada"
-    assert sum(float(by_id["101"][t]) for t in titles) == 100
+    assert sum(float(by_id["101"][t]) for t in titles) == TOTAL
     ben = by_id["102"]
     assert float(ben["Self-attention: softmax_stable"]) == 0
-    assert sum(float(ben[t]) for t in titles) == 100 - lost_points("softmax_stable", "causal_mask")
+    assert sum(float(ben[t]) for t in titles) == TOTAL - lost_points(
+        "softmax_stable", "causal_mask"
+    )
     assert all(by_id[""][t] == "" for t in titles)  # zoe: blank, Canvas keeps what it has
     assert "not on the roster" in proc.stdout and "cyd" in proc.stdout
     assert "no graded submission" in proc.stdout and "zoe" in proc.stdout
@@ -127,9 +130,9 @@ def test_moodle_total_only_reads_back_as_moodle_reads_it(out: Path) -> None:
     assert list(rows[0]) == ["ID number", "Email address", "Full name", "Attention"]
     by_email = {r["Email address"]: r for r in rows}
     assert set(by_email) == {"ada@example.edu", "ben@example.edu", "zoe@example.edu"}
-    assert float(by_email["ada@example.edu"]["Attention"]) == 100
+    assert float(by_email["ada@example.edu"]["Attention"]) == TOTAL
     ben = float(by_email["ben@example.edu"]["Attention"])
-    assert ben == 100 - lost_points("softmax_stable", "causal_mask")
+    assert ben == TOTAL - lost_points("softmax_stable", "causal_mask")
     assert by_email["ben@example.edu"]["ID number"] == "102"
     assert by_email["zoe@example.edu"]["Attention"] == ""
     assert (out.parent / "upload-notes.txt").exists()

@@ -34,6 +34,7 @@ RUN_TIMEOUT = 240  # seconds for one run_autograder or one small autograde run
 CORPUS = ROOT / "tests" / "corpus"
 MODULES = manifest.modules()
 POINTS = {e.id: e.points for e in manifest.load()}
+TOTAL = sum(POINTS.values())  # from the manifest, not written out
 # Gradescope's results.json: https://gradescope-autograders.readthedocs.io/en/latest/specs/
 GRADESCOPE_VISIBILITIES = {"hidden", "after_due_date", "after_published", "visible"}
 BUILD = [sys.executable, "-m", "autograder.gradescope", "build"]  # what `make gradescope` runs
@@ -233,7 +234,7 @@ def test_reference_earns_full_marks_with_hidden_details_after_publishing(
     write_modules(root / "submission", corpus_sources("reference")[0])
     doc, _ = run_autograder(root)
     assert_schema(doc)
-    assert doc["score"] == 100
+    assert doc["score"] == TOTAL
     assert len(doc["tests"]) == len(POINTS)
     assert {t["visibility"] for t in doc["tests"]} == {"after_published"}
     assert doc["visibility"] == "visible"  # the upload's problems are shown at once
@@ -312,7 +313,7 @@ def test_an_oversized_file_is_left_out_and_said(archive: Path, tmp_path: Path) -
     with open(root / "submission" / "weights.bin", "wb") as f:
         f.truncate(gradescope.MAX_COPY_FILE_BYTES + 1)
     doc, _ = run_autograder(root)
-    assert doc["score"] == 100
+    assert doc["score"] == TOTAL
     assert "weights.bin is over 5 MB: not read" in doc["output"]
 
 
@@ -428,7 +429,7 @@ def test_only_what_collection_found_is_shown_at_once(archive: Path, tmp_path: Pa
             assert test["visibility"] == gradescope.DEFAULT_VISIBILITY
         else:
             assert secret not in test["output"] and test["score"] == test["max_score"]
-    assert doc["score"] == 100 - sum(POINTS[e] for e in trainable)
+    assert doc["score"] == TOTAL - sum(POINTS[e] for e in trainable)
 
 
 def test_a_submission_whose_grading_stopped_twice_says_the_grader_failed(
