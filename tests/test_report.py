@@ -20,6 +20,8 @@ from autograder.grading.report import OutNotWritable, Progress
 EXERCISES = manifest.load()
 IDS = [e.id for e in EXERCISES]
 POINTS = {e.id: e.points for e in EXERCISES}
+TOTAL = sum(POINTS.values())
+TITLES = {e.id: e.title for e in EXERCISES}
 
 
 def full_marks(student: str) -> Graded:
@@ -71,19 +73,19 @@ def test_grades_json_has_every_exercise_for_every_student(tmp_path: Path, out: P
     doc = json.loads((out / "grades.json").read_text())
     assert list(doc) == ["max_points", "students"]
     assert list(doc["max_points"]) == IDS
-    assert sum(doc["max_points"].values()) == 100
+    assert sum(doc["max_points"].values()) == TOTAL
     assert list(doc["students"]) == ["alice", "bob", "carol"]
     for entry in doc["students"].values():
         assert list(entry) == ["points", "total", "errors", "status"]
         assert list(entry["points"]) == IDS
     assert doc["students"]["alice"] == {
         "points": POINTS,
-        "total": 100,
+        "total": TOTAL,
         "errors": [],
         "status": "graded",
     }
-    assert doc["students"]["bob"]["points"]["softmax_stable"] == 2.5
-    assert doc["students"]["bob"]["total"] == 97.5
+    assert doc["students"]["bob"]["points"]["softmax_stable"] == POINTS["softmax_stable"] / 2
+    assert doc["students"]["bob"]["total"] == TOTAL - POINTS["softmax_stable"] / 2
     assert doc["students"]["bob"]["errors"] == [missing]
     assert doc["students"]["carol"]["points"] == dict.fromkeys(IDS, 0)
     assert doc["students"]["carol"]["total"] == 0
@@ -98,7 +100,7 @@ def test_grades_csv_columns_and_formula_injection(tmp_path: Path, out: Path) -> 
         rows = list(csv.reader(f))
     assert rows[0] == ["student", *IDS, "total", "errors", "seed", "graded_at", "status"]
     assert [r[0] for r in rows[1:]] == ["'-2", "'@sum", "alice"]
-    assert rows[3][1 : len(IDS) + 3] == [f"{POINTS[i]:g}" for i in IDS] + ["100", ""]
+    assert rows[3][1 : len(IDS) + 3] == [f"{POINTS[i]:g}" for i in IDS] + [f"{TOTAL:g}", ""]
     assert (out / "results" / "-2.json").exists()  # the file name keeps the real id
     assert [report._cell(t) for t in ("=1+1", "+1", "\tx", "a=b")] == [
         "'=1+1",
@@ -125,7 +127,8 @@ def test_results_json_follows_gradescope_schema(tmp_path: Path, out: Path) -> No
         "stdout_visibility",
         "tests",
     }
-    assert doc["score"] == 95 and doc["execution_time"] == 2.25
+    assert doc["score"] == TOTAL - POINTS["CausalAttention"] / 2
+    assert doc["execution_time"] == 2.25
     assert doc["visibility"] == "after_published" and doc["stdout_visibility"] == "hidden"
     assert doc["output"] == "Problems with your submission:\n- a problem"
     assert [t["name"] for t in doc["tests"]] == [f"{e.id}: {e.title}" for e in EXERCISES]
@@ -133,9 +136,10 @@ def test_results_json_follows_gradescope_schema(tmp_path: Path, out: Path) -> No
         assert set(t) == {"name", "score", "max_score", "status", "output", "visibility"}
         assert t["visibility"] in report.VISIBILITIES
     assert sum(t["score"] for t in doc["tests"]) == doc["score"]
-    assert sum(t["max_score"] for t in doc["tests"]) == 100
+    assert sum(t["max_score"] for t in doc["tests"]) == TOTAL
     causal = doc["tests"][IDS.index("CausalAttention")]
-    assert causal["score"] == 5 and causal["max_score"] == 10 and causal["status"] == "failed"
+    assert causal["score"] == POINTS["CausalAttention"] / 2
+    assert causal["max_score"] == POINTS["CausalAttention"] and causal["status"] == "failed"
     assert causal["output"] == "test_CausalAttention_hidden:\nshape (2, 3), expected (2, 6, 3)"
     assert (
         doc["tests"][0]["status"] == "passed"
@@ -172,10 +176,13 @@ def test_feedback_explains_lost_points(tmp_path: Path, out: Path) -> None:
     with book_with(tmp_path, g) as book:
         report.write_all(book, out)
     text = (out / "feedback" / "bob.md").read_text()
-    assert "**Total: 96 / 100** (graded " in text
+    lost = (POINTS["softmax_stable"] + POINTS["causal_mask"]) / 2
+    assert f"**Total: {TOTAL - lost:g} / {TOTAL:g}** (graded " in text
     rows = [line for line in text.splitlines() if line.startswith("| ") and "`" in line]
     assert len(rows) == len(EXERCISES)
-    assert "| 4 | `softmax_stable`: Softmax that cannot overflow | 2.5 / 5 |" in rows
+    half, n = POINTS["softmax_stable"] / 2, IDS.index("softmax_stable") + 1
+    row = f"| {n} | `softmax_stable`: {TITLES['softmax_stable']} | {half:g} / {2 * half:g} |"
+    assert row in rows
     assert (
         "| 1 | `attention_scores`: Dot-product scores of one query against every token | 3 / 3 ✓ |"
         in rows
@@ -290,7 +297,13 @@ def test_summary_numbers_and_pass_rates(tmp_path: Path) -> None:
     with book_with(tmp_path, *graded) as book:
         text = report.summary(book)
     lines = text.splitlines()
-    assert lines[0] == "3 students, out of 100: mean 64.1667, median 92.5, min 0, max 100"
+    totals = sorted(
+        [TOTAL, TOTAL - (POINTS["softmax_stable"] + POINTS["MultiHeadAttention"]) / 2, 0]
+    )
+    mean = round(sum(totals) / 3, 4)
+    assert lines[0] == (
+        f"3 students, out of {TOTAL:g}: mean {mean:g}, median {totals[1]:g}, min 0, max {TOTAL:g}"
+    )
     table = lines[3:]
     assert [line.split()[0] for line in table] == IDS
     assert table[IDS.index("softmax_stable")].split()[1:] == ["1/3", "33%"]
