@@ -187,6 +187,23 @@ def _handback(args: argparse.Namespace) -> int:
     return 0
 
 
+def _late_line(book: Gradebook) -> str:
+    """Who handed in late under the gradebook's course file, and who was on time thanks to an
+    extension, a line each ("" when neither, or without a course file)."""
+    from . import course
+
+    lateness = course.lateness_of(book)
+    if not lateness:
+        return ""
+    text = book.course_text()
+    due = course.loads(text, str(book.path)).due if text is not None else None
+    late = [f"{s} {v.describe()}" for s, v in sorted(lateness.items()) if v.late]
+    extended = [s for s, v in sorted(lateness.items()) if not v.late and v.due != due]
+    lines = [f"late: {'; '.join(late)} (grades.csv, feedback and exports apply it)"] if late else []
+    lines += [f"on time within an extension: {', '.join(extended)}"] if extended else []
+    return "\n".join(lines)
+
+
 def _similar_line(out: Path) -> str:
     """One line on what OUT/similarity.json found ("" when nothing)."""
     from .grading import similarity
@@ -275,12 +292,13 @@ def _autograde(args: argparse.Namespace) -> int:
         print(report.gradebook_table(book))
         print()
         print(report.summary(book))
+        late = _late_line(book)
     finally:
         book.close()
     similar = _similar_line(args.out)
-    if similar:
+    for line in [line for line in (late, similar) if line]:
         print()
-        print(similar)
+        print(line)
     print(
         f"{result.collected} submissions: {result.graded} graded, {result.skipped} unchanged "
         f"(sandbox: {result.mode}, seed {result.seed}); wrote {args.out}/grades.json, grades.csv, "

@@ -207,6 +207,11 @@ def test_late_on_time_and_extended_students_through_grades_and_exports(tmp_path:
     out = tmp_path / "out"
     run = autograde(subs, out, "--course", str(tmp_path / "course.toml"))
     assert run.returncode == 0, run.stderr[-3000:]
+    said = run.stdout.splitlines()
+    assert "late: cyd late by 10 h 31 min: 10% off (grades.csv, feedback and exports apply it)" in (
+        said
+    )
+    assert "on time within an extension: eli" in said
 
     rows = {r["student"]: r for r in read_csv(out / "grades.csv")}
     assert rows["cyd"]["submitted"] == "2026-03-07T10:30:00+01:00"  # in the course's zone
