@@ -100,6 +100,18 @@ def _matches(name: str, groups: tuple[str, ...], table: dict[str, frozenset[str]
 # ---- static: read the source ----------------------------------------------------------------
 
 
+_TORCH_FILE = ", from another exercise file: numpy only"
+
+
+def _exercise_file(module: str | None, level: int = 0) -> bool:
+    """Does an import name another of the student's exercise files (relatively, by its plain
+    name, or through the package)? For numpy-only exercises what those hold counts as torch."""
+    from . import manifest
+
+    top = (module or "").split(".")[0]
+    return level > 0 or top == "exercises" or top in manifest.modules()
+
+
 def _module_bindings(tree: ast.Module) -> list[ast.stmt]:
     """Module-level statements, looking inside top-level if/try/with blocks but not into defs."""
     out: list[ast.stmt] = []
@@ -181,10 +193,16 @@ class _Scan(ast.NodeVisitor):
         for alias in node.names:  # import torch as t, inside the function
             if "torch" in self.groups and alias.name.split(".")[0] == "torch":
                 self.hits.append((node.lineno, f"import {alias.name}"))
+            elif "torch" in self.groups and _exercise_file(alias.name):
+                self.hits.append((node.lineno, f"import {alias.name}{_TORCH_FILE}"))
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         if "torch" in self.groups and (node.module or "").split(".")[0] == "torch":
             self.hits.append((node.lineno, f"from {node.module} import ..."))
+            return
+        if "torch" in self.groups and _exercise_file(node.module, node.level):
+            where = "." * node.level + (node.module or "")
+            self.hits.append((node.lineno, f"from {where} import ...{_TORCH_FILE}"))
             return
         for alias in node.names:
             if self._bad(alias.name):
@@ -237,6 +255,15 @@ def static_violations(source: str, names: Iterable[str], groups: Iterable[str]) 
                 for alias in stmt.names:
                     if alias.name != "*":
                         tainted[alias.asname or alias.name] = f"{stmt.module}.{alias.name}"
+        if "torch" in chosen and isinstance(stmt, ast.Import):  # import simple_attention
+            for alias in stmt.names:
+                if _exercise_file(alias.name):
+                    tainted[alias.asname or alias.name.split(".")[0]] = f"{alias.name}{_TORCH_FILE}"
+        if "torch" in chosen and isinstance(stmt, ast.ImportFrom):  # from .simple import f
+            if _exercise_file(stmt.module, stmt.level):
+                where = "." * stmt.level + (stmt.module or "")
+                for alias in stmt.names:
+                    tainted[alias.asname or alias.name] = f"{where}.{alias.name}{_TORCH_FILE}"
         if isinstance(stmt, ast.ImportFrom):
             for alias in stmt.names:
                 if alias.name == "*":

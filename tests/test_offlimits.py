@@ -596,6 +596,42 @@ def test_static_scan_flags_torch_in_a_numpy_only_exercise(name: str, line: int) 
     assert offlimits.static_violations(NUMPY_WITH_TORCH, ["softmax_rows"], ["torch"]) == []
 
 
+NUMPY_WITH_SIBLINGS = textwrap.dedent(
+    """\
+    import numpy as np
+    import simple_attention
+    from .causal_attention import helper
+
+    def by_relative(scores):
+        return helper(scores)
+
+    def by_plain(scores):
+        return simple_attention.softmax_stable(scores)
+
+    def inside(scores):
+        from exercises.trainable_attention import f
+        return f(scores)
+
+    def calls_one(scores):
+        return by_relative(scores) * 2
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "name, line", [("by_relative", 6), ("by_plain", 9), ("inside", 12), ("calls_one", 6)], ids=str
+)
+def test_static_scan_counts_other_exercise_files_as_torch_in_numpy_only(
+    name: str, line: int
+) -> None:
+    """Is a name from another exercise file (relative, plain or package import, at the top or
+    inside, or through a helper) torch for the numpy-only group, and nothing for the others?"""
+    found = offlimits.static_violations(NUMPY_WITH_SIBLINGS, [name], ["torch"])
+    assert found and found[0].startswith(f"line {line}: "), found
+    assert "from another exercise file: numpy only" in found[0]
+    assert offlimits.static_violations(NUMPY_WITH_SIBLINGS, [name], ["softmax"]) == []
+
+
 def test_watch_records_torch_in_a_numpy_only_exercise() -> None:
     """Does the numpy-only group record torch's functions, and nothing for numpy's?"""
     a = np.arange(6.0).reshape(2, 3)
