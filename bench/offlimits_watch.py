@@ -62,21 +62,6 @@ def _replay(
     return time.perf_counter() - start
 
 
-@contextlib.contextmanager
-def _witnessed() -> Iterator[evidence.Record]:
-    """The record of calls going to a pipe this process reads back, as a worker's does."""
-    seal = os.urandom(16)
-    r, w = os.pipe()
-    record = evidence.Record(r, seal)
-    kernelwatch.witness(w, seal)
-    try:
-        yield record
-    finally:
-        kernelwatch._witness = None
-        record.close()
-        os.close(w)
-
-
 def figures() -> list[Figure]:
     plan = _plan()
     watched = sum(1 for data, _ in plan if data.get("offlimits"))
@@ -92,7 +77,7 @@ def figures() -> list[Figure]:
                 worker.enforce = _unwatched  # type: ignore[assignment]
                 bare_times.append(_replay(session, plan))
                 worker.enforce = real_enforce
-                with kernelwatch.scoped(), _witnessed() as record:  # as in a worker
+                with kernelwatch.scoped(), evidence.witnessed(os.urandom(16)) as record:
                     watched_times.append(_replay(session, plan, record))
         finally:
             worker.enforce = real_enforce

@@ -120,27 +120,18 @@ def test_the_record_survives_its_writer() -> None:
 def test_kernel_calls_from_any_thread_reach_the_pipe() -> None:
     """With a witness, does torch.softmax write its byte, from the main thread and from another,
     between the markers the worker writes?"""
-    r, w = os.pipe()
-    record = evidence.Record(r, SEAL)
-    previous = kernelwatch._witness
-    try:
-        with kernelwatch.scoped():
-            kernelwatch.witness(w, SEAL)
-            kernelwatch.mark(kernelwatch.OPEN, 1)
-            worker = threading.Thread(target=lambda: torch.log_softmax(torch.ones(3), 0))
-            worker.start()
-            worker.join()
-            torch.softmax(torch.ones(3), 0)
-            kernelwatch.mark(kernelwatch.CLOSE, 1)
-            torch.exp(torch.ones(3))  # not watched: nothing written
-            kernelwatch.mark(kernelwatch.OPEN, 2)
-            kernelwatch.mark(kernelwatch.CLOSE, 2)
-    finally:
-        kernelwatch._witness = previous
-    assert record.call(1) == ["_softmax", "_log_softmax"]
-    assert record.call(2) == []
-    record.close()
-    os.close(w)
+    with kernelwatch.scoped(), evidence.witnessed(SEAL) as record:
+        kernelwatch.mark(kernelwatch.OPEN, 1)
+        worker = threading.Thread(target=lambda: torch.log_softmax(torch.ones(3), 0))
+        worker.start()
+        worker.join()
+        torch.softmax(torch.ones(3), 0)
+        kernelwatch.mark(kernelwatch.CLOSE, 1)
+        torch.exp(torch.ones(3))  # not watched: nothing written
+        kernelwatch.mark(kernelwatch.OPEN, 2)
+        kernelwatch.mark(kernelwatch.CLOSE, 2)
+        assert record.call(1) == ["_softmax", "_log_softmax"]
+        assert record.call(2) == []
 
 
 def _page_of_counters() -> tuple[int, int]:
@@ -157,26 +148,17 @@ def test_rewriting_the_counters_does_not_rewrite_the_record() -> None:
         open("/proc/self/mem", "r+b", buffering=0).close()
     except OSError as e:
         pytest.skip(f"/proc/self/mem is not writable here, so the attack cannot be shown: {e}")
-    r, w = os.pipe()
-    record = evidence.Record(r, SEAL)
-    previous = kernelwatch._witness
-    try:
-        with kernelwatch.scoped():
-            kernelwatch.witness(w, SEAL)
-            kernelwatch.mark(kernelwatch.OPEN, 1)
-            before = kernelwatch.snapshot()
-            address, length = _page_of_counters()
-            with open("/proc/self/mem", "r+b", buffering=0) as mem:
-                mem.seek(address)
-                saved = mem.read(length)
-                torch.softmax(torch.ones(3), 0)
-                mem.seek(address)
-                mem.write(saved)
-            hidden = kernelwatch.recorded(before, ["softmax"])
-            kernelwatch.mark(kernelwatch.CLOSE, 1)
-    finally:
-        kernelwatch._witness = previous
-    assert hidden == []  # the counters were wiped: the worker's own check sees nothing
-    assert record.call(1) == ["_softmax"]
-    record.close()
-    os.close(w)
+    with kernelwatch.scoped(), evidence.witnessed(SEAL) as record:
+        kernelwatch.mark(kernelwatch.OPEN, 1)
+        before = kernelwatch.snapshot()
+        address, length = _page_of_counters()
+        with open("/proc/self/mem", "r+b", buffering=0) as mem:
+            mem.seek(address)
+            saved = mem.read(length)
+            torch.softmax(torch.ones(3), 0)
+            mem.seek(address)
+            mem.write(saved)
+        hidden = kernelwatch.recorded(before, ["softmax"])
+        kernelwatch.mark(kernelwatch.CLOSE, 1)
+        assert hidden == []  # the counters were wiped: the worker's own check sees nothing
+        assert record.call(1) == ["_softmax"]

@@ -13,7 +13,9 @@ submission scores 0.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 from .. import kernelwatch
 
@@ -116,3 +118,18 @@ class Record:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+@contextlib.contextmanager
+def witnessed(seal: bytes) -> Iterator[Record]:
+    """This process's own watched calls recorded through a pipe and read back here, as the
+    grader reads a worker's (benchmarks and tests); the previous witness is restored after."""
+    r, w = os.pipe()
+    record, previous = Record(r, seal), kernelwatch._witness
+    kernelwatch.witness(w, seal)
+    try:
+        yield record
+    finally:
+        kernelwatch._witness = previous
+        record.close()
+        os.close(w)
