@@ -677,7 +677,8 @@ def test_watch_checks_what_a_save_broke(tmp_path: Path, terminals: list[Terminal
     assert broken != text
     path.write_text(broken)
     at = t.expect(r"make watch: attention_scores, softmax_stable, checked", at)
-    screen = t.text[at : t.expect(r"Watching exercises/", at)]
+    end = t.expect(r"Watching exercises/", at)  # first: it reads what arrives meanwhile
+    screen = t.text[at:end]
     assert "✗ attention_scores" in screen
     assert "✓ softmax_stable" in screen
     assert "Every exercise passes" not in screen
@@ -702,7 +703,8 @@ def test_watch_after_a_syntax_error_counts_the_whole_file(
     at = t.expect(r"Watching exercises/")
     path.write_text(path.read_text().replace("def attention_scores(", "def attention_scores(:"))
     at = t.expect(r"make watch: attention_scores, normalize_by_sum, \S.* checked", at)
-    screen = t.text[at : t.expect(r"Watching exercises/", at)]
+    end = t.expect(r"Watching exercises/", at)  # first: it reads what arrives meanwhile
+    screen = t.text[at:end]
     for e in EXERCISES:
         if e.module == "simple_attention":
             assert re.search(rf"✗ {e.id} .*does not import", screen), screen
