@@ -651,10 +651,10 @@ def test_the_budget_stops_a_sleeper_and_says_why(attacked: Watched) -> None:
     """When a submission's time runs out, is the call running then told it was stopped, is every
     later check told it was not graded (naming the budget), and is it one of its problems?"""
     batch, student = attacked.batch, "attack_exhaustion_sleep_every_call"
-    stopped = said(batch, student, "normalize_by_sum")
-    assert stopped.startswith("test_normalize_by_sum_document:\nstopped: your code was still ")
+    stopped = said(batch, student, "attention_scores")
+    assert stopped.startswith("test_attention_scores_gradients:\nstopped: your code was still ")
     assert f"the {BUDGET} s allowed for grading your whole submission ran out" in stopped
-    for exercise in IDS[IDS.index("normalize_by_sum") + 1 :]:
+    for exercise in IDS[IDS.index("attention_scores") + 1 :]:
         assert f"not graded: the {BUDGET} s allowed for grading" in said(batch, student, exercise)
     assert batch.grades()[student]["errors"] == [
         "grading stopped when the time allowed for the whole submission ran out: the checks not "

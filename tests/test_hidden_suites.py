@@ -407,6 +407,7 @@ def test_pytest_runs_the_hidden_suites_on_a_folder(pytester: pytest.Pytester) ->
         "test_mha_qkv_bias",
         "test_mha_train_dropout",
         "test_mha_seed_123",
+        "test_mha_gradients",
     }, result.stdout.str()[-3000:]
     assert any("run seed 7" in line for line in result.outlines)
 

@@ -13,6 +13,7 @@ share one computation each, bit for bit the one a fresh call would give.
 from __future__ import annotations
 
 import collections
+import functools
 import inspect
 import io
 from collections.abc import Callable
@@ -40,6 +41,8 @@ def key_of(x: Any) -> Any:
     are: -0.0 and 0.0, or float32 and float64 of the same value, are different keys."""
     if isinstance(x, torch.Tensor):
         if x.layout != torch.strided or x.device.type != "cpu" or x.is_complex():
+            raise Unkeyed
+        if x.requires_grad:  # a backward through the result needs the call's own graph
             raise Unkeyed
         t = x.detach().contiguous()
         return (
@@ -95,6 +98,7 @@ class Remembered:
         if inspect.isclass(obj) or not callable(obj):
             return obj
 
+        @functools.wraps(obj)
         def remembered(*args: Any, **kwargs: Any) -> Any:
             try:
                 key = (name, key_of(args), key_of(kwargs))

@@ -41,6 +41,17 @@ class StudentError(Exception):
 
 
 @dataclass
+class Gradients:
+    """What a backward through the student's code gave: the gradient of each input asked for
+    (None: none reached it), of each parameter, and what in the call cut the graph."""
+
+    inputs: list[np.ndarray | None]
+    parameters: dict[str, np.ndarray | None] = field(default_factory=dict)
+    symptoms: list[str] = field(default_factory=list)  # what cut the graph (backprop)
+    problem: str = ""  # why no backward could run ("" when it ran)
+
+
+@dataclass
 class ModuleRun:
     """What a student's nn.Module did: outputs per input, and its parameters and buffers."""
 
@@ -50,6 +61,9 @@ class ModuleRun:
     submodules: dict[str, str]  # dotted name -> class name ("heads" -> "ModuleList")
     missing: list[str] = field(default_factory=list)  # state keys the module lacked
     unexpected: list[str] = field(default_factory=list)  # state keys it did not know
+    state_keys: list[str] = field(default_factory=list)  # its state_dict's names
+    changed: list[int] = field(default_factory=list)  # the inputs forward changed, by position
+    grads: Gradients | None = None  # when run with backward
 
     @property
     def output(self) -> Value:
@@ -77,11 +91,33 @@ class Student:
         self.offlimits = offlimits
         self.timeout = timeout
         self.output: list[str] = []  # what the student's code printed, per call
+        self.changed: list[int] = []  # the arguments the last call changed, by position
 
     def call(self, exercise: str, *args: Any, **kwargs: Any) -> Value:
-        """Call the exercise's function with `args`; its return value as plain data."""
+        """Call the exercise's function with `args`; its return value as plain data (and in
+        `self.changed` the positions of the arguments the call changed)."""
         data, arrays = self._send("call", exercise, args, kwargs, {})
+        self.changed = _ints(data.get("changed"))
         return _decode(data.get("value"), arrays)
+
+    def gradients(
+        self,
+        exercise: str,
+        args: tuple[Any, ...],
+        positions: tuple[int, ...],
+        weights: list[Any],
+    ) -> tuple[Value, Gradients]:
+        """Call the exercise's function with the arguments at `positions` requiring a gradient,
+        then backpropagate sum_i (output_i * weights[i]).sum()."""
+        w = protocol.writer()
+        grad = {"args": list(positions), "weights": [protocol.encode_arg(x, w) for x in weights]}
+        data, arrays = self._send("call", exercise, args, {}, {"grad": grad}, w)
+        grads = Gradients(
+            inputs=[_decode(v, arrays).array for v in _list(data.get("grads"))],
+            symptoms=[str(s)[:20] for s in _list(data.get("symptoms"))],
+            problem=str(data.get("problem") or "")[:300],
+        )
+        return _decode(data.get("value"), arrays), grads
 
     def module(
         self,
@@ -92,11 +128,15 @@ class Student:
         state: Mapping[str, Any] | None = None,
         train: bool = False,
         forward_seed: int | None = None,
+        backward: list[Any] | None = None,
+        float64: bool = False,
         **kwargs: Any,
     ) -> ModuleRun:
         """Build the exercise's class with `args` (after torch.manual_seed(seed) when given),
-        load `state` (parameters only), switch to train or eval mode, then run forward on each
-        input (after torch.manual_seed(forward_seed) when given)."""
+        load `state` (parameters only), convert it with .to(torch.float64) if `float64`, switch
+        to train or eval mode, then run forward on each input (after
+        torch.manual_seed(forward_seed) when given); with `backward` (one weight per input), the
+        inputs require a gradient and sum_i (output_i * backward[i]).sum() is backpropagated."""
         w = protocol.writer()
         extra = {
             "seed": seed,
@@ -105,6 +145,10 @@ class Student:
             "inputs": [protocol.encode_arg(x, w) for x in inputs],
             "state": protocol.encode_arg(dict(state), w) if state is not None else None,
         }
+        if float64:
+            extra["dtype"] = "float64"
+        if backward is not None:
+            extra["backward"] = [protocol.encode_arg(x, w) for x in backward]
         data, arrays = self._send("module", exercise, args, kwargs, extra, w)
         return ModuleRun(
             outputs=[_decode(v, arrays) for v in _list(data.get("outputs"))],
@@ -115,6 +159,18 @@ class Student:
             },
             missing=[str(k)[:200] for k in _list(data.get("missing"))],
             unexpected=[str(k)[:200] for k in _list(data.get("unexpected"))],
+            state_keys=[str(k)[:200] for k in _list(data.get("state_keys"))],
+            changed=_ints(data.get("changed")),
+            grads=None
+            if backward is None
+            else Gradients(
+                inputs=[_decode(v, arrays).array for v in _list(data.get("input_grads"))],
+                parameters={
+                    k: v.array for k, v in _values(data.get("parameter_grads"), arrays).items()
+                },
+                symptoms=[str(s)[:20] for s in _list(data.get("symptoms"))],
+                problem=str(data.get("problem") or "")[:300],
+            ),
         )
 
     def _send(
@@ -235,3 +291,15 @@ def _arrays(node: Any, arrays: list[np.ndarray]) -> dict[str, np.ndarray]:
         return {}
     value = _decode(node, arrays)
     return {k: v.array for k, v in zip(value.keys, value.items, strict=True) if v.array is not None}
+
+
+def _values(node: Any, arrays: list[np.ndarray]) -> dict[str, Value]:
+    """name -> value from an encoded dict (None entries kept)."""
+    if node is None:
+        return {}
+    value = _decode(node, arrays)
+    return dict(zip(value.keys, value.items, strict=True))
+
+
+def _ints(x: Any) -> list[int]:
+    return [int(i) for i in _list(x) if type(i) is int]

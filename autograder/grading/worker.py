@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .. import kernelwatch, offlimits, siblings
+from .. import backprop, kernelwatch, offlimits, siblings
 from . import protocol
 from .seeding import seed_cpu
 
@@ -134,12 +134,41 @@ class Session:
         self._open()
         if op == "call":
             with enforce(groups):
-                result = obj(*args, **kwargs)
-            return {"value": protocol.encode_value(result, w)}
+                return self._call(obj, args, kwargs, data, arrays, w)
         if op == "module":
             with enforce(groups):
                 return self._module(obj, args, kwargs, data, arrays, w)
         raise ValueError(f"unknown op {op!r}")
+
+    def _call(
+        self,
+        fn: Any,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        data: dict[str, Any],
+        arrays: list[Any],
+        w: Any,
+    ) -> dict[str, Any]:
+        """Call `fn`; with "grad", the arguments at its positions become leaves and the weighted
+        sum of the outputs is backpropagated. Either way: which arguments the call changed."""
+        grad = data.get("grad")
+        if not isinstance(grad, dict):
+            before = backprop.snapshot(args)
+            result = fn(*args, **kwargs)
+            reply = {"value": protocol.encode_value(result, w)}
+            return {**reply, "changed": backprop.changed(before, args)}
+        positions = [int(i) for i in grad.get("args", []) if 0 <= int(i) < len(args)]
+        args = backprop.leaves(args, positions)
+        with backprop.Symptoms() as symptoms:
+            result = fn(*args, **kwargs)
+        weights = [protocol.rebuild(n, arrays) for n in grad.get("weights", [])]
+        problem = backprop.weighted_backward(result, weights)
+        return {
+            "value": protocol.encode_value(result, w),
+            "grads": [protocol.encode_value(backprop.grad_of(args[i]), w) for i in positions],
+            "symptoms": symptoms.found(),
+            "problem": problem,
+        }
 
     def _module(
         self,
@@ -164,14 +193,32 @@ class Session:
             own = dict(model.named_parameters())
             reply["missing"] = [k for k in result.missing_keys if k in own]
             reply["unexpected"] = list(result.unexpected_keys)
+        if data.get("dtype") == "float64":
+            model = model.to(torch.float64)
         model.train(bool(data.get("train")))
+        xs = [protocol.rebuild(node, arrays) for node in data.get("inputs", [])]
+        before = backprop.snapshot(xs)
+        backward = data.get("backward")
+        if isinstance(backward, list):  # one weight tensor per input
+            xs = backprop.leaves(xs, range(len(xs)))
         outputs = []
-        with torch.no_grad():
-            for node in data.get("inputs", []):
+        symptoms = backprop.Symptoms()
+        with symptoms if backward is not None else torch.no_grad():
+            for x in xs:
                 if data.get("forward_seed") is not None:
                     seed_cpu(int(data["forward_seed"]))
-                outputs.append(model(protocol.rebuild(node, arrays)))
+                outputs.append(model(x))
+        reply["changed"] = backprop.changed(before, xs)
+        if isinstance(backward, list):
+            weights = [protocol.rebuild(n, arrays) for n in backward]
+            reply["problem"] = backprop.weighted_backward(outputs, weights)
+            reply["input_grads"] = [protocol.encode_value(backprop.grad_of(x), w) for x in xs]
+            reply["parameter_grads"] = protocol.encode_value(
+                {k: backprop.grad_of(v) for k, v in list(model.named_parameters())[:48]}, w
+            )
+            reply["symptoms"] = symptoms.found()
         reply["outputs"] = [protocol.encode_value(o, w) for o in outputs]
+        reply["state_keys"] = [str(k)[:200] for k in list(model.state_dict())[:64]]
         reply["parameters"] = protocol.encode_value(
             {k: v.detach() for k, v in list(model.named_parameters())[:48]}, w
         )

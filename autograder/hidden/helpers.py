@@ -4,6 +4,7 @@ that say what was checked without showing a hidden value."""
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,13 +13,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .. import mistakes
+from .. import backprop, mistakes
 from ..compare import mismatch
 from ..grading.protocol import Value
 from ..grading.seeding import seed_cpu
-from ..grading.student import ModuleRun, Student, StudentError
+from ..grading.student import Gradients, ModuleRun, Student, StudentError
 from ..grading.suite import ATOL, as_array, expect_close, expect_dtype, looks_like
-from ..mistakes import Case
+from ..mistakes import Case, graph
 from ..public import scenarios
 from ..public.expect import fixture
 
@@ -287,6 +288,11 @@ def expect_causal_buffer(run: ModuleRun, name: str, size: int, *, what: str) -> 
             f"{what}: buffer {name} has shape {list(buf.shape)}, expected [{size}, {size}] "
             "(context_length x context_length)"
         )
+    if name not in run.state_keys:
+        raise AssertionError(
+            f"{what}: buffer {name} is not in the module's state_dict, so saving and loading "
+            f"the model loses it: register_buffer('{name}', ...) without persistent=False"
+        )
     want = np.triu(np.ones((size, size), dtype=bool), k=1)
     got = buf.astype(bool)
     if not np.array_equal(got, want):
@@ -353,6 +359,20 @@ class CausalClass:
         return (
             f"{self.exercise}({self.d_in}, {self.d_out}, context_length={self.context}, "
             f"dropout={dropout}{heads}{bias})"
+        )
+
+    def expect_gradients(self, student: Student, ref: Any, inputs: Any, x: Tensor) -> None:
+        """With the reference's parameters, in eval mode, the reference's gradients for x and
+        every parameter."""
+        expect_module_gradients(
+            student,
+            inputs,
+            self.exercise,
+            getattr(ref, self.exercise),
+            self.args(0.5),
+            x,
+            seed=inputs.seed(),
+            name=self.name(0.5),
         )
 
     def expect_like_reference(
@@ -466,3 +486,130 @@ def expect_document(
     fresh = tuple(fresh_like(inputs, a) for a in args)
     got = call(student, exercise, *fresh)
     compare(got, reference(*fresh), what=f"{FRESH} ({what})", case=Case(exercise, fresh))
+
+
+# ---- what training needs: gradients, and inputs left alone --------------------------------------
+
+GRAD_ATOL = 2e-4  # float32-aware: a logsumexp softmax's gradient at logits ~1000 is this close
+GRAD_RTOL = 1e-3
+
+
+def expect_unchanged(
+    student: Student, ref: Any, exercise: str, args: tuple[Any, ...], *, what: str
+) -> None:
+    """Calling the exercise leaves its arguments as they were."""
+    call(student, exercise, *args)
+    known = _arg_names(ref, exercise)
+    changed = [known[i] for i in student.changed if 0 <= i < len(known)]
+    if changed:
+        names = ", ".join(changed)
+        raise AssertionError(
+            f"{what}: {exercise} changed its input {names}, so the caller's tensor is no longer "
+            "what it passed in" + looks_like(graph.IN_PLACE.says)
+        )
+
+
+def expect_gradients(
+    student: Student,
+    ref: Any,
+    inputs: Any,
+    exercise: str,
+    args: tuple[Any, ...],
+    positions: tuple[int, ...],
+    *,
+    what: str,
+) -> None:
+    """The exercise leaves its arguments unchanged, and backward of a fixed weighted sum of its
+    output gives the reference's gradient for each argument at `positions`."""
+    expect_unchanged(student, ref, exercise, args, what=what)
+    leaves = backprop.leaves(args, positions)
+    result = getattr(ref, exercise)(*leaves)
+    weights = [inputs.tensor(*o.shape, dtype=o.dtype) for o in backprop.outputs_of(result)]
+    backprop.weighted_backward(result, weights)
+    value, grads = student.gradients(exercise, args, positions, weights)
+    for item in value.items if value.kind in ("tuple", "list") else (value,):
+        as_array(item, kind="torch", what=what)  # a plain tensor, as in every other check
+    names = [_arg_names(ref, exercise)[i] for i in positions]
+    wanted = [backprop.grad_of(leaves[i]) for i in positions]
+    _expect_grads(grads, dict(zip(names, grads.inputs, strict=True)), names, wanted, what=what)
+
+
+def expect_module_gradients(
+    student: Student,
+    inputs: Any,
+    exercise: str,
+    reference: type[nn.Module],
+    args: tuple[Any, ...],
+    x: Tensor,
+    *,
+    seed: int,
+    name: str,
+) -> None:
+    """With the reference's parameters loaded, converted by .to(torch.float64), in eval mode:
+    forward leaves x unchanged, and backward of a fixed weighted sum of the output gives the
+    reference's gradients for x and for every parameter."""
+    model = copy.deepcopy(build(reference, *args, seed=seed)).to(torch.float64).eval()
+    x = x.to(torch.float64)
+    leaf = x.detach().clone().requires_grad_(True)
+    out = model(leaf)
+    weight = inputs.tensor(*out.shape, dtype=out.dtype)
+    backprop.weighted_backward(out, [weight])
+    state = state_of(model)
+    run = run_module(
+        student,
+        exercise,
+        *args,
+        cases=module_cases(exercise, args, (x,), state),
+        inputs=(x,),
+        state=state,
+        backward=[weight],
+        float64=True,
+    )
+    what = (
+        f"{name} with the reference's parameters, .to(torch.float64), eval mode, backward from "
+        f"a batch {spec(x)}"
+    )
+    expect_loaded(run, what=what)
+    if run.changed:
+        raise AssertionError(
+            f"{what}: forward changed its input x" + looks_like(graph.IN_PLACE.says)
+        )
+    assert run.grads is not None
+    params = [k for k, _ in model.named_parameters()]
+    got = {"x": run.grads.inputs[0] if run.grads.inputs else None, **run.grads.parameters}
+    wanted = [backprop.grad_of(leaf), *(backprop.grad_of(p) for _, p in model.named_parameters())]
+    _expect_grads(run.grads, got, ["x", *params], wanted, what=what)
+
+
+def _expect_grads(
+    grads: Gradients,
+    got: Mapping[str, np.ndarray | None],
+    names: Sequence[str],
+    wanted: Sequence[Tensor | None],
+    *,
+    what: str,
+) -> None:
+    """Each named gradient reached its tensor and is the reference's, within GRAD_ATOL scaled to
+    the gradient's size; a graph cut is named from what the call did."""
+    if grads.problem:
+        raise AssertionError(f"{what}: backward could not run: {grads.problem}")
+    cut = looks_like(graph.diagnose(grads.symptoms))
+    for name, want in zip(names, wanted, strict=True):
+        mine = got.get(name)
+        if want is None:
+            continue
+        if mine is None:
+            raise AssertionError(f"{what}: no gradient reaches {name}" + cut)
+        expected = want.numpy()
+        scale = max(1.0, float(np.abs(expected).max())) if expected.size else 1.0
+        problem = mismatch(mine, expected, atol=GRAD_ATOL * scale, rtol=GRAD_RTOL)
+        if problem is not None:
+            raise AssertionError(
+                f"{what}: the gradient of {name} is not the reference's "
+                f"({problem.split(';')[0]})" + cut
+            )
+
+
+def _arg_names(ref: Any, exercise: str) -> list[str]:
+    """The parameter names of the reference function (as the stub declares them)."""
+    return list(inspect.signature(getattr(ref, exercise)).parameters)

@@ -21,6 +21,7 @@ from .helpers import (
     expect_book_output,
     expect_causal_buffer,
     expect_document,
+    expect_gradients,
     expect_tensor,
     spec,
 )
@@ -177,3 +178,30 @@ def test_causal_attention_seed_123(student: Student, ref: Reference, inputs: Inp
         hint="create nn.Linear W_query, W_key, W_value in that order, bias=qkv_bias",
         label="the journey batch [2, 6, 3] (book section 3.5.3)",
     )
+
+
+# ---- what training needs: gradients, and inputs left alone -----------------------------------
+
+
+@check("mask_and_renormalize", weight=2)
+def test_mask_and_renormalize_gradients(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Does a gradient reach the weights, and are they left unchanged?"""
+    args = (inputs.positive(5, 5),)
+    what = f"backward through mask_and_renormalize(attn_weights {spec(args[0])})"
+    expect_gradients(student, ref, inputs, "mask_and_renormalize", args, (0,), what=what)
+
+
+@check("causal_attention_weights", weight=2)
+def test_causal_attention_weights_gradients(
+    student: Student, ref: Reference, inputs: Inputs
+) -> None:
+    """Does a gradient reach the scores, and are they left unchanged?"""
+    args = (inputs.tensor(2, 5, 5, scale=3.0), 4)
+    what = f"backward through causal_attention_weights(scores {spec(args[0])}, d_k=4)"
+    expect_gradients(student, ref, inputs, "causal_attention_weights", args, (0,), what=what)
+
+
+@check("CausalAttention", weight=4)
+def test_causal_attention_gradients(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """With the reference's parameters, do gradients reach x and every parameter?"""
+    CAUSAL.expect_gradients(student, ref, inputs, inputs.tensor(2, CONTEXT, D_IN))

@@ -173,3 +173,18 @@ def test_mha_seed_123(student: Student, ref: Reference, inputs: Inputs) -> None:
         hint="create nn.Linear W_query, W_key, W_value, then out_proj, in that order",
         label=f"{BOOK} (book section 3.6.2)",
     )
+
+
+# ---- what training needs: gradients, and inputs left alone -----------------------------------
+
+
+@check("MultiHeadAttentionWrapper", weight=4)
+def test_wrapper_gradients(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """With the reference's parameters, do gradients reach x and every head's parameters?"""
+    WRAPPER.expect_gradients(student, ref, inputs, inputs.tensor(2, W_CONTEXT, W_IN))
+
+
+@check("MultiHeadAttention", weight=4)
+def test_mha_gradients(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """With the reference's parameters, do gradients reach x and every parameter?"""
+    MHA.expect_gradients(student, ref, inputs, inputs.tensor(2, M_CONTEXT, M_IN))

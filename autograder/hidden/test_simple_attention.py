@@ -12,7 +12,15 @@ import torch
 from ..grading.student import Student
 from ..grading.suite import Inputs, Reference, check
 from ..mistakes import Case
-from .helpers import JOURNEY, LARGE_LOGIT_ATOL, call, expect_document, expect_tensor, spec
+from .helpers import (
+    JOURNEY,
+    LARGE_LOGIT_ATOL,
+    call,
+    expect_document,
+    expect_gradients,
+    expect_tensor,
+    spec,
+)
 
 F64 = torch.float64
 
@@ -262,3 +270,74 @@ def test_all_context_vectors_random(student: Student, ref: Reference, inputs: In
 def test_all_context_vectors_float64(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are the context vectors of float64 inputs right?"""
     _float64(student, ref, inputs, "all_context_vectors")
+
+
+# ---- what training needs: gradients, and inputs left alone -----------------------------------
+# (backward of a fixed random weighting of the output, against the reference's gradients)
+
+
+@check("attention_scores", weight=1)
+def test_attention_scores_gradients(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Do gradients reach the query and the inputs, and are both left unchanged?"""
+    args = (inputs.tensor(4), inputs.tensor(6, 4))
+    what = f"backward through attention_scores(query {spec(args[0])}, inputs {spec(args[1])})"
+    expect_gradients(student, ref, inputs, "attention_scores", args, (0, 1), what=what)
+
+
+@check("normalize_by_sum", weight=1)
+def test_normalize_by_sum_gradients(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Does a gradient reach the scores, and are they left unchanged?"""
+    args = (inputs.positive(3, 5),)
+    what = f"backward through normalize_by_sum(scores {spec(args[0])})"
+    expect_gradients(student, ref, inputs, "normalize_by_sum", args, (0,), what=what)
+
+
+@check("softmax_naive", weight=1)
+def test_softmax_naive_gradients(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Does a gradient reach x, and is x left unchanged?"""
+    args = (inputs.tensor(3, 5, scale=3.0),)
+    what = f"backward through softmax_naive(x {spec(args[0])})"
+    expect_gradients(student, ref, inputs, "softmax_naive", args, (0,), what=what)
+
+
+@check("softmax_stable", weight=2)
+def test_softmax_stable_gradients(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Does a gradient reach x, along dim 0 and at logits near 1000 too, and is x unchanged?"""
+    for x, dim in ((inputs.tensor(3, 5, scale=3.0), -1), (inputs.tensor(4, 3, scale=3.0), 0)):
+        what = f"backward through softmax_stable(x {spec(x)}, dim={dim})"
+        expect_gradients(student, ref, inputs, "softmax_stable", (x, dim), (0,), what=what)
+    x = inputs.tensor(2, 5, scale=5.0) + 1000.0
+    what = f"backward through softmax_stable(x {spec(x)} near 1000)"
+    expect_gradients(student, ref, inputs, "softmax_stable", (x,), (0,), what=what)
+
+
+@check("context_vector", weight=1)
+def test_context_vector_gradients(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Do gradients reach the weights and the inputs, and are both left unchanged?"""
+    args = (inputs.positive(6), inputs.tensor(6, 4))
+    what = f"backward through context_vector(attn_weights {spec(args[0])}, inputs {spec(args[1])})"
+    expect_gradients(student, ref, inputs, "context_vector", args, (0, 1), what=what)
+
+
+@check("all_attention_scores", weight=1)
+def test_all_attention_scores_gradients(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Does a gradient reach the inputs, and are they left unchanged?"""
+    args = (inputs.tensor(6, 4),)
+    what = f"backward through all_attention_scores(inputs {spec(args[0])})"
+    expect_gradients(student, ref, inputs, "all_attention_scores", args, (0,), what=what)
+
+
+@check("all_attention_weights", weight=1)
+def test_all_attention_weights_gradients(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Does a gradient reach the inputs, and are they left unchanged?"""
+    args = (inputs.tensor(6, 4),)
+    what = f"backward through all_attention_weights(inputs {spec(args[0])})"
+    expect_gradients(student, ref, inputs, "all_attention_weights", args, (0,), what=what)
+
+
+@check("all_context_vectors", weight=1)
+def test_all_context_vectors_gradients(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Does a gradient reach the inputs, and are they left unchanged?"""
+    args = (inputs.tensor(6, 4),)
+    what = f"backward through all_context_vectors(inputs {spec(args[0])})"
+    expect_gradients(student, ref, inputs, "all_context_vectors", args, (0,), what=what)

@@ -26,8 +26,10 @@ from .helpers import (
     call,
     expect_book_output,
     expect_document,
+    expect_gradients,
     expect_items,
     expect_loaded,
+    expect_module_gradients,
     expect_outputs,
     expect_tensor,
     forward,
@@ -263,4 +265,63 @@ def test_selfattention_v2_seed_789(student: Student, ref: Reference, inputs: Inp
         what="SelfAttention_v2(3, 2) after torch.manual_seed(789)",
         hint="create nn.Linear W_query, W_key, W_value in that order, bias=qkv_bias",
         label="the journey inputs (book section 3.4.2)",
+    )
+
+
+# ---- what training needs: gradients, and inputs left alone -----------------------------------
+
+
+@check("qkv_projections", weight=1)
+def test_qkv_projections_gradients(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Do gradients reach x and the three weight matrices, all left unchanged?"""
+    args = (inputs.tensor(5, D_IN), *(inputs.tensor(D_IN, D_OUT) for _ in range(3)))
+    what = f"backward through qkv_projections(x {spec(args[0])}, weights {spec(args[1])})"
+    expect_gradients(student, ref, inputs, "qkv_projections", args, (0, 1, 2, 3), what=what)
+
+
+@check("scaled_attention_weights", weight=2)
+def test_scaled_attention_weights_gradients(
+    student: Student, ref: Reference, inputs: Inputs
+) -> None:
+    """Does a gradient reach the scores, and are they left unchanged?"""
+    args = (inputs.tensor(5, 7, scale=3.0), 5)
+    what = f"backward through scaled_attention_weights(scores {spec(args[0])}, d_k=5)"
+    expect_gradients(student, ref, inputs, "scaled_attention_weights", args, (0,), what=what)
+
+
+@check("self_attention", weight=2)
+def test_self_attention_gradients(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Do gradients reach x, W_query, W_key and W_value, all left unchanged?"""
+    args = (inputs.tensor(5, D_IN), *(inputs.tensor(D_IN, D_OUT) for _ in range(3)))
+    what = f"backward through self_attention(x {spec(args[0])}, weights {spec(args[1])})"
+    expect_gradients(student, ref, inputs, "self_attention", args, (0, 1, 2, 3), what=what)
+
+
+@check("SelfAttention_v1", weight=2)
+def test_selfattention_v1_gradients(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """With the reference's weights, do gradients reach x and every parameter?"""
+    expect_module_gradients(
+        student,
+        inputs,
+        "SelfAttention_v1",
+        ref.SelfAttention_v1,
+        (D_IN, D_OUT),
+        inputs.tensor(6, D_IN),
+        seed=inputs.seed(),
+        name=V1,
+    )
+
+
+@check("SelfAttention_v2", weight=3)
+def test_selfattention_v2_gradients(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """With the reference's weights (and biases), do gradients reach x and every parameter?"""
+    expect_module_gradients(
+        student,
+        inputs,
+        "SelfAttention_v2",
+        ref.SelfAttention_v2,
+        (D_IN, D_OUT, True),
+        inputs.tensor(6, D_IN),
+        seed=inputs.seed(),
+        name=f"SelfAttention_v2({D_IN}, {D_OUT}, qkv_bias=True)",
     )

@@ -1,6 +1,5 @@
-"""Simple attention written with explicit loops, as documents 002-004 do it."""
-
-import math
+"""Simple attention written with explicit loops, as documents 002-004 do it, every step a torch
+operation on tensor entries (so gradients still flow through the loops)."""
 
 import torch
 from torch import Tensor
@@ -18,9 +17,9 @@ def normalize_by_sum(scores: Tensor) -> Tensor:
     rows = scores.reshape(-1, scores.shape[-1])
     flat = out.reshape(-1, scores.shape[-1])
     for r, row in enumerate(rows):
-        total = 0.0
+        total = row[0] * 0
         for value in row:
-            total += float(value)
+            total = total + value
         for c, value in enumerate(row):
             flat[r, c] = value / total
     return flat.reshape(scores.shape)
@@ -30,7 +29,7 @@ def softmax_naive(x: Tensor) -> Tensor:
     rows = x.reshape(-1, x.shape[-1])
     out = torch.empty_like(rows)
     for r, row in enumerate(rows):
-        exps = [math.exp(float(v)) for v in row]
+        exps = [torch.exp(v) for v in row]
         total = sum(exps)
         for c, e in enumerate(exps):
             out[r, c] = e / total
@@ -42,8 +41,8 @@ def softmax_stable(x: Tensor, dim: int = -1) -> Tensor:
     rows = moved.reshape(-1, moved.shape[-1])
     out = torch.empty_like(rows)
     for r, row in enumerate(rows):
-        biggest = max(float(v) for v in row)
-        exps = [math.exp(float(v) - biggest) for v in row]
+        biggest = max(row)
+        exps = [torch.exp(v - biggest) for v in row]
         total = sum(exps)
         for c, e in enumerate(exps):
             out[r, c] = e / total
