@@ -365,7 +365,7 @@ def _explain(status: Status, marks: dict[str, str]) -> list[str]:
         out = [f"{marks['failing']} {e.id}: {problem.question}"]
         out += ["  " + line for line in problem.message.splitlines()]
         out += _printed_lines(problem.printed)
-        hint = e.hint_for(problem.test, mistakes.named_in(e.id, problem.message))
+        hint = mistakes.hint_for(e, problem.test, problem.message)
         out += ["", f"Hint: {hint}"] if hint else [""]
     out += [f"Check it again with: make check EX={e.id}"]
     return out

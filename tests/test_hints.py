@@ -153,3 +153,17 @@ def test_the_feedback_shows_the_hint_that_fits() -> None:
     plain = CheckResult("softmax_stable", "test_y", 2.0, 0.0, "got nan at [0, 1], expected 0.5")
     text = "\n".join(report._lost_section(stable, 0.0, [plain], []))
     assert f"Hint: {stable.hints[0]}" in text, text
+
+
+def test_a_cut_graph_gets_the_autograd_hint_not_the_exercises() -> None:
+    """A failure naming a graph mistake gets the autograd hint; one naming the exercise's own
+    mistake keeps the manifest's hint for it."""
+    from autograder.mistakes import graph
+
+    e = manifest.by_id()["softmax_stable"]
+    cut = f"no gradient reaches x\n  Looks like: {graph.DETACHED.says}"
+    assert mistakes.hint_for(e, "test_function_gradients", cut) == graph.HINT
+    own = next(m for m in mistakes.mistakes_of("softmax_stable") if m.name == "ignores dim")
+    said = f"...\n  Looks like: {own.says}"
+    assert mistakes.hint_for(e, "", said) == e.hint_for("", ("ignores dim",))
+    assert mistakes.hint_for(e, "", said) != graph.HINT

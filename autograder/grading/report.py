@@ -360,7 +360,7 @@ def _lost_section(
     if mine:
         lines += ["Problems with its file:", "", _fenced("\n".join(mine)), ""]
     said = "\n".join(message for _, message in failures)
-    hint = e.hint_for("", mistakes.named_in(e.id, said))  # the one for a named mistake
+    hint = mistakes.hint_for(e, "", said)  # the one for a named mistake
     if hint:
         lines += [f"Hint: {hint}", ""]
     return lines

@@ -225,12 +225,26 @@ def diagnose_parameters(
 
 
 def named_in(exercise: str, text: str) -> tuple[str, ...]:
-    """The names of the exercise's mistakes whose sentence `text` holds (a failure's message)."""
+    """The names of the exercise's mistakes (and of the graph mistakes any exercise can make)
+    whose sentence `text` holds (a failure's message)."""
+    from . import graph
+
     return tuple(
         m.name
-        for m in mistakes_of(exercise)
+        for m in [*mistakes_of(exercise), *graph.MISTAKES]
         if m.says in text or (m.error_says and m.error_says in text)
     )
+
+
+def hint_for(exercise: Any, test: str, text: str) -> str | None:
+    """The hint for a failure of `exercise` (a manifest entry) in `test` saying `text`: the
+    autograd hint when a graph mistake was named, else the manifest's (Exercise.hint_for)."""
+    from . import graph
+
+    names = named_in(exercise.id, text)
+    if set(names) & {m.name for m in graph.MISTAKES}:
+        return graph.HINT
+    return exercise.hint_for(test, names)
 
 
 def diagnose_names(missing: list[str], extra: list[str]) -> str | None:

@@ -54,6 +54,14 @@ IN_PLACE = Mistake(
     _by_behaviour,
 )
 
+# the hint for any of them, in place of the exercise's own (which are about its values)
+HINT = (
+    "autograd records every torch operation on a tensor that requires a gradient, and backward "
+    "follows that record back to the inputs and parameters (book appendix A.4): a step outside "
+    "torch (.numpy(), float(...), .item()), a .detach(), a torch.no_grad() block, or an argument "
+    "overwritten in place breaks it"
+)
+
 BY_SYMPTOM = {
     backprop.NUMPY: NUMPY,
     backprop.PYTHON: PYTHON,
