@@ -326,11 +326,19 @@ def test_hidden_call_outside_nbgrader_grades_the_notebooks_on_disk(tmp_path: Pat
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "TMPDIR": str(tmp_path), "ATTENTION_KIT_SEED": "7"},
+        env={
+            **os.environ,
+            "TMPDIR": str(tmp_path / "tmp"),
+            "XDG_CACHE_HOME": str(tmp_path / "cache"),
+            "ATTENTION_KIT_SEED": "7",
+        },
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == ["5.0", "0.0"]
-    assert len(list(tmp_path.glob("attention-kit-points-*.json"))) == 1  # graded once
+    kept = list((tmp_path / "cache" / "attention-kit").glob("points-*.json"))
+    assert len(kept) == 1  # graded once, in the user's cache folder
+    assert kept[0].stat().st_mode & 0o077 == 0  # readable by its owner only
+    assert not (tmp_path / "tmp").exists() or not any((tmp_path / "tmp").iterdir())
 
 
 # Runs the code cells of one notebook up to its test cell for one exercise; prints what that
@@ -458,3 +466,31 @@ def test_one_broken_cell_costs_only_its_exercise_when_graded(tmp_path: Path) -> 
     assert f"cell {n} (SelfAttention_v1), line {line}" in said, said
     assert "ValueError: mine" in said, said
     assert "exercises/trainable_attention.py" not in said + "\n".join(got.errors)
+
+
+def test_an_unreadable_kept_grading_is_graded_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kept grading that is not JSON (a half-written or planted file) is graded afresh and
+    replaced, without an error."""
+    from types import SimpleNamespace
+
+    from autograder.notebooks import grade, kernel
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("ATTENTION_KIT_SEED", "7")
+    monkeypatch.chdir(tmp_path)
+    graded = []
+
+    def grade_folders(folders: dict, seed: int) -> dict:
+        graded.append(seed)
+        return {"notebook": SimpleNamespace(points={"softmax_stable": 5.0})}
+
+    monkeypatch.setattr(grade, "grade_folders", grade_folders)
+    kept = kernel.cache_dir() / f"points-{grade.digest(tmp_path)[:32]}-7.json"
+    kept.parent.mkdir(parents=True)
+    kept.write_text("{not json")
+    assert kernel.hidden_points("softmax_stable") == 5.0
+    assert kernel.hidden_points("softmax_stable") == 5.0  # the second from the kept file
+    assert graded == [7]
+    assert json.loads(kept.read_text()) == {"softmax_stable": 5.0}

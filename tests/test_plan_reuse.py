@@ -1,6 +1,6 @@
 """What the grader reuses between the recording of a seed's plan and the grading with it: the
 reference's results, keyed by the exact bytes of their inputs (plan.Remembered), and the static
-scans, keyed by the source they read (grader.static_scan). Reused results must be the ones a
+scans, keyed by the source they read (grader.StaticScans). Reused results must be the ones a
 fresh computation gives, and a different input must never be served another input's result."""
 
 from __future__ import annotations
@@ -104,9 +104,11 @@ def test_static_scans_follow_the_source_not_the_submission(tmp_path: Path) -> No
     clean = "def softmax_stable(x, dim=-1):\n    e = (x - x.max()).exp()\n    return e / e.sum()\n"
     uses = "import torch\n\ndef softmax_stable(x, dim=-1):\n    return torch.softmax(x, dim)\n"
     evades = "import builtins\nbuiltins.__import__ = None\n" + clean
+    scans = grader.StaticScans()  # one run's scans, kept by source
     for _ in range(2):
-        assert grader.static_scan(submission(tmp_path, "a", clean), exercise) is None
-        lost = grader.static_scan(submission(tmp_path, "b", uses), exercise)
+        assert scans(submission(tmp_path, "a", clean), exercise) is None
+        lost = scans(submission(tmp_path, "b", uses), exercise)
         assert lost is not None and "torch.softmax" in lost
-        evaded = grader.static_scan(submission(tmp_path, "c", evades), exercise)
+        evaded = scans(submission(tmp_path, "c", evades), exercise)
         assert evaded is not None and "scores 0" in evaded
+    assert len(scans.found) == 5  # three evasion scans; off-limits scans of the two that pass it

@@ -37,6 +37,7 @@ class Grader:
             raise RuntimeError("hidden suites do not match exercises.toml:\n" + "\n".join(problems))
         self.exercises = manifest.by_id()
         self.ref = suite.Reference()
+        self.scans = StaticScans()
         self.zygote = Zygote()
         gc.freeze()  # torch's many long-lived objects: keep full collections from walking them
         self.plan = self._self_test()
@@ -62,7 +63,7 @@ class Grader:
         reference = Submission("reference", ROOT / "solutions", sources, "reference")
         try:
             graded = suite.run_submission(
-                reference, student, self.checks, self.ref, self.run_seed, static_scan
+                reference, student, self.checks, self.ref, self.run_seed, self.scans
             )
         finally:
             channel.inner.stop()
@@ -89,7 +90,7 @@ class Grader:
                 self.checks,
                 ref,  # type: ignore[arg-type]
                 seed,
-                static_scan,
+                self.scans,
             )
         finally:
             channel.stop()
@@ -112,31 +113,6 @@ class Grader:
         self.close()
 
 
-def static_scan(submission: Submission, exercise: manifest.Exercise) -> str | None:
-    """Off-limits calls visible in the source (the worker also watches them at run time), and
-    code anywhere in the submission that could hide such a call from the worker's watch."""
-    if not exercise.offlimits:
-        return None
-    from .. import evasion, offlimits
-
-    evasions = _evasions(submission) if set(exercise.offlimits) & evasion.GUARDED else []
-    if evasions:
-        return evasion_message(exercise.id, evasions)
-    source = submission.sources.get(exercise.module, "")
-
-    def violations() -> list[str] | None:
-        try:
-            return offlimits.static_violations(source, [exercise.id], exercise.offlimits)
-        except SyntaxError:
-            return None  # the worker reports the syntax error itself
-
-    found = _remembered("offlimits", source, violations, exercise.id, *exercise.offlimits)
-    if not found:
-        return None
-    where = "; ".join(found[:3])
-    return f"off-limits in {exercise.id}: {where}: write it yourself; this exercise scores 0"
-
-
 def evasion_message(exercise: str, evasions: list[str]) -> str:
     where = "; ".join(evasions[:3]) + (
         f"; and {len(evasions) - 3} more" if len(evasions) > 3 else ""
@@ -148,28 +124,63 @@ def evasion_message(exercise: str, evasions: list[str]) -> str:
     )
 
 
-# What the static scans found, by the digest of the source they read: a class's submissions share
-# many identical modules (untouched stubs, the same starting code), each scanned once per lane.
-_SCANNED: dict[tuple[str, ...], Any] = {}
 SCANS_KEPT = 4096
 
 
-def _remembered(kind: str, source: str, scan: Callable[[], Any], *extra: str) -> Any:
-    """scan(), or what it returned before for the same kind, source bytes and `extra`."""
-    key = (kind, hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest(), *extra)
-    if key not in _SCANNED:
-        if len(_SCANNED) >= SCANS_KEPT:
-            _SCANNED.pop(next(iter(_SCANNED)))  # the oldest
-        _SCANNED[key] = scan()
-    return _SCANNED[key]
+class StaticScans:
+    """The static scans of one run (`scans(submission, exercise)`): off-limits calls visible in
+    the source (the worker also watches them at run time), and code anywhere in the submission
+    that could hide such a call from the worker's watch.
+
+    What a scan found is kept by the digest of the source it read: a class's submissions share
+    many identical modules (untouched stubs, the same starting code), each scanned once."""
+
+    def __init__(self, kept: int = SCANS_KEPT) -> None:
+        self.kept = kept
+        self.found: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, submission: Submission, exercise: manifest.Exercise) -> str | None:
+        if not exercise.offlimits:
+            return None
+        from .. import evasion, offlimits
+
+        evasions = self._evasions(submission) if set(exercise.offlimits) & evasion.GUARDED else []
+        if evasions:
+            return evasion_message(exercise.id, evasions)
+        source = submission.sources.get(exercise.module, "")
+
+        def violations() -> list[str] | None:
+            try:
+                return offlimits.static_violations(source, [exercise.id], exercise.offlimits)
+            except SyntaxError:
+                return None  # the worker reports the syntax error itself
+
+        found = self._remembered("offlimits", source, violations, exercise.id, *exercise.offlimits)
+        if not found:
+            return None
+        where = "; ".join(found[:3])
+        return f"off-limits in {exercise.id}: {where}: write it yourself; this exercise scores 0"
+
+    def _remembered(self, kind: str, source: str, scan: Callable[[], Any], *extra: str) -> Any:
+        """scan(), or what it returned before for the same kind, source bytes and `extra`."""
+        key = (kind, hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest(), *extra)
+        if key not in self.found:
+            if len(self.found) >= self.kept:
+                self.found.pop(next(iter(self.found)))  # the oldest
+            self.found[key] = scan()
+        return self.found[key]
+
+    def _evasions(self, submission: Submission) -> list[str]:
+        """evasion.scan of the whole submission, module by module (scan's own order)."""
+        from .. import evasion
+
+        found: list[str] = []
+        for module, source in submission.sources.items():
+            scan = lambda m=module, s=source: evasion.scan({m: s})  # noqa: E731
+            found += self._remembered("evasion", source, scan, module)
+        return found
 
 
-def _evasions(submission: Submission) -> list[str]:
-    """evasion.scan of the whole submission, module by module (scan's own order)."""
-    from .. import evasion
-
-    found: list[str] = []
-    for module, source in submission.sources.items():
-        scan = lambda m=module, s=source: evasion.scan({m: s})  # noqa: E731
-        found += _remembered("evasion", source, scan, module)
-    return found
+def static_scan(submission: Submission, exercise: manifest.Exercise) -> str | None:
+    """One submission's static scan, outside a run (a Grader keeps its run's StaticScans)."""
+    return StaticScans()(submission, exercise)

@@ -22,13 +22,13 @@ import numpy as np
 import torch
 
 from .. import manifest, mistakes
-from ..compare import mismatch
+from ..compare import FLOAT32_ATOL, mismatch
 from .model import CheckResult, Graded, Submission
 from .protocol import Value
 from .student import BUDGET_PROBLEM, ModuleRun, Student, StudentError
 
 HIDDEN_PACKAGE = "autograder.hidden"
-ATOL = 1e-5  # float32 attention on inputs of order 1
+ATOL = FLOAT32_ATOL  # float32 attention on inputs of order 1 (make check's tolerance too)
 ATOL64 = 1e-7  # float64 inputs: float64 rounding, with room for another order of summing
 
 
