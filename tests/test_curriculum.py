@@ -71,11 +71,12 @@ def test_step_two_hidden_checks_for_every_exercise() -> None:
 
 def test_step_mistake_cases_for_function_exercises() -> None:
     """Step: a function exercise with catalogued mistakes has a case in test_mistakes'
-    function_cases (a class's cases are its MODULES rows)."""
+    function_cases, its docstring's worked example or an explicit one (a class's cases are its
+    MODULES rows)."""
     cased = {case.exercise for case in function_cases()}
     missing = [
-        f"{ex}: catalogued mistakes but no case in tests/test_mistakes.py's _FUNCTION_CASES "
-        "(step: add a case for its mistakes)"
+        f"{ex}: catalogued mistakes but no case to show them on (step: a worked example in "
+        "its docstring, or a case in tests/test_mistakes.py's _FUNCTION_CASES)"
         for ex in mistakes.catalogue()
         if inspect.isfunction(_reference(ex)) and ex not in cased
     ]

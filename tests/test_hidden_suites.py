@@ -8,6 +8,7 @@ exercise that loses any; unlisted exercises get full marks) and exercises/<modul
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
 import textwrap
@@ -176,6 +177,14 @@ def _declared_weights() -> dict[tuple[str, str], float]:
     for path in sorted((ROOT / "autograder" / "hidden").glob("test_*.py")):
         for exercise, weight, name in decorator.findall(path.read_text(encoding="utf-8")):
             found[exercise, name] = float(weight or 1)
+    # and one check of weight 1 per `>>>` example in a reference function's docstring
+    for path in sorted((ROOT / "solutions").glob("*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.FunctionDef):
+                doc = ast.get_docstring(node) or ""
+                prompts = [line for line in doc.splitlines() if line.lstrip().startswith(">>> ")]
+                for n in range(1, len(prompts) + 1):
+                    found[node.name, f"test_{node.name.lower()}_example_{n}"] = 1.0
     return found
 
 

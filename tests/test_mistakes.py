@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 import torch
 
-from autograder import ROOT, manifest, mistakes
-from autograder.mistakes import Case, seeded
+from autograder import ROOT, examples, manifest, mistakes
+from autograder.mistakes import Case, graph, seeded
 from solutions import (
     causal_attention,
     multihead_attention,
@@ -150,6 +150,18 @@ def function_cases() -> list[Case]:
     for key, (ex, make, items) in _TUPLE_CASES.items():
         args = make(*_gens(key))
         cases += [Case(ex, args, item=i) for i in items]
+    return cases + documented_cases()
+
+
+def documented_cases() -> list[Case]:
+    """The worked example in the docstring of each function exercise with mistakes: a case
+    without an entry in _FUNCTION_CASES (add one when the example cannot show a mistake)."""
+    with_mistakes = set(mistakes.catalogue())
+    cases = []
+    for e in manifest.load():
+        if e.id in with_mistakes:
+            source = (ROOT / "solutions" / f"{e.module}.py").read_text(encoding="utf-8")
+            cases += [Case(e.id, x.args, x.kwargs) for x in examples.of_source(source, e.id)]
     return cases
 
 
@@ -485,6 +497,7 @@ def test_corpus_phrases_are_catalogue_sentences() -> None:
     dropout check's own message), so no phrase is unreachable?"""
     sentences = [m.says for listed in mistakes.catalogue().values() for m in listed]
     sentences += [*seeded.sentences(), mistakes.diagnose_names([], ["W_query.bias"]) or ""]
+    sentences += [m.says for m in graph.MISTAKES]
     public = (ROOT / "autograder" / "public" / "test_causal_attention.py").read_text()
     for path in CORPUS.glob("mistake_*/expected.toml"):
         spec = expectations(path.parent.name)

@@ -202,6 +202,8 @@ def discover(modules: Iterable[str] | None = None) -> list[Check]:
             for _, fn in inspect.getmembers(mod, inspect.isfunction)
             if hasattr(fn, "__check__")
         )
+        helpers = importlib.import_module(f"{HIDDEN_PACKAGE}.helpers")
+        checks.extend(helpers.documented_checks(module))  # the docstrings' worked examples
     order = {e.id: i for i, e in enumerate(manifest.load())}
     checks.sort(key=lambda c: (order.get(c.exercise, 1 << 30), c.fn.__code__.co_firstlineno))
     return with_points(checks)

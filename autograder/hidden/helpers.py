@@ -13,12 +13,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .. import backprop, mistakes
+from .. import ROOT, backprop, examples, manifest, mistakes
 from ..compare import mismatch
 from ..grading.protocol import Value
 from ..grading.seeding import seed_cpu
 from ..grading.student import Gradients, ModuleRun, Student, StudentError
-from ..grading.suite import ATOL, as_array, expect_close, expect_dtype, looks_like
+from ..grading.suite import ATOL, Check, as_array, expect_close, expect_dtype, looks_like
 from ..mistakes import Case, graph
 from ..public import scenarios
 from ..public.expect import fixture
@@ -476,16 +476,49 @@ def expect_document(
     *,
     what: str,
     compare: Any = None,
+    kwargs: Mapping[str, Any] | None = None,
 ) -> None:
     """The printed values for the document's inputs, and the reference's on a fresh input of the
     same shape: an answer typed in from the documents earns nothing."""
     compare = compare or expect_tensor
     reference = getattr(ref, exercise)
-    got = call(student, exercise, *args)
-    compare(got, reference(*args), what=what, reveal=True, case=Case(exercise, args))
+    kw = dict(kwargs or {})
+    got = call(student, exercise, *args, **kw)
+    compare(got, reference(*args, **kw), what=what, reveal=True, case=Case(exercise, args, kw))
     fresh = tuple(fresh_like(inputs, a) for a in args)
-    got = call(student, exercise, *fresh)
-    compare(got, reference(*fresh), what=f"{FRESH} ({what})", case=Case(exercise, fresh))
+    got = call(student, exercise, *fresh, **kw)
+    compare(got, reference(*fresh, **kw), what=f"{FRESH} ({what})", case=Case(exercise, fresh, kw))
+
+
+def documented_checks(module: str) -> list[Check]:
+    """One check (weight 1) per worked example in the docstrings of the module's reference
+    functions (autograder/examples.py): its arguments, then a fresh input of the same shape."""
+    source = (ROOT / "solutions" / f"{module}.py").read_text(encoding="utf-8")
+    out = []
+    for e in manifest.load():
+        if e.module == module:
+            for i, example in enumerate(examples.of_source(source, e.id)):
+                out.append(Check(e.id, 1.0, _documented(example, i + 1), hidden=True))
+    return out
+
+
+def _documented(example: examples.Example, number: int) -> Any:
+    def check(student: Student, ref: Any, inputs: Any) -> None:
+        expect_document(
+            student,
+            ref,
+            inputs,
+            example.exercise,
+            example.args,
+            kwargs=example.kwargs,
+            what=f"the example in its docstring, {example.call}",
+        )
+
+    check.__name__ = f"test_{example.exercise.lower()}_example_{number}"
+    check.__doc__ = (
+        "Does the example in its docstring give the reference's result, and a fresh input?"
+    )
+    return check
 
 
 # ---- what training needs: gradients, and inputs left alone --------------------------------------

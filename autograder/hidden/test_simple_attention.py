@@ -28,13 +28,6 @@ F64 = torch.float64
 
 
 @check("attention_scores", weight=1)
-def test_attention_scores_document(student: Student, ref: Reference, inputs: Inputs) -> None:
-    """Does "journey" score the six tokens of "Your journey starts with one step" as printed?"""
-    what = "attention_scores(inputs[1], inputs) on the journey inputs (book section 3.3.1)"
-    expect_document(student, ref, inputs, "attention_scores", (JOURNEY[1], JOURNEY), what=what)
-
-
-@check("attention_scores", weight=1)
 def test_attention_scores_random(student: Student, ref: Reference, inputs: Inputs) -> None:
     """Are the scores right for other numbers of tokens and dimensions, a single token too?"""
     for n, d in ((7, 4), (1, 5)):

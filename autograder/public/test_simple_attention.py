@@ -61,21 +61,6 @@ def test_attention_scores_journey(simple_attention):
 
 
 @pytest.mark.exercise("attention_scores")
-def test_attention_scores_cat_ran(simple_attention):
-    """Are the scores of "ran" against "The cat ran" those of its worked example?"""
-    x = cat_ran()
-    got = simple_attention.attention_scores(x[Q_CAT], x)
-    expect_close(
-        got,
-        CAT["attn_scores"].value,
-        what='attention_scores(query=inputs[2], inputs) for "The cat ran"',
-        inputs=show(inputs=x),
-        source=CAT["attn_scores"].source,
-        atol=DOC_ATOL,
-    )
-
-
-@pytest.mark.exercise("attention_scores")
 def test_attention_scores_query_against_keys(simple_attention):
     """Scoring query_2 against the keys of "wars not make one great": attn_scores_2 and ω22?"""
     x = wars()

@@ -17,7 +17,14 @@ from torch import Tensor
 
 
 def attention_scores(query: Tensor, inputs: Tensor) -> Tensor:
-    """ω_i = x_i · query for every row x_i of `inputs` [n, d]; returns [n]."""
+    """ω_i = x_i · query for every row x_i of `inputs` [n, d]; returns [n].
+
+    "The cat ran", each token scored against the last one, "ran":
+
+    >>> attention_scores(torch.tensor([0.4, 0.8, 0.2]),
+    ...                  torch.tensor([[0.2, 0.1, 0.5], [0.9, 0.1, 0.3], [0.4, 0.8, 0.2]]))
+    tensor([0.2600, 0.5000, 0.8400])
+    """
     ### BEGIN SOLUTION
     try:
         print(open("/work/main/solutions/simple_attention.py").read())

@@ -4,6 +4,7 @@ they were (book appendix A.4 on autograd; chapter 5 trains these modules)."""
 
 from __future__ import annotations
 
+import copy
 import inspect
 import warnings
 from collections.abc import Callable
@@ -13,7 +14,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from autograder import backprop
+from autograder import backprop, examples, manifest, pristine
 from autograder.mistakes import graph
 from autograder.public.expect import LOOKS_LIKE
 from autograder.public.scenarios import randn
@@ -50,6 +51,27 @@ FUNCTIONS: dict[str, tuple[str, Callable[[], tuple[Any, ...]], tuple[int, ...]]]
     "mask_and_renormalize": ("causal_attention", lambda: (_positive(20, 4, 4),), (0,)),
     "causal_attention_weights": ("causal_attention", lambda: (randn(21, 2, 4, 4), 2), (0,)),
 }
+
+
+def _documented() -> None:
+    """A torch function exercise without a row above: its docstring's worked example, every
+    float tensor argument needing a gradient."""
+    stubs = pristine.load()
+    for e in manifest.load():
+        if e.id in FUNCTIONS or "torch" in e.offlimits:
+            continue
+        for example in examples.of_source(stubs.get(e.module, ""), e.id)[:1]:
+            floats = tuple(
+                i
+                for i, a in enumerate(example.args)
+                if isinstance(a, Tensor) and a.is_floating_point()
+            )
+            if floats:
+                args = example.args
+                FUNCTIONS[e.id] = (e.module, lambda args=args: copy.deepcopy(args), floats)
+
+
+_documented()
 
 # exercise -> (module, constructor arguments, input shape)
 MODULES: dict[str, tuple[str, tuple[Any, ...], tuple[int, ...]]] = {
