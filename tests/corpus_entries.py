@@ -170,3 +170,50 @@ def own_sources(entry: Path) -> dict[str, str]:
         if not p.name.endswith(DEFS_SUFFIX)
     }
     return whole | sources(entry)
+
+
+def expected_points(entry: Path) -> dict[str, float]:
+    """Each exercise's expected points: the entry's [points], else 0 for an exercise its own
+    whole `<module>.py` file does not define (not handed in: an exercise added to the curriculum
+    later changes no corpus file), else the manifest's full points."""
+    from autograder import manifest
+
+    listed = expectations(entry).get("points", {})
+    defined: dict[str, set[str]] = {}
+    for path in sorted((entry / "exercises").glob("*.py")):
+        if not path.name.endswith(DEFS_SUFFIX):
+            defined[path.stem] = _top_level_names(path.read_bytes())
+    out = {}
+    for e in manifest.load():
+        missing = e.module in defined and e.id not in defined[e.module]
+        out[e.id] = float(listed.get(e.id, 0.0 if missing else e.points))
+    return out
+
+
+def _top_level_names(source: bytes) -> set[str]:
+    """Names a module's top level defines (def, class, assignment, import); a file that does not
+    parse defines them all, as far as this rule goes (its entry lists what it scores)."""
+    try:
+        body = ast.parse(source).body
+    except (SyntaxError, ValueError):
+        return _EVERYTHING
+    names: set[str] = set()
+    for node in body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {t.id for t in targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        else:
+            return _EVERYTHING  # code that may define names dynamically: no guess
+    return names
+
+
+class _All(set):  # type: ignore[type-arg]
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+_EVERYTHING = _All()

@@ -124,8 +124,7 @@ def spec(entry: str) -> dict[str, Any]:
 
 
 def expected_points(entry: str) -> dict[str, float]:
-    points = spec(entry).get("points", {})
-    return {i: float(points.get(i, FULL[i])) for i in IDS}
+    return corpus_entries.expected_points(CORPUS / entry)
 
 
 def materialise(entry: str, folder: Path) -> None:

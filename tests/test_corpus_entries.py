@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import corpus_entries
 from tests.corpus_entries import CORPUS, DEFS_SUFFIX, ROOT, EntryError, materialise, sources
 
 BASE = '''"""Doc."""
@@ -119,3 +120,30 @@ def test_no_new_whole_copy_of_a_solution() -> None:
 def test_the_legacy_list_only_shrinks() -> None:
     """Is every line of the legacy list still a copy (a converted entry must leave the list)?"""
     assert not sorted(LEGACY_COPIES - copies())
+
+
+def test_an_exercise_a_whole_file_does_not_define_is_expected_to_score_0(tmp_path: Path) -> None:
+    """A whole module file hands in only what it defines: an exercise it lacks (one added to the
+    curriculum after the entry was written) is expected to score 0, the others full unless
+    [points] says otherwise; a file that does not parse is not guessed at."""
+    from autograder import manifest
+
+    entry = tmp_path / "entry"
+    (entry / "exercises").mkdir(parents=True)
+    (entry / "expected.toml").write_text('base = "solutions"\n\n[points]\nsoftmax_naive = 1.5\n')
+    (entry / "exercises" / "simple_attention.py").write_text(
+        "import torch\n\ndef attention_scores(query, inputs):\n    return inputs @ query\n\n"
+        "def softmax_naive(x):\n    return x\n"
+    )
+    full = {e.id: e.points for e in manifest.load()}
+    got = corpus_entries.expected_points(entry)
+    simple = [e.id for e in manifest.load() if e.module == "simple_attention"]
+    assert got["attention_scores"] == full["attention_scores"]
+    assert got["softmax_naive"] == 1.5
+    assert {ex: got[ex] for ex in simple if ex not in ("attention_scores", "softmax_naive")} == {
+        ex: 0.0 for ex in simple if ex not in ("attention_scores", "softmax_naive")
+    }
+    others = [e.id for e in manifest.load() if e.module != "simple_attention"]
+    assert all(got[ex] == full[ex] for ex in others)
+    (entry / "exercises" / "simple_attention.py").write_text("def attention_scores(:\n")
+    assert corpus_entries.expected_points(entry)["normalize_by_sum"] == full["normalize_by_sum"]

@@ -56,8 +56,7 @@ def corpus_sources(entry: str) -> tuple[dict[str, str], dict[str, float]]:
                 if (folder / f"{m}.py").is_file():
                     sources[m] = (folder / f"{m}.py").read_text()
     sources |= corpus_entries.sources(CORPUS / entry)  # modules stored as edits of the base
-    expected = {i: float(spec.get("points", {}).get(i, p)) for i, p in POINTS.items()}
-    return sources, expected
+    return sources, corpus_entries.expected_points(CORPUS / entry)
 
 
 def write_modules(folder: Path, sources: dict[str, str]) -> None:

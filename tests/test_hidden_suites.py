@@ -74,7 +74,7 @@ def load_entry(folder: Path) -> Entry:
         raise ValueError(f"{folder.name}: unknown exercises {sorted(unknown)} in [points]")
     sources = read_modules(BASES[base]) | read_modules(folder / "exercises")
     sources |= corpus_entries.sources(folder)  # modules stored as edits of the base
-    expected = {i: float(spec.get("points", {}).get(i, FULL[i])) for i in IDS}
+    expected = corpus_entries.expected_points(folder)
     return Entry(folder.name, sources, expected, spec.get("description", ""))
 
 
