@@ -39,6 +39,15 @@ def test_tensors_arrays_and_tuples_come_back_with_kind_dtype_and_values() -> Non
     assert (f.kind, f.scalar) == ("float", 0.25)
 
 
+def test_a_zero_dimensional_result_keeps_its_shape() -> None:
+    """A 0-d tensor (a row sum of a 1-D input) or a 0-d array arrives as shape (), not (1,)."""
+    value = roundtrip((torch.tensor(1.5), np.array(2.0), torch.ones(0, 3)))
+    t, a, empty = value.items
+    assert (t.array.shape, t.array.tolist()) == ((), 1.5)
+    assert (a.array.shape, a.array.tolist()) == ((), 2.0)
+    assert empty.array.shape == (0, 3)
+
+
 def test_subclasses_are_flagged_and_objects_are_only_named() -> None:
     """Is a tensor subclass marked as such, and an arbitrary object reduced to its type name?"""
 

@@ -83,7 +83,7 @@ class _Writer:
         self.size = 0
 
     def array(self, a: np.ndarray) -> int:
-        a = np.ascontiguousarray(a)
+        a = np.ascontiguousarray(a).reshape(np.shape(a))  # a 0-d array stays 0-d
         code = a.dtype.newbyteorder("<").str[1:] if a.dtype.kind != "b" else "b1"
         if code not in DTYPES:
             a, code = a.astype(np.float64), "f8"
