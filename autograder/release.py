@@ -344,8 +344,11 @@ def student_manifest(kit_manifest: Path) -> str:
     """exercises.toml as the learner commands need it: each exercise's STUDENT_FIELDS (no
     source documents, no comments naming the instructor's folders)."""
     with open(kit_manifest, "rb") as f:
-        exercises = tomllib.load(f).get("exercise", [])
+        raw = tomllib.load(f)
+    exercises = raw.get("exercise", [])
     out = ["# The exercises, in teaching order (make check, make hint and make reset read it)."]
+    if raw.get(manifest.DROP):  # not part of this course: make check leaves them out too
+        out += [f"{manifest.DROP} = {_toml(list(manifest.dropped(kit_manifest)))}"]
     for entry in exercises:
         out += ["", "[[exercise]]"]
         out += [f"{k} = {_toml(entry[k])}" for k in STUDENT_FIELDS if k in entry]

@@ -31,15 +31,33 @@ def _owner(tree: ast.Module, lineno: int) -> str:
     raise ValueError(f"line {lineno}: solution region outside any function or class")
 
 
+def _dropped_lines(tree: ast.Module, source: str, dropped: tuple[str, ...]) -> set[int]:
+    """Lines of the dropped exercises' definitions (decorators and the blank lines after them
+    included): the course does not teach them, so the stubs do not show them."""
+    lines = source.splitlines()
+    gone: set[int] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in dropped:
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            last = node.end_lineno or node.lineno
+            while last < len(lines) and not lines[last].strip():
+                last += 1
+            gone.update(range(first, last + 1))
+    return gone
+
+
 def stub_source(source: str, name: str = "<solution>") -> str:
     """The student version of one solution module."""
     tree = ast.parse(source)
-    todos = {e.id: e.todo for e in manifest.load()}
+    todos = {e.id: e.todo for e in manifest.curriculum()}
+    gone = _dropped_lines(tree, source, manifest.dropped())
     out: list[str] = [HEADER]
     lines = source.splitlines(keepends=True)
     region: str | None = None
     for lineno, line in enumerate(lines, start=1):
         stripped = line.strip()
+        if lineno in gone:
+            continue
         if stripped == BEGIN:
             if region is not None:
                 raise ValueError(f"{name}:{lineno}: nested {BEGIN}")

@@ -204,6 +204,8 @@ def discover(modules: Iterable[str] | None = None) -> list[Check]:
         )
         helpers = importlib.import_module(f"{HIDDEN_PACKAGE}.helpers")
         checks.extend(helpers.documented_checks(module))  # the docstrings' worked examples
+    dropped = manifest.dropped()  # exercises.toml's `drop`: not graded, no points
+    checks = [c for c in checks if c.exercise not in dropped]
     order = {e.id: i for i, e in enumerate(manifest.load())}
     checks.sort(key=lambda c: (order.get(c.exercise, 1 << 30), c.fn.__code__.co_firstlineno))
     return with_points(checks)

@@ -92,6 +92,7 @@ def _split(module: str) -> tuple[str, list[str], dict[str, str], list[ast.Import
     tree = ast.parse(source)
     lines = source.splitlines()
     ids = {e.id for e in manifest.load() if e.module == module}
+    dropped = set(manifest.dropped())  # not part of this course: no cell, no code
     doc = ast.get_docstring(tree) or ""
     preamble, exercises, relative = [], {}, []
     starts = [_start(node) for node in tree.body] + [len(lines) + 1]
@@ -104,6 +105,8 @@ def _split(module: str) -> tuple[str, list[str], dict[str, str], list[ast.Import
             and node is tree.body[0]
         ):
             continue  # the docstring
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in dropped:
+            continue
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in ids:
             exercises[node.name] = text
         elif isinstance(node, ast.ImportFrom) and node.level:
@@ -117,7 +120,7 @@ def preamble(module: str) -> str:
     """The module's own imports and helpers, as its .py file has them (for extracted notebooks)."""
     source = (SOLUTIONS / f"{module}.py").read_text(encoding="utf-8")
     tree = ast.parse(source)
-    ids = {e.id for e in manifest.load() if e.module == module}
+    ids = {e.id for e in manifest.curriculum() if e.module == module}  # dropped ones too
     lines = source.splitlines()
     body = tree.body[1:] if ast.get_docstring(tree) else tree.body
     return "\n".join(

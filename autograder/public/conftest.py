@@ -32,13 +32,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    known = manifest.by_id()
+    known, dropped = {e.id for e in manifest.curriculum()}, set(manifest.dropped())
     for item in items:
         marks = list(item.iter_markers("exercise"))
         if len(marks) != 1 or len(marks[0].args) != 1 or marks[0].args[0] not in known:
             raise pytest.UsageError(
                 f"{item.nodeid}: mark it with one exercise(id) from the manifest"
             )
+    # exercises.toml's `drop`: not part of this course, so their tests do not run
+    gone = [item for item in items if item.get_closest_marker("exercise").args[0] in dropped]
+    if gone:
+        config.hook.pytest_deselected(items=gone)
+        items[:] = [item for item in items if item not in gone]
 
 
 def _module(name: str):  # type: ignore[no-untyped-def]
