@@ -32,15 +32,16 @@ def _owner(tree: ast.Module, lineno: int) -> str:
 
 
 def _dropped_lines(tree: ast.Module, source: str, dropped: tuple[str, ...]) -> set[int]:
-    """Lines of the dropped exercises' definitions (decorators and the blank lines after them
-    included): the course does not teach them, so the stubs do not show them."""
+    """Lines of the dropped exercises' definitions (decorators, a closing END marker and the
+    blank lines after them included): the course does not teach them, so the stubs leave
+    them out."""
     lines = source.splitlines()
     gone: set[int] = set()
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in dropped:
             first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
             last = node.end_lineno or node.lineno
-            while last < len(lines) and not lines[last].strip():
+            while last < len(lines) and lines[last].strip() in ("", END):
                 last += 1
             gone.update(range(first, last + 1))
     return gone

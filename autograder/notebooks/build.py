@@ -189,7 +189,10 @@ def data_cell_source(module: str) -> str:
         "import numpy as np",
         "",
     ]
+    dropped = manifest.dropped()  # a dropped exercise's own numbers go with its cells
     for name, fixture, key in content.DATA[module]:
+        if key in dropped:
+            continue
         entry = json.loads((FIXTURES / f"{fixture}.json").read_text(encoding="utf-8"))["values"][
             key
         ]
