@@ -484,6 +484,8 @@ def suggest(name: str) -> list[str]:
 
 
 def _unknown(name: str) -> str:
+    if name in manifest.dropped():
+        return f"make check: {name} is not part of this course this term (nothing to check)."
     exercises = manifest.load()
     ids = [e.id for e in exercises]
     rows = [ids[i : i + 4] for i in range(0, len(ids), 4)]

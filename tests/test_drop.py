@@ -176,6 +176,9 @@ def test_make_check_in_the_bundle_counts_only_the_taught(dropped_kit: tuple[Path
     assert f"{len(taught)}/{len(taught)} exercises, {total:g}/{total:g} points" in proc.stdout
     assert DROPPED not in proc.stdout
     assert "Every exercise passes." in proc.stdout
+    alone = run(bundle, "-m", "autograder.check", "--ex", DROPPED)
+    assert alone.returncode != 0
+    assert f"{DROPPED} is not part of this course" in alone.stderr
 
 
 @pytest.mark.slow
@@ -195,3 +198,47 @@ def test_autograde_grades_without_it(dropped_kit: tuple[Path, Path], tmp_path: P
     points = {e.id: e.points for e in manifest.curriculum() if e.id != DROPPED}
     assert grades["max_points"] == points  # the others' points unchanged
     assert grades["students"]["ada"]["total"] == sum(points.values())
+
+
+@pytest.mark.slow
+def test_the_gradescope_zip_grades_without_it(
+    dropped_kit: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The zip built from the kit with the line: the reference's upload scores every taught
+    exercise at its usual points, and the dropped one is not a test."""
+    import zipfile
+
+    kit, _ = dropped_kit
+    build = run(kit, "-m", "autograder.gradescope", "build", "--out", str(tmp_path / "build"))
+    assert build.returncode == 0, build.stderr[-3000:]
+    root = tmp_path / "autograder"
+    for name in ("source", "submission", "results"):
+        (root / name).mkdir(parents=True)
+    with zipfile.ZipFile(tmp_path / "build" / "autograder.zip") as zf:
+        zf.extractall(root / "source")
+    shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
+    for path in (ROOT / "solutions").glob("*.py"):
+        if path.name != "__init__.py":
+            shutil.copy2(path, root / "submission" / path.name)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env |= {
+        "AUTOGRADER_ROOT": str(root),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "ATTENTION_KIT_SEED": "1",
+    }
+    proc = subprocess.run(
+        ["/bin/bash", str(root / "run_autograder")],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    results = root / "results" / "results.json"
+    assert results.is_file(), proc.stdout[-2000:] + proc.stderr[-3000:]
+    doc = json.loads(results.read_text())
+    points = {e.id: e.points for e in manifest.curriculum() if e.id != DROPPED}
+    assert doc["score"] == sum(points.values())
+    assert len(doc["tests"]) == len(points)
+    assert not [t for t in doc["tests"] if DROPPED in t["name"]]
+    assert sorted(t["max_score"] for t in doc["tests"]) == sorted(points.values())
