@@ -124,13 +124,13 @@ def kit_copy(tmp: Path) -> Path:
     return kit
 
 
-def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run(cwd: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     """The kit's python on `cwd`'s own autograder package (cwd comes first on sys.path)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     return subprocess.run(
         [sys.executable, *args],
         cwd=cwd,
-        env={**env, "PYTHONIOENCODING": "utf-8"},
+        env={**env, "PYTHONIOENCODING": "utf-8", **extra},
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
@@ -242,3 +242,36 @@ def test_the_gradescope_zip_grades_without_it(
     assert len(doc["tests"]) == len(points)
     assert not [t for t in doc["tests"] if DROPPED in t["name"]]
     assert sorted(t["max_score"] for t in doc["tests"]) == sorted(points.values())
+
+
+@pytest.mark.slow
+def test_nbgrader_grades_without_it(dropped_kit: tuple[Path, Path], tmp_path: Path) -> None:
+    """The nbgrader course made from the kit with the line: no cell for the dropped exercise in
+    the released notebook, and the reference notebooks score every taught exercise."""
+    kit, _ = dropped_kit
+    course_dir = tmp_path / "course"
+    jupyter = {  # Jupyter's and IPython's folders of this test only; the copy's kit first
+        name: str(tmp_path / "jupyter" / name.lower())
+        for name in ("JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR", "JUPYTER_CONFIG_DIR", "IPYTHONDIR")
+    }
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # alembic, kernels
+    env = {**jupyter, "PYTHONPATH": str(kit), "PATH": path}
+    made = run(kit, "-m", "autograder.notebooks.course", "--dest", str(course_dir), "--seed", "1",
+               **env)  # fmt: skip
+    assert made.returncode == 0, made.stderr[-3000:]
+    released = json.loads(
+        (course_dir / "release" / "attention" / "multihead_attention.ipynb").read_text()
+    )
+    grade_ids = {c["metadata"].get("nbgrader", {}).get("grade_id") for c in released["cells"]}
+    assert "MultiHeadAttention" in grade_ids
+    assert not {g for g in grade_ids if g and g.startswith(f"{DROPPED}")}
+    handed_in = course_dir / "submitted" / "ref" / "attention"
+    shutil.copytree(course_dir / "source" / "attention", handed_in)
+    for args in (("autograde", "attention"), ("export", "--to", str(tmp_path / "grades.csv"))):
+        proc = run(course_dir, "-m", "nbgrader", *args, **env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(tmp_path / "grades.csv", newline="") as f:
+        rows = {row["student_id"]: row for row in csv.DictReader(f)}
+    taught = sum(e.points for e in manifest.curriculum() if e.id != DROPPED)
+    assert float(rows["ref"]["raw_score"]) == taught
+    assert float(rows["ref"]["max_score"]) == taught
