@@ -191,14 +191,17 @@ def expected_points(entry: Path) -> dict[str, float]:
 
 
 def _top_level_names(source: bytes) -> set[str]:
-    """Names a module's top level defines (def, class, assignment, import); a file that does not
-    parse defines them all, as far as this rule goes (its entry lists what it scores)."""
+    """Names a module's top level defines (def, class, assignment, import, also inside a top-level
+    if, try or with); a file that does not parse defines them all, as far as this rule goes (its
+    entry lists what it scores)."""
     try:
         body = ast.parse(source).body
     except (SyntaxError, ValueError):
         return _EVERYTHING
     names: set[str] = set()
-    for node in body:
+    todo = list(body)
+    while todo:
+        node = todo.pop()
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             names.add(node.name)
         elif isinstance(node, ast.Assign | ast.AnnAssign):
@@ -206,8 +209,9 @@ def _top_level_names(source: bytes) -> set[str]:
             names |= {t.id for t in targets if isinstance(t, ast.Name)}
         elif isinstance(node, ast.Import | ast.ImportFrom):
             names |= {(a.asname or a.name).split(".")[0] for a in node.names}
-        else:
-            return _EVERYTHING  # code that may define names dynamically: no guess
+        elif isinstance(node, ast.If | ast.Try | ast.With):
+            todo += [*node.body, *getattr(node, "orelse", []), *getattr(node, "finalbody", [])]
+            todo += [n for h in getattr(node, "handlers", []) for n in h.body]
     return names
 
 

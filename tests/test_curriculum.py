@@ -14,7 +14,7 @@ import inspect
 import pytest
 from test_mistakes import _reference, function_cases
 
-from autograder import ROOT, manifest, mistakes, stubs
+from autograder import ROOT, examples, manifest, mistakes, stubs
 from autograder.grading import suite
 from autograder.notebooks import build, content
 from examples import build_class
@@ -45,14 +45,20 @@ def test_step_stubs_are_current(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_step_public_test_for_every_exercise() -> None:
-    """Step: a public test marked @pytest.mark.exercise("<id>") in the module's public file."""
+    """Step: a worked example in the exercise's docstring (make check runs it), or a public test
+    marked @pytest.mark.exercise("<id>") in the module's public file."""
     missing = [
-        f"{ex.id}: no public test marked exercise({ex.id!r}) in "
-        f"autograder/public/test_{ex.module}.py (step: add a public case)"
+        f"{ex.id}: no worked example (>>>) in its docstring and no public test marked "
+        f"exercise({ex.id!r}) in autograder/public/test_{ex.module}.py (step: add one)"
         for ex in manifest.load()
-        if ex.id not in _public_marks(ex.module)
+        if ex.id not in _public_marks(ex.module) and not _documented(ex)
     ]
     assert missing == []
+
+
+def _documented(ex: manifest.Exercise) -> bool:
+    source = (ROOT / "solutions" / f"{ex.module}.py").read_text(encoding="utf-8")
+    return bool(examples.of_source(source, ex.id))
 
 
 def test_step_two_hidden_checks_for_every_exercise() -> None:
