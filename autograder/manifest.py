@@ -75,6 +75,11 @@ def curriculum(path: Path = MANIFEST) -> tuple[Exercise, ...]:
         raw = tomllib.load(f).get("exercise", [])
     exercises = []
     for i, entry in enumerate(raw):
+        if DROP in entry:  # TOML puts a key written below a table into that table
+            raise ValueError(
+                f"{path.name}: exercise #{i + 1} ({entry.get('id', '?')}) has a {DROP} key: "
+                f"write the {DROP} line above the first [[exercise]]"
+            )
         try:
             hints, answers = _hints(entry, f"{path.name}: exercise #{i + 1}")
             exercises.append(

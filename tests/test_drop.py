@@ -71,6 +71,15 @@ def test_not_a_list_is_refused(tmp_path: Path) -> None:
         manifest.load(path)
 
 
+def test_a_drop_line_below_the_exercises_is_refused(tmp_path: Path) -> None:
+    """TOML would make it a field of the last exercise, and nothing would be dropped."""
+    path = with_drop(tmp_path, "")
+    path.write_text(path.read_text() + f'drop = ["{DROPPED}"]\n')
+    last = manifest.curriculum()[-1].id
+    with pytest.raises(ValueError, match=rf"\({last}\) has a drop key: write the drop line above"):
+        manifest.load(path)
+
+
 def test_an_exercise_others_call_cannot_be_dropped(tmp_path: Path) -> None:
     """CausalAttention is what MultiHeadAttentionWrapper's heads are made of."""
     path = with_drop(tmp_path, 'drop = ["CausalAttention"]')
