@@ -62,7 +62,9 @@ def load(corpus: Path = CORPUS) -> list[Attack]:
             raise ValueError(f"{name}: a {family} entry is named attack_{FAMILIES[family]}_...")
         if not isinstance(attack, str) or not attack.strip() or "\n" in attack:
             raise ValueError(f"{name}: attack must be one line saying what it tries")
-        points = {str(k): float(v) for k, v in spec.get("points", {}).items()}
+        broken = set(spec.get("unimportable", []))  # modules that fail to import: all 0
+        points = {e.id: 0.0 for e in manifest.load() if e.module in broken}
+        points |= {str(k): float(v) for k, v in spec.get("points", {}).items()}
         unknown = sorted(set(points) - known)
         if unknown:
             raise ValueError(f"{name}: unknown exercises {unknown} in [points]")

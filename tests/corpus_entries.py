@@ -173,12 +173,16 @@ def own_sources(entry: Path) -> dict[str, str]:
 
 
 def expected_points(entry: Path) -> dict[str, float]:
-    """Each exercise's expected points: the entry's [points], else 0 for an exercise its own
-    whole `<module>.py` file does not define (not handed in: an exercise added to the curriculum
-    later changes no corpus file), else the manifest's full points."""
+    """Each exercise's expected points: the entry's [points]; else 0 for an exercise of a module
+    the entry lists as `unimportable`, or that its own whole `<module>.py` file does not define
+    (not handed in), or when its base is the stubs; else the manifest's full points. So an
+    exercise added to the curriculum later changes no corpus file."""
     from autograder import manifest
 
-    listed = expectations(entry).get("points", {})
+    spec = expectations(entry)
+    listed = spec.get("points", {})
+    broken = set(spec.get("unimportable", []))
+    stubs = spec.get("base", "solutions") == "exercises"
     defined: dict[str, set[str]] = {}
     for path in sorted((entry / "exercises").glob("*.py")):
         if not path.name.endswith(DEFS_SUFFIX):
@@ -186,7 +190,8 @@ def expected_points(entry: Path) -> dict[str, float]:
     out = {}
     for e in manifest.load():
         missing = e.module in defined and e.id not in defined[e.module]
-        out[e.id] = float(listed.get(e.id, 0.0 if missing else e.points))
+        nothing = stubs or missing or e.module in broken
+        out[e.id] = float(listed.get(e.id, 0.0 if nothing else e.points))
     return out
 
 
