@@ -39,11 +39,6 @@ def drop_line_number() -> int:
 # ---- the line itself ---------------------------------------------------------------------------
 
 
-def test_the_kit_drops_nothing() -> None:
-    assert manifest.dropped() == ()
-    assert manifest.load() == manifest.curriculum()
-
-
 def test_a_dropped_exercise_leaves_the_course(tmp_path: Path) -> None:
     path = with_drop(tmp_path, f'drop = ["{DROPPED}"]')
     taught = manifest.load(path)
