@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import ROOT, manifest
+from .corpus import expected_points
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -49,7 +50,7 @@ class Attack:
 
 def load(corpus: Path = CORPUS) -> list[Attack]:
     """Every attack entry, in family order then by name; ValueError for malformed metadata."""
-    known = {e.id for e in manifest.load()}
+    full = {e.id: e.points for e in manifest.load()}
     attacks = []
     for spec_path in sorted(corpus.glob("attack_*/expected.toml")):
         name = spec_path.parent.name
@@ -62,12 +63,11 @@ def load(corpus: Path = CORPUS) -> list[Attack]:
             raise ValueError(f"{name}: a {family} entry is named attack_{FAMILIES[family]}_...")
         if not isinstance(attack, str) or not attack.strip() or "\n" in attack:
             raise ValueError(f"{name}: attack must be one line saying what it tries")
-        broken = set(spec.get("unimportable", []))  # modules that fail to import: all 0
-        points = {e.id: 0.0 for e in manifest.load() if e.module in broken}
-        points |= {str(k): float(v) for k, v in spec.get("points", {}).items()}
-        unknown = sorted(set(points) - known)
+        listed = {str(k): float(v) for k, v in spec.get("points", {}).items()}
+        unknown = sorted(set(listed) - set(full))
         if unknown:
             raise ValueError(f"{name}: unknown exercises {unknown} in [points]")
+        points = {k: v for k, v in expected_points(spec_path.parent).items() if v < full[k]}
         attacks.append(Attack(name, family, attack.strip(), points, str(spec.get("error", ""))))
     order = list(FAMILIES)
     return sorted(attacks, key=lambda a: (order.index(a.family), a.name))

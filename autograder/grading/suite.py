@@ -207,7 +207,13 @@ def discover(modules: Iterable[str] | None = None) -> list[Check]:
     dropped = manifest.dropped()  # exercises.toml's `drop`: not graded, no points
     checks = [c for c in checks if c.exercise not in dropped]
     order = {e.id: i for i, e in enumerate(manifest.load())}
-    checks.sort(key=lambda c: (order.get(c.exercise, 1 << 30), c.fn.__code__.co_firstlineno))
+    checks.sort(  # per exercise: its docstring's examples first, then the checks as written
+        key=lambda c: (
+            order.get(c.exercise, 1 << 30),
+            not getattr(c.fn, "__documented__", False),
+            c.fn.__code__.co_firstlineno,
+        )
+    )
     return with_points(checks)
 
 
