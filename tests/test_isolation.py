@@ -24,11 +24,38 @@ from autograder.grading.student import Student, StudentError
 pytestmark = pytest.mark.slow  # real sandboxed workers
 
 
+MARKER = "grader-secret-7c1f3e"  # a secret in the grader's environment, which no worker may see
+
+
+def started_zygote(sandbox_mode: str | None = None) -> Zygote:
+    """A zygote started (in `sandbox_mode`, or the machine's own) while the grader's environment
+    holds MARKER as the seed and as a CI token; the environment is restored afterwards."""
+    with pytest.MonkeyPatch.context() as env:
+        if sandbox_mode:
+            env.setenv("ATTENTION_KIT_SANDBOX", sandbox_mode)
+        env.setenv("ATTENTION_KIT_SEED", MARKER)
+        env.setenv("CI_JOB_TOKEN", MARKER)
+        return Zygote()
+
+
 @pytest.fixture(scope="module")
 def zygote() -> Iterator[Zygote]:
-    z = Zygote()
+    z = started_zygote()
     yield z
     z.close()
+
+
+@pytest.fixture(scope="module")
+def basic_zygote() -> Iterator[Zygote]:
+    """One zygote in basic mode for the tests that check every mode (one start, not one each)."""
+    z = started_zygote("basic")
+    yield z
+    z.close()
+
+
+def zygote_in(sandbox_mode: str, request: pytest.FixtureRequest) -> Zygote:
+    """The module's zygote for "namespaces" (the machine's own mode), the basic one for "basic"."""
+    return request.getfixturevalue("basic_zygote" if sandbox_mode == "basic" else "zygote")
 
 
 def student_for(zygote: Zygote, body: str, timeout: float = 5.0) -> tuple[Student, SandboxChannel]:
@@ -632,20 +659,19 @@ def sysv_objects() -> list[str]:
 
 @pytest.mark.skipif(not os.path.exists("/proc/sysvipc"), reason="the seccomp filter is Linux's")
 @pytest.mark.parametrize("sandbox_mode", ["namespaces", "basic"])
-def test_shared_kernel_state_is_denied(sandbox_mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_shared_kernel_state_is_denied(sandbox_mode: str, request: pytest.FixtureRequest) -> None:
     """Are SysV IPC, POSIX queues, keyrings, ptrace and new user namespaces refused (EPERM) in
     every mode, with the host's SysV tables unchanged, while fork still works?"""
+    z = zygote_in(sandbox_mode, request)
     if sandbox_mode == "basic":
-        monkeypatch.setenv("ATTENTION_KIT_SANDBOX", "basic")
+        assert z.mode == "basic"
     before = sysv_objects()
-    z = Zygote()
     student, channel = student_for(z, SHARED_STATE)
     try:
         refused = {name: student.call(name).scalar for name in DENIED}
         assert student.call("fork_still_works").scalar == 7.0
     finally:
         channel.stop()
-        z.close()
     assert refused == dict.fromkeys(DENIED, 1.0)
     assert sysv_objects() == before
 
@@ -753,27 +779,26 @@ def dump(x):
     print(text)
     return float(len(text))
 """
-MARKER = "grader-secret-7c1f3e"
 
 
 @pytest.mark.parametrize("sandbox_mode", ["namespaces", "basic"])
 def test_no_grader_environment_reaches_a_worker(
-    sandbox_mode: str, monkeypatch: pytest.MonkeyPatch
+    sandbox_mode: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With a secret in the grader's environment (the seed, a CI token), does a worker that
-    reads os.environ, /proc/self/environ and the environment block on its stack find none of it,
-    while it does find the process's own argv (so the stack was really read)?"""
+    """With a secret in the grader's environment (the seed, a CI token) when its zygote started
+    and when the worker is made, does a worker that reads os.environ, /proc/self/environ and the
+    environment block on its stack find none of it, while it does find the process's own argv
+    (so the stack was really read)?"""
+    z = zygote_in(sandbox_mode, request)  # started with MARKER in the environment
     if sandbox_mode == "basic":
-        monkeypatch.setenv("ATTENTION_KIT_SANDBOX", "basic")
+        assert z.mode == "basic"
     monkeypatch.setenv("ATTENTION_KIT_SEED", MARKER)
     monkeypatch.setenv("CI_JOB_TOKEN", MARKER)
-    z = Zygote()
     student, channel = student_for(z, ENVIRON_READER)
     try:
         assert student.call("dump", 0.0).scalar > 0
     finally:
         channel.stop()
-        z.close()
     printed = "".join(student.output)
     assert "autograder.grading.zygote" in printed  # the argv strings on the stack were read
     assert MARKER not in printed
