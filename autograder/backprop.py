@@ -1,10 +1,11 @@
 """What later chapters need from an exercise besides its values: gradients that flow back to its
 inputs and parameters, and inputs left as they were.
 
-Used on both sides of the sandbox: the worker runs a student's call this way and the grader runs
-the reference the same way, so the two gradients are computed alike. `Symptoms` records, during
-the student's call, what cuts a graph (a detach, a trip through numpy, a no_grad block); the
-grader uses it only to name the mistake once the gradients have been found wrong.
+Used on both sides of the sandbox: the worker runs a student's call this way, the grader a
+reference function, make check the student's code in its own process, so gradients are computed
+alike. `Symptoms` records, during the student's call, what cuts a graph (a detach, a trip through
+numpy or Python numbers, a no_grad block); it only names the mistake once the gradients have been
+found wrong, never decides a verdict.
 """
 
 from __future__ import annotations
@@ -78,6 +79,16 @@ def leaves(args: Sequence[Any], positions: Sequence[int]) -> list[Any]:
     for i in positions:
         if isinstance(out[i], Tensor) and out[i].is_floating_point():
             out[i] = out[i].detach().clone().requires_grad_(True)
+    return out
+
+
+def through(leaves: Sequence[Any], positions: Sequence[int]) -> list[Any]:
+    """The arguments, those at `positions` as copies of their leaves inside the graph: a call
+    may change them in place (to be seen and named) without touching the leaves themselves."""
+    out = list(leaves)
+    for i in positions:
+        if isinstance(out[i], Tensor) and out[i].requires_grad:
+            out[i] = out[i].clone()
     return out
 
 

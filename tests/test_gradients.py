@@ -135,6 +135,10 @@ def test_an_in_place_change_of_an_argument_is_reported(student: Student) -> None
     assert student.changed == [0]
     student.call("_scaled", X)
     assert student.changed == []
+    _, grads = student.gradients("_in_place", (X,), (0,), [WEIGHT])  # one request: no backward
+    assert student.changed == [0] and grads.inputs == []
+    _, grads = student.gradients("_scaled", (X,), (0,), [WEIGHT])
+    assert student.changed == [] and grads.inputs[0] is not None
     before = backprop.snapshot([X.clone(), np.ones(2), 3])
     assert backprop.changed(before, [X.clone() + 1, np.ones(2), 3]) == [0]
 

@@ -107,11 +107,13 @@ class Student:
         positions: tuple[int, ...],
         weights: list[Any],
     ) -> tuple[Value, Gradients]:
-        """Call the exercise's function with the arguments at `positions` requiring a gradient,
-        then backpropagate sum_i (output_i * weights[i]).sum()."""
+        """Call the exercise's function (in `self.changed`: the arguments the call changed);
+        when it changed none, call it again with the arguments at `positions` requiring a
+        gradient and backpropagate sum_i (output_i * weights[i]).sum()."""
         w = protocol.writer()
         grad = {"args": list(positions), "weights": [protocol.encode_arg(x, w) for x in weights]}
         data, arrays = self._send("call", exercise, args, {}, {"grad": grad}, w)
+        self.changed = _ints(data.get("changed"))  # when it did, no gradient was asked for
         grads = Gradients(
             inputs=[_decode(v, arrays).array for v in _list(data.get("grads"))],
             symptoms=[str(s)[:20] for s in _list(data.get("symptoms"))],

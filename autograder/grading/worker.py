@@ -149,23 +149,31 @@ class Session:
         arrays: list[Any],
         w: Any,
     ) -> dict[str, Any]:
-        """Call `fn`; with "grad", the arguments at its positions become leaves and the weighted
-        sum of the outputs is backpropagated. Either way: which arguments the call changed."""
+        """Call `fn` once and say which arguments the call changed; with "grad", the arguments
+        at its positions hang from leaves that require a gradient, and (when the call changed
+        none) the weighted sum of the outputs is backpropagated to those leaves."""
         grad = data.get("grad")
+        before = backprop.snapshot(args)
         if not isinstance(grad, dict):
-            before = backprop.snapshot(args)
             result = fn(*args, **kwargs)
-            reply = {"value": protocol.encode_value(result, w)}
-            return {**reply, "changed": backprop.changed(before, args)}
+            return {
+                "value": protocol.encode_value(result, w),
+                "changed": backprop.changed(before, args),
+            }
         positions = [int(i) for i in grad.get("args", []) if 0 <= int(i) < len(args)]
-        args = backprop.leaves(args, positions)
+        leaves = backprop.leaves(args, positions)
+        args = backprop.through(leaves, positions)  # copies in the graph: in-place ops allowed
         with backprop.Symptoms() as symptoms:
             result = fn(*args, **kwargs)
+        changed = backprop.changed(before, args)
+        if changed:  # an argument changed in place fails before any gradient
+            return {"value": protocol.encode_value(result, w), "changed": changed}
         weights = [protocol.rebuild(n, arrays) for n in grad.get("weights", [])]
         problem = backprop.weighted_backward(result, weights)
         return {
             "value": protocol.encode_value(result, w),
-            "grads": [protocol.encode_value(backprop.grad_of(args[i]), w) for i in positions],
+            "changed": [],
+            "grads": [protocol.encode_value(backprop.grad_of(leaves[i]), w) for i in positions],
             "symptoms": symptoms.found(),
             "problem": problem,
         }

@@ -122,12 +122,16 @@ _BUILT: dict[tuple[Any, ...], nn.Module] = {}
 _OUTPUTS: dict[tuple[Any, ...], list[Tensor]] = {}
 
 
-def build(cls: type[nn.Module], *args: Any, seed: int, **kwargs: Any) -> nn.Module:
-    """The reference module, built right after torch.manual_seed(seed) (cached; do not mutate)."""
-    key = (cls, args, tuple(sorted(kwargs.items())), seed)
+def build(
+    cls: type[nn.Module], *args: Any, seed: int, float64: bool = False, **kwargs: Any
+) -> nn.Module:
+    """The reference module, built right after torch.manual_seed(seed), then converted with
+    .to(torch.float64) if asked (cached; do not mutate)."""
+    key = (cls, args, tuple(sorted(kwargs.items())), seed, float64)
     if key not in _BUILT:
         seed_cpu(seed)
-        _BUILT[key] = cls(*args, **kwargs)
+        model = cls(*args, **kwargs)
+        _BUILT[key] = model.to(torch.float64) if float64 else model
     return _BUILT[key]
 
 
@@ -528,11 +532,8 @@ GRAD_ATOL = LARGE_LOGIT_ATOL  # float32-aware: a logsumexp softmax's gradient at
 GRAD_RTOL = 1e-3
 
 
-def expect_unchanged(
-    student: Student, ref: Any, exercise: str, args: tuple[Any, ...], *, what: str
-) -> None:
-    """Calling the exercise leaves its arguments as they were."""
-    call(student, exercise, *args)
+def expect_unchanged(student: Student, ref: Any, exercise: str, *, what: str) -> None:
+    """The student's last call left the exercise's arguments as they were."""
     known = _arg_names(ref, exercise)
     changed = [known[i] for i in student.changed if 0 <= i < len(known)]
     if changed:
@@ -555,17 +556,17 @@ def expect_gradients(
 ) -> None:
     """The exercise leaves its arguments unchanged, and backward of a fixed weighted sum of its
     output gives the reference's gradient for each argument at `positions`."""
-    expect_unchanged(student, ref, exercise, args, what=what)
     leaves = backprop.leaves(args, positions)
     result = getattr(ref, exercise)(*leaves)
     weights = [inputs.tensor(*o.shape, dtype=o.dtype) for o in backprop.outputs_of(result)]
     backprop.weighted_backward(result, weights)
     value, grads = student.gradients(exercise, args, positions, weights)
+    expect_unchanged(student, ref, exercise, what=what)
     for item in value.items if value.kind in ("tuple", "list") else (value,):
         as_array(item, kind="torch", what=what)  # a plain tensor, as in every other check
     names = [_arg_names(ref, exercise)[i] for i in positions]
     wanted = [backprop.grad_of(leaves[i]) for i in positions]
-    _expect_grads(grads, dict(zip(names, grads.inputs, strict=True)), names, wanted, what=what)
+    _expect_grads(grads, dict(zip(names, grads.inputs, strict=False)), names, wanted, what=what)
 
 
 def expect_module_gradients(
@@ -582,12 +583,13 @@ def expect_module_gradients(
     """With the reference's parameters loaded, converted by .to(torch.float64), in eval mode:
     forward leaves x unchanged, and backward of a fixed weighted sum of the output gives the
     reference's gradients for x and for every parameter."""
-    model = copy.deepcopy(build(reference, *args, seed=seed)).to(torch.float64).eval()
+    model = build(reference, *args, seed=seed, float64=True).eval()  # shared: no .grad set
     x = x.to(torch.float64)
     leaf = x.detach().clone().requires_grad_(True)
     out = model(leaf)
     weight = inputs.tensor(*out.shape, dtype=out.dtype)
-    backprop.weighted_backward(out, [weight])
+    named = dict(model.named_parameters())
+    found = torch.autograd.grad((out * weight).sum(), [leaf, *named.values()], allow_unused=True)
     state = state_of(model)
     run = run_module(
         student,
@@ -609,10 +611,8 @@ def expect_module_gradients(
             f"{what}: forward changed its input x" + looks_like(graph.IN_PLACE.says)
         )
     assert run.grads is not None
-    params = [k for k, _ in model.named_parameters()]
     got = {"x": run.grads.inputs[0] if run.grads.inputs else None, **run.grads.parameters}
-    wanted = [backprop.grad_of(leaf), *(backprop.grad_of(p) for _, p in model.named_parameters())]
-    _expect_grads(run.grads, got, ["x", *params], wanted, what=what)
+    _expect_grads(run.grads, got, ["x", *named], list(found), what=what)
 
 
 def _expect_grads(
