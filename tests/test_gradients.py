@@ -150,3 +150,42 @@ def test_the_likeliest_cut_is_named() -> None:
     assert graph.diagnose([backprop.DETACH]) == graph.DETACHED.says
     assert graph.diagnose([backprop.NO_GRAD]) == graph.NO_GRAD.says
     assert graph.diagnose([]) is None
+
+
+class _Doubles(torch.nn.Module):
+    """Forward doubles its input in place (x *= 2) before a linear layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(3, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x *= 2
+        return self.lin(x)
+
+
+class _Linear(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(3, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x)
+
+
+def test_a_module_changing_its_input_in_place_is_named_not_an_autograd_error() -> None:
+    """A forward that changes x in place is reported as such (no backward runs), and a clean
+    one gets the gradients of x and of each parameter."""
+    classes = {"_Doubles": _Doubles, "_Linear": _Linear}
+    channel = _Direct()
+    channel.session = Session(lambda module, name: classes[name])
+    student = Student(channel, lambda exercise: ("m", exercise))
+    x = torch.ones(4, 3)
+    run = student.module("_Doubles", inputs=(x,), backward=[torch.ones(4, 2)])
+    assert run.changed == [0]
+    torch.manual_seed(0)
+    run = student.module("_Linear", inputs=(x,), backward=[torch.ones(4, 2)], seed=0)
+    assert run.changed == [] and run.grads is not None
+    assert set(run.grads.parameters) == {"lin.weight", "lin.bias"}
+    assert np.allclose(run.grads.parameters["lin.bias"], [4.0, 4.0])  # 4 rows, weight 1 each
+    assert np.allclose(run.grads.inputs[0], np.ones((4, 2)) @ run.parameters["lin.weight"])

@@ -207,8 +207,10 @@ class Session:
         xs = [protocol.rebuild(node, arrays) for node in data.get("inputs", [])]
         before = backprop.snapshot(xs)
         backward = data.get("backward")
-        if isinstance(backward, list):  # one weight tensor per input
-            xs = backprop.leaves(xs, range(len(xs)))
+        leaves = xs
+        if isinstance(backward, list):  # one weight tensor per input, through copies in the graph
+            leaves = backprop.leaves(xs, range(len(xs)))
+            xs = backprop.through(leaves, range(len(xs)))
         outputs = []
         symptoms = backprop.Symptoms()
         with symptoms if backward is not None else torch.no_grad():
@@ -217,10 +219,10 @@ class Session:
                     seed_cpu(int(data["forward_seed"]))
                 outputs.append(model(x))
         reply["changed"] = backprop.changed(before, xs)
-        if isinstance(backward, list):
+        if isinstance(backward, list) and not reply["changed"]:
             weights = [protocol.rebuild(n, arrays) for n in backward]
             reply["problem"] = backprop.weighted_backward(outputs, weights)
-            reply["input_grads"] = [protocol.encode_value(backprop.grad_of(x), w) for x in xs]
+            reply["input_grads"] = [protocol.encode_value(backprop.grad_of(x), w) for x in leaves]
             reply["parameter_grads"] = protocol.encode_value(
                 {k: backprop.grad_of(v) for k, v in list(model.named_parameters())[:48]}, w
             )
