@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_gradescope import gradescope_root, run_autograder
 
 from autograder import ROOT, manifest
 
@@ -210,37 +211,14 @@ def test_the_gradescope_zip_grades_without_it(
 ) -> None:
     """The zip built from the kit with the line: the reference's upload scores every taught
     exercise at its usual points, and the dropped one is not a test."""
-    import zipfile
-
     kit, _ = dropped_kit
     build = run(kit, "-m", "autograder.gradescope", "build", "--out", str(tmp_path / "build"))
     assert build.returncode == 0, build.stderr[-3000:]
-    root = tmp_path / "autograder"
-    for name in ("source", "submission", "results"):
-        (root / name).mkdir(parents=True)
-    with zipfile.ZipFile(tmp_path / "build" / "autograder.zip") as zf:
-        zf.extractall(root / "source")
-    shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
+    root = gradescope_root(tmp_path, tmp_path / "build" / "autograder.zip")
     for path in (ROOT / "solutions").glob("*.py"):
         if path.name != "__init__.py":
             shutil.copy2(path, root / "submission" / path.name)
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env |= {
-        "AUTOGRADER_ROOT": str(root),
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "ATTENTION_KIT_SEED": "1",
-    }
-    proc = subprocess.run(
-        ["/bin/bash", str(root / "run_autograder")],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    results = root / "results" / "results.json"
-    assert results.is_file(), proc.stdout[-2000:] + proc.stderr[-3000:]
-    doc = json.loads(results.read_text())
+    doc, _ = run_autograder(root)
     points = {e.id: e.points for e in manifest.curriculum() if e.id != DROPPED}
     assert doc["score"] == sum(points.values())
     assert len(doc["tests"]) == len(points)
