@@ -1,16 +1,8 @@
-"""Simple attention written with explicit loops over Python floats: right values, no gradient."""
-
+# The loops of simple attention through Python floats: right values, no gradient.
 import math
 
 import torch
 from torch import Tensor
-
-
-def attention_scores(query: Tensor, inputs: Tensor) -> Tensor:
-    scores = torch.empty(inputs.shape[0])
-    for i, x_i in enumerate(inputs):
-        scores[i] = torch.dot(x_i, query)
-    return scores
 
 
 def normalize_by_sum(scores: Tensor) -> Tensor:
@@ -50,27 +42,6 @@ def softmax_stable(x: Tensor, dim: int = -1) -> Tensor:
     return out.reshape(moved.shape).movedim(-1, dim)
 
 
-def context_vector(attn_weights: Tensor, inputs: Tensor) -> Tensor:
-    z = torch.zeros(inputs.shape[1])
-    for i, x_i in enumerate(inputs):
-        z += attn_weights[i] * x_i
-    return z
-
-
-def all_attention_scores(inputs: Tensor) -> Tensor:
-    n = inputs.shape[0]
-    scores = torch.empty(n, n)
-    for i in range(n):
-        for j in range(n):
-            scores[i, j] = torch.dot(inputs[i], inputs[j])
-    return scores
-
-
 def all_attention_weights(inputs: Tensor) -> Tensor:
-    scores = all_attention_scores(inputs)
+    scores = all_attention_scores(inputs)  # noqa: F821 (the base module defines it)
     return torch.stack([softmax_stable(row) for row in scores])
-
-
-def all_context_vectors(inputs: Tensor) -> Tensor:
-    weights = all_attention_weights(inputs)
-    return torch.stack([context_vector(w, inputs) for w in weights])
