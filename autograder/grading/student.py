@@ -114,12 +114,7 @@ class Student:
         grad = {"args": list(positions), "weights": [protocol.encode_arg(x, w) for x in weights]}
         data, arrays = self._send("call", exercise, args, {}, {"grad": grad}, w)
         self.changed = _ints(data.get("changed"))  # when it did, no gradient was asked for
-        grads = Gradients(
-            inputs=[_decode(v, arrays).array for v in _list(data.get("grads"))],
-            symptoms=[str(s)[:20] for s in _list(data.get("symptoms"))],
-            problem=str(data.get("problem") or "")[:300],
-        )
-        return _decode(data.get("value"), arrays), grads
+        return _decode(data.get("value"), arrays), _gradients(data, arrays, "grads")
 
     def module(
         self,
@@ -163,16 +158,7 @@ class Student:
             unexpected=[str(k)[:200] for k in _list(data.get("unexpected"))],
             state_keys=[str(k)[:200] for k in _list(data.get("state_keys"))],
             changed=_ints(data.get("changed")),
-            grads=None
-            if backward is None
-            else Gradients(
-                inputs=[_decode(v, arrays).array for v in _list(data.get("input_grads"))],
-                parameters={
-                    k: v.array for k, v in _values(data.get("parameter_grads"), arrays).items()
-                },
-                symptoms=[str(s)[:20] for s in _list(data.get("symptoms"))],
-                problem=str(data.get("problem") or "")[:300],
-            ),
+            grads=None if backward is None else _gradients(data, arrays, "input_grads"),
         )
 
     def _send(
@@ -293,6 +279,17 @@ def _arrays(node: Any, arrays: list[np.ndarray]) -> dict[str, np.ndarray]:
         return {}
     value = _decode(node, arrays)
     return {k: v.array for k, v in zip(value.keys, value.items, strict=True) if v.array is not None}
+
+
+def _gradients(data: dict[str, Any], arrays: list[np.ndarray], inputs: str) -> Gradients:
+    """What a reply says a backward gave: the gradients under `inputs`, the parameters' (a
+    class's), what cut the graph, why no backward ran."""
+    return Gradients(
+        inputs=[_decode(v, arrays).array for v in _list(data.get(inputs))],
+        parameters={k: v.array for k, v in _values(data.get("parameter_grads"), arrays).items()},
+        symptoms=[str(s)[:20] for s in _list(data.get("symptoms"))],
+        problem=str(data.get("problem") or "")[:300],
+    )
 
 
 def _values(node: Any, arrays: list[np.ndarray]) -> dict[str, Value]:
