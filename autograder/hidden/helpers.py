@@ -31,6 +31,10 @@ PARAMETER_ATOL = 0.0  # seeded parameters come from the same generator: bit for 
 
 # ---- the documents' inputs (the public fixtures, typed from ../shared/seeds/) --------------------
 
+# A catalogued mistake made by a minimal edit of a module's reference (MISTAKE_EDITS in each
+# hidden module): ([(old, new)], {exercise: the mistake's name}).
+MistakeEdit = tuple[list[tuple[str, str]], dict[str, str]]
+HEADS = "MultiHeadAttentionWrapper"  # its heads are CausalAttention: it inherits their mistakes
 JOURNEY = scenarios.journey()  # "Your journey starts with one step" [6, 3], docs 002 and 003
 WARS = scenarios.wars()  # "wars not make one great" [5, 3], doc 001
 BOOK_WEIGHTS = scenarios.wars_weights()  # W_query, W_key, W_value [3, 2], doc 001 In[4] (seed 123)

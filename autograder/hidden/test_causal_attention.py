@@ -15,8 +15,10 @@ from ..grading.student import Student
 from ..grading.suite import Inputs, Reference, check, expect_parameters
 from ..mistakes import Case
 from .helpers import (
+    HEADS,
     JOURNEY,
     CausalClass,
+    MistakeEdit,
     call,
     expect_book_output,
     expect_causal_buffer,
@@ -205,3 +207,90 @@ def test_causal_attention_weights_gradients(
 def test_causal_attention_gradients(student: Student, ref: Reference, inputs: Inputs) -> None:
     """With the reference's parameters, do gradients reach x and every parameter?"""
     CAUSAL.expect_gradients(student, ref, inputs, inputs.tensor(2, CONTEXT, D_IN))
+
+
+# ---- each catalogued mistake, made by a minimal edit of this module's reference ------------
+# tests/test_mistake_submissions.py submits each edit to make check and to these checks: both
+# must name the mistake. An edit is ([(old, new)], {exercise: mistake name}); old is a line
+# (or lines) of solutions/, once.
+
+# fmt: off
+TRIU = "torch.triu(torch.ones(num_tokens, num_tokens, dtype=torch.bool), diagonal=1)"
+RENORM = "    return masked / masked.sum(dim=-1, keepdim=True)"
+CAUSAL_W = "    return torch.softmax(masked / d_k**0.5, dim=-1)"
+CA_FILL = "        scores = scores.masked_fill(future, -torch.inf)\n        weights = torch.softmax(scores / keys"
+CA_SCALE = "        weights = torch.softmax(scores / keys.shape[-1] ** 0.5, dim=-1)"
+CA_BUFFER = '        self.register_buffer("mask", causal_mask(context_length))'
+CA_KV = "        keys = self.W_key(x)  # (b, n, d_out)\n        values = self.W_value(x)  # (b, n, d_out)"
+CA_SCORES = "        scores = queries @ keys.transpose(-2, -1)  # (b, n, n)"
+CA_RETURN = "        return weights @ values  # (b, n, d_out)"
+
+
+def _heads_too(name: str, edits: list[tuple[str, str]]) -> MistakeEdit:
+    """A CausalAttention edit: the wrapper's heads make the same mistake."""
+    return (edits, {"CausalAttention": name, HEADS: f"heads: {name}"})
+
+
+MISTAKE_EDITS: dict[str, MistakeEdit] = {
+    **{
+        f"mask {name}": ([(TRIU, triu)], {
+            "causal_mask": name, "mask_and_renormalize": name, "causal_attention_weights": name,
+            "CausalAttention": name, HEADS: f"heads: {name}"})
+        for name, triu in (
+            ("with diagonal", TRIU.replace("diagonal=1", "diagonal=0")),
+            ("past", TRIU.replace("triu", "tril").replace("diagonal=1", "diagonal=-1")),
+            ("past and diagonal", TRIU.replace("triu", "tril").replace("diagonal=1", "diagonal=0")),
+        )
+    },
+    "renorm none": ([(RENORM, "    return masked")],
+                    {"mask_and_renormalize": "no renormalise"}),
+    "renorm whole": ([(RENORM, "    return masked / masked.sum()")],
+                     {"mask_and_renormalize": "whole sum"}),
+    "renorm columns": ([(RENORM, RENORM.replace("dim=-1", "dim=-2"))],
+                       {"mask_and_renormalize": "columns"}),
+    "renorm no keepdim": ([(RENORM, "    return masked / masked.sum(dim=-1)")],
+                          {"mask_and_renormalize": "no keepdim"}),
+    "causal zero": ([("causal_mask(scores.shape[-1]), -torch.inf)", "causal_mask(scores.shape[-1]), 0.0)")],
+                    {"causal_attention_weights": "zero"}),
+    "causal after softmax": ([("    masked = scores.masked_fill(causal_mask(scores.shape[-1]), -torch.inf)\n"
+                               + CAUSAL_W,
+                               "    weights = torch.softmax(scores / d_k**0.5, dim=-1)\n"
+                               "    return weights.masked_fill(causal_mask(scores.shape[-1]), 0.0)")],
+                             {"causal_attention_weights": "after softmax"}),
+    "causal no mask": ([("    masked = scores.masked_fill(causal_mask(scores.shape[-1]), -torch.inf)",
+                         "    masked = scores")],
+                       {"causal_attention_weights": "no mask"}),
+    "causal d_k": ([(CAUSAL_W, CAUSAL_W.replace("d_k**0.5", "d_k"))],
+                   {"causal_attention_weights": "d_k"}),
+    "causal none": ([(CAUSAL_W, CAUSAL_W.replace(" / d_k**0.5", ""))],
+                    {"causal_attention_weights": "none"}),
+    "causal times": ([(CAUSAL_W, CAUSAL_W.replace("/ d_k", "* d_k"))],
+                     {"causal_attention_weights": "times"}),
+    "causal columns": ([(CAUSAL_W, CAUSAL_W.replace("dim=-1", "dim=-2"))],
+                       {"causal_attention_weights": "columns"}),
+    "module zero": _heads_too("zero", [(CA_FILL, CA_FILL.replace("-torch.inf", "0.0"))]),
+    "module d_k": _heads_too("d_k", [(CA_SCALE, CA_SCALE.replace(" ** 0.5", ""))]),
+    "module none": _heads_too("none", [(CA_SCALE, CA_SCALE.replace(" / keys.shape[-1] ** 0.5", ""))]),
+    "module d_in": _heads_too("sqrt d_in", [(CA_SCALE, CA_SCALE.replace("keys.shape", "x.shape"))]),
+    **{
+        f"module mask {name}": _heads_too(name, [(CA_BUFFER, CA_BUFFER.replace(
+            "causal_mask(context_length)", mask))])
+        for name, mask in (
+            ("with diagonal", "torch.triu(torch.ones(context_length, context_length), 0)"),
+            ("past", "torch.tril(torch.ones(context_length, context_length), -1)"),
+            ("past and diagonal", "torch.tril(torch.ones(context_length, context_length), 0)"),
+        )
+    },
+    "module no mask": _heads_too("no mask", [(CA_FILL, CA_FILL.replace(
+        "scores.masked_fill(future, -torch.inf)", "scores"))]),
+    "module not cut": _heads_too("not cut", [("self.mask.bool()[:num_tokens, :num_tokens]", "self.mask.bool()")]),
+    "module kv": _heads_too("kv", [(CA_KV, CA_KV.replace("self.W_key(x)", "KEY").replace(
+        "self.W_value(x)", "self.W_key(x)").replace("KEY", "self.W_value(x)"))]),
+    "module qk": _heads_too("qk", [(CA_SCORES, CA_SCORES.replace("queries @ keys", "keys @ queries"))]),
+    "module columns": _heads_too("columns", [(CA_SCALE, CA_SCALE.replace("dim=-1", "dim=-2"))]),
+    "module weights": _heads_too("weights", [(CA_RETURN, "        return weights  # (b, n, n)")]),
+    "module dropout": ([("        weights = self.dropout(weights)\n" + CA_RETURN,
+                         "        return self.dropout(weights @ values)  # (b, n, d_out)")],
+                       {"CausalAttention": "dropout context", HEADS: "heads: dropout context"}),
+}
+# fmt: on

@@ -14,8 +14,10 @@ import torch
 from ..grading.student import Student, StudentError
 from ..grading.suite import Inputs, Reference, check, expect_parameters
 from .helpers import (
+    HEADS,
     JOURNEY,
     CausalClass,
+    MistakeEdit,
     expect_book_output,
     expect_causal_buffer,
     expect_raises,
@@ -188,3 +190,65 @@ def test_wrapper_gradients(student: Student, ref: Reference, inputs: Inputs) -> 
 def test_mha_gradients(student: Student, ref: Reference, inputs: Inputs) -> None:
     """With the reference's parameters, do gradients reach x and every parameter?"""
     MHA.expect_gradients(student, ref, inputs, inputs.tensor(2, M_CONTEXT, M_IN))
+
+
+# ---- each catalogued mistake, made by a minimal edit of this module's reference ------------
+# tests/test_mistake_submissions.py submits each edit to make check and to these checks: both
+# must name the mistake. An edit is ([(old, new)], {exercise: mistake name}); old is a line
+# (or lines) of solutions/, once.
+
+# fmt: off
+MHA_SCALE = "        weights = torch.softmax(scores / self.head_dim**0.5, dim=-1)"
+MHA_FILL = "        scores = scores.masked_fill(future, -torch.inf)\n        weights = torch.softmax(scores / self.head"
+MHA_MASK = "torch.triu(torch.ones(context_length, context_length, dtype=torch.bool), 1)"
+MHA_MERGE = "        context = (weights @ values).transpose(1, 2)  # (b, n, h, head_dim)"
+MHA_CUT = "        future = self.mask.bool()[:num_tokens, :num_tokens]  # (n, n)\n        scores = scores.masked_fill(future, -torch.inf)\n        weights = torch.softmax(scores / self.head"
+
+
+MISTAKE_EDITS: dict[str, MistakeEdit] = {
+    "concat batch": ([("for head in self.heads], dim=-1)", "for head in self.heads], dim=0)")],
+                     {HEADS: "concat batch"}),
+    "concat tokens": ([("for head in self.heads], dim=-1)", "for head in self.heads], dim=1)")],
+                      {HEADS: "concat tokens"}),
+    "mha no out_proj": ([("        return self.out_proj(context)\n",
+                                                 "        return context\n")],
+                        {"MultiHeadAttention": "no out_proj"}),
+    "mha split view": ([("t = t.view(b, num_tokens, self.num_heads, self.head_dim)",
+                         "t = t.view(b, self.num_heads, num_tokens, self.head_dim)"),
+                        ("            return t.transpose(1, 2)", "            return t")],
+                       {"MultiHeadAttention": "split view"}),
+    "mha merge view": ([(MHA_MERGE, "        context = weights @ values")],
+                       {"MultiHeadAttention": "merge view"}),
+    "mha d_out": ([(MHA_SCALE, MHA_SCALE.replace("self.head_dim", "self.d_out"))],
+                  {"MultiHeadAttention": "sqrt d_out"}),
+    "mha head_dim": ([(MHA_SCALE, MHA_SCALE.replace("**0.5", ""))],
+                     {"MultiHeadAttention": "head_dim"}),
+    "mha none": ([(MHA_SCALE, MHA_SCALE.replace(" / self.head_dim**0.5", ""))],
+                 {"MultiHeadAttention": "none"}),
+    "mha zero": ([(MHA_FILL, MHA_FILL.replace("-torch.inf", "0.0"))],
+                 {"MultiHeadAttention": "zero"}),
+    **{
+        f"mha mask {name}": ([(MHA_MASK, mask)], {"MultiHeadAttention": name})
+        for name, mask in (
+            ("with diagonal", MHA_MASK.replace(", 1)", ", 0)")),
+            ("past", MHA_MASK.replace("triu", "tril").replace(", 1)", ", -1)")),
+            ("past and diagonal", MHA_MASK.replace("triu", "tril").replace(", 1)", ", 0)")),
+        )
+    },
+    "mha no mask": ([(MHA_FILL, MHA_FILL.replace("scores.masked_fill(future, -torch.inf)", "scores"))],
+                    {"MultiHeadAttention": "no mask"}),
+    "mha not cut": ([(MHA_CUT, MHA_CUT.replace("self.mask.bool()[:num_tokens, :num_tokens]", "self.mask.bool()"))],
+                    {"MultiHeadAttention": "not cut"}),
+    "mha dropout context": ([("        weights = self.dropout(weights)\n" + MHA_MERGE, MHA_MERGE),
+                             ("        return self.out_proj(context)\n",
+                              "        return self.out_proj(self.dropout(context))\n")],
+                            {"MultiHeadAttention": "dropout context"}),
+    "mha dropout output": ([("        weights = self.dropout(weights)\n" + MHA_MERGE, MHA_MERGE),
+                            ("        return self.out_proj(context)\n",
+                             "        return self.dropout(self.out_proj(context))\n")],
+                           {"MultiHeadAttention": "dropout output"}),
+    "mha detached": ([("        return self.out_proj(context)\n",
+                       "        return self.out_proj(context).detach()\n")],
+                     {"MultiHeadAttention": "detached"}),
+}
+# fmt: on

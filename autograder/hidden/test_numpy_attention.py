@@ -11,7 +11,15 @@ import numpy as np
 from ..grading.student import Student
 from ..grading.suite import ATOL, Inputs, Reference, check
 from ..mistakes import Case
-from .helpers import DOC000_X, LARGE_LOGIT_ATOL, call, expect_items, expect_tensor, spec
+from .helpers import (
+    DOC000_X,
+    LARGE_LOGIT_ATOL,
+    MistakeEdit,
+    call,
+    expect_items,
+    expect_tensor,
+    spec,
+)
 
 # ---- softmax_rows --------------------------------------------------------------------------
 
@@ -92,3 +100,45 @@ def test_self_attention_numpy_float32(student: Student, ref: Reference, inputs: 
     what = f"random X {spec(x)} and weights {spec(weights[0])}"
     # the reference's np.sqrt makes float64 of it: compare at float32's precision all the same
     _expect_attention(student, ref, (x, *weights), what=what, atol=ATOL)
+
+
+# ---- each catalogued mistake, made by a minimal edit of this module's reference ------------
+# tests/test_mistake_submissions.py submits each edit to make check and to these checks: both
+# must name the mistake. An edit is ([(old, new)], {exercise: mistake name}); old is a line
+# (or lines) of solutions/, once.
+
+# fmt: off
+ROWS_SHIFT = "    shifted = scores - scores.max(axis=1, keepdims=True)"
+ROWS_SUM = "    return e / e.sum(axis=1, keepdims=True)"
+NP_SCALED = "    scaled = Q @ K.T / np.sqrt(K.shape[1])  # (n, n)"
+
+
+MISTAKE_EDITS: dict[str, MistakeEdit] = {
+    "rows no keepdims": ([(ROWS_SUM, "    return e / e.sum(axis=1)")],
+                         {"softmax_rows": "no keepdims", "self_attention_numpy": "no keepdims"}),
+    "rows no keepdims twice": ([(ROWS_SHIFT, "    shifted = scores - scores.max(axis=1)"),
+                                (ROWS_SUM, "    return e / e.sum(axis=1)")],
+                               {"softmax_rows": "no keepdims twice",
+                                "self_attention_numpy": "no keepdims twice"}),
+    "rows axis 0": ([(ROWS_SHIFT, ROWS_SHIFT.replace("axis=1", "axis=0")),
+                     (ROWS_SUM, ROWS_SUM.replace("axis=1", "axis=0"))],
+                    {"softmax_rows": "axis 0", "self_attention_numpy": "axis 0"}),
+    "rows whole": ([(ROWS_SHIFT, "    shifted = scores - scores.max()"),
+                    (ROWS_SUM, "    return e / e.sum()")],
+                   {"softmax_rows": "whole"}),
+    "rows no shift": ([(ROWS_SHIFT, "    shifted = scores")],
+                      {"softmax_rows": "no shift"}),
+    "numpy none": ([(NP_SCALED, "    scaled = Q @ K.T  # (n, n)")],
+                   {"self_attention_numpy": "none"}),
+    "numpy d_k": ([(NP_SCALED, "    scaled = Q @ K.T / K.shape[1]  # (n, n)")],
+                  {"self_attention_numpy": "d_k"}),
+    "numpy d_v": ([(NP_SCALED, NP_SCALED.replace("K.shape", "V.shape"))],
+                  {"self_attention_numpy": "sqrt d_v"}),
+    "numpy d": ([(NP_SCALED, NP_SCALED.replace("K.shape", "X.shape"))],
+                {"self_attention_numpy": "sqrt d"}),
+    "numpy kv": ([("    Q, K, V = X @ W_Q, X @ W_K, X @ W_V", "    Q, V, K = X @ W_Q, X @ W_K, X @ W_V")],
+                 {"self_attention_numpy": "kv"}),
+    "numpy pair": ([("    return weights @ V, weights", "    return weights, weights @ V")],
+                   {"self_attention_numpy": "pair"}),
+}
+# fmt: on

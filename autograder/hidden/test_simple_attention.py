@@ -15,6 +15,7 @@ from ..mistakes import Case
 from .helpers import (
     JOURNEY,
     LARGE_LOGIT_ATOL,
+    MistakeEdit,
     call,
     expect_document,
     expect_gradients,
@@ -334,3 +335,68 @@ def test_all_context_vectors_gradients(student: Student, ref: Reference, inputs:
     args = (inputs.tensor(6, 4),)
     what = f"backward through all_context_vectors(inputs {spec(args[0])})"
     expect_gradients(student, ref, inputs, "all_context_vectors", args, (0,), what=what)
+
+
+# ---- each catalogued mistake, made by a minimal edit of this module's reference ------------
+# tests/test_mistake_submissions.py submits each edit to make check and to these checks: both
+# must name the mistake. An edit is ([(old, new)], {exercise: mistake name}); old is a line
+# (or lines) of solutions/, once.
+
+# fmt: off
+SUM = "    return scores / scores.sum(dim=-1, keepdim=True)"
+NAIVE = "    e = torch.exp(x)\n    return e / e.sum(dim=-1, keepdim=True)"
+SHIFT = "    shifted = x - x.amax(dim=dim, keepdim=True)  # largest entry per slice becomes 0"
+STABLE = "    return e / e.sum(dim=dim, keepdim=True)"
+WEIGHTS = "    return torch.softmax(all_attention_scores(inputs), dim=-1)"
+
+
+MISTAKE_EDITS: dict[str, MistakeEdit] = {
+    "sum whole": ([(SUM, "    return scores / scores.sum()")],
+                  {"normalize_by_sum": "whole tensor"}),
+    "sum columns": ([(SUM, "    return scores / scores.sum(dim=0, keepdim=True)")],
+                    {"normalize_by_sum": "columns"}),
+    "sum no keepdim": ([(SUM, "    return scores / scores.sum(dim=-1)")],
+                       {"normalize_by_sum": "no keepdim"}),
+    "naive whole": ([(NAIVE, "    e = torch.exp(x)\n    return e / e.sum()")],
+                    {"softmax_naive": "whole tensor"}),
+    "naive columns": ([(NAIVE, "    e = torch.exp(x)\n    return e / e.sum(dim=0, keepdim=True)")],
+                      {"softmax_naive": "columns"}),
+    "naive no keepdim": ([(NAIVE, "    e = torch.exp(x)\n    return e / e.sum(dim=-1)")],
+                         {"softmax_naive": "no keepdim"}),
+    "stable no shift": ([(SHIFT, "    shifted = x")],
+                        {"softmax_stable": "no max shift"}),
+    "stable ignores dim": ([(SHIFT, SHIFT.replace("dim=dim", "dim=-1")),
+                            (STABLE, STABLE.replace("dim=dim", "dim=-1"))],
+                           {"softmax_stable": "ignores dim"}),
+    "stable whole": ([(SHIFT, "    shifted = x - x.max()"), (STABLE, "    return e / e.sum()")],
+                     {"softmax_stable": "whole tensor"}),
+    "stable no keepdim": ([(STABLE, "    return e / e.sum(dim=dim)")],
+                          {"softmax_stable": "no keepdim"}),
+    "stable max no keepdim": ([(SHIFT, "    shifted = x - x.max(dim=dim).values")],
+                              {"softmax_stable": "max no keepdim"}),
+    "weights columns": ([(WEIGHTS, WEIGHTS.replace("dim=-1", "dim=0"))],
+                        {"all_attention_weights": "columns", "all_context_vectors": "columns"}),
+    "weights whole": ([(WEIGHTS, "    s = all_attention_scores(inputs)\n"
+                                 "    e = torch.exp(s - s.max())\n    return e / e.sum()")],
+                      {"all_attention_weights": "whole", "all_context_vectors": "whole"}),
+    "weights by sum": ([(WEIGHTS, "    s = all_attention_scores(inputs)\n"
+                                  "    return s / s.sum(dim=-1, keepdim=True)")],
+                       {"all_attention_weights": "sum", "all_context_vectors": "sum"}),
+    "weights are scores": ([(WEIGHTS, "    return all_attention_scores(inputs)")],
+                           {"all_attention_weights": "scores", "all_context_vectors": "scores"}),
+    "contexts are weights": ([("    return all_attention_weights(inputs) @ inputs",
+                               "    return all_attention_weights(inputs)")],
+                             {"all_context_vectors": "returns weights"}),
+    "contexts transposed": ([("    return all_attention_weights(inputs) @ inputs",
+                              "    return all_attention_weights(inputs).T @ inputs")],
+                            {"all_context_vectors": "columns"}),
+    "stable in place": ([(SHIFT, "    x -= x.amax(dim=dim, keepdim=True)\n    shifted = x")],
+                        {"softmax_stable": "in place"}),
+    "naive python floats": ([(NAIVE, "    import math\n\n    rows = [[math.exp(float(v)) for v in row] for row in x.reshape(-1, x.shape[-1])]\n"
+                                     "    e = torch.tensor(rows, dtype=x.dtype).reshape(x.shape)\n    return e / e.sum(dim=-1, keepdim=True)")],
+                            {"softmax_naive": "python numbers"}),
+    "context no_grad": ([("    return attn_weights @ inputs  # (d,)",
+                          "    with torch.no_grad():\n        return attn_weights @ inputs")],
+                        {"context_vector": "no_grad"}),
+}
+# fmt: on

@@ -22,6 +22,7 @@ from .helpers import (
     BOOK_WEIGHTS,
     JOURNEY,
     WARS,
+    MistakeEdit,
     build,
     call,
     expect_book_output,
@@ -325,3 +326,82 @@ def test_selfattention_v2_gradients(student: Student, ref: Reference, inputs: In
         seed=inputs.seed(),
         name=f"SelfAttention_v2({D_IN}, {D_OUT}, qkv_bias=True)",
     )
+
+
+# ---- each catalogued mistake, made by a minimal edit of this module's reference ------------
+# tests/test_mistake_submissions.py submits each edit to make check and to these checks: both
+# must name the mistake. An edit is ([(old, new)], {exercise: mistake name}); old is a line
+# (or lines) of solutions/, once.
+
+# fmt: off
+SCALED = "    return torch.softmax(scores / d_k**0.5, dim=-1)"
+QKV = "    return x @ W_query, x @ W_key, x @ W_value"
+SA_QKV = "    queries, keys, values = qkv_projections(x, W_query, W_key, W_value)"
+SA_SCORES = "\n    scores = queries @ keys.transpose(-2, -1)  # (n, n)"
+SA_RETURN = "\n    return weights @ values  # (n, d_out)"
+V2_SCALE = "        weights = torch.softmax(scores / keys.shape[-1] ** 0.5, dim=-1)\n        return"
+V2_KV = "        keys = self.W_key(x)  # (n, d_out)\n        values = self.W_value(x)  # (n, d_out)"
+V2_SCORES = "        scores = queries @ keys.transpose(-2, -1)  # (n, n)"
+V2_RETURN = "        return weights @ values  # (n, d_out)"
+
+
+MISTAKE_EDITS: dict[str, MistakeEdit] = {
+    "qkv transposed": ([(QKV, "    return x @ W_query.T, x @ W_key.T, x @ W_value.T")],
+                       {"qkv_projections": "transposed", "self_attention": "transposed",
+                        "SelfAttention_v1": "transposed"}),
+    "qkv order": ([(QKV, "    return x @ W_query, x @ W_value, x @ W_key")],
+                  {"qkv_projections": "keys and values swapped", "self_attention": "kv",
+                   "SelfAttention_v1": "kv"}),
+    "scaled by d_k": ([(SCALED, SCALED.replace("d_k**0.5", "d_k"))],
+                      {"scaled_attention_weights": "d_k", "self_attention": "d_k",
+                       "SelfAttention_v1": "d_k"}),
+    "scaled none": ([(SCALED, SCALED.replace(" / d_k**0.5", ""))],
+                    {"scaled_attention_weights": "none", "self_attention": "none",
+                     "SelfAttention_v1": "none"}),
+    "scaled times": ([(SCALED, SCALED.replace("/ d_k", "* d_k"))],
+                     {"scaled_attention_weights": "times"}),
+    "scaled columns": ([(SCALED, SCALED.replace("dim=-1", "dim=-2"))],
+                       {"scaled_attention_weights": "columns", "self_attention": "columns",
+                        "SelfAttention_v1": "columns"}),
+    "scaled dim0": ([(SCALED, SCALED.replace("dim=-1", "dim=0"))],
+                    {"scaled_attention_weights": "dim0"}),
+    "attention d_in": ([("weights = scaled_attention_weights(scores, keys.shape[-1])",
+                         "weights = scaled_attention_weights(scores, x.shape[-1])")],
+                       {"self_attention": "sqrt d_in", "SelfAttention_v1": "sqrt d_in"}),
+    "attention kv": ([(SA_QKV, "    queries, values, keys = qkv_projections(x, W_query, W_key, W_value)")],
+                     {"self_attention": "kv", "SelfAttention_v1": "kv"}),
+    "attention qk": ([(SA_SCORES, "\n    scores = keys @ queries.transpose(-2, -1)  # (n, n)")],
+                     {"self_attention": "qk", "SelfAttention_v1": "qk"}),
+    "attention weights": ([(SA_RETURN, "\n    return weights  # (n, n)")],
+                          {"self_attention": "weights", "SelfAttention_v1": "weights"}),
+    "v2 d_k": ([(V2_SCALE, V2_SCALE.replace("keys.shape[-1] ** 0.5", "keys.shape[-1]"))],
+               {"SelfAttention_v2": "d_k"}),
+    "v2 none": ([(V2_SCALE, V2_SCALE.replace(" / keys.shape[-1] ** 0.5", ""))],
+                {"SelfAttention_v2": "none"}),
+    "v2 d_in": ([(V2_SCALE, V2_SCALE.replace("keys.shape[-1]", "x.shape[-1]"))],
+                {"SelfAttention_v2": "sqrt d_in"}),
+    "v2 columns": ([(V2_SCALE, V2_SCALE.replace("dim=-1", "dim=-2"))],
+                   {"SelfAttention_v2": "columns"}),
+    "v2 kv": ([(V2_KV, V2_KV.replace("self.W_key(x)", "KEY").replace("self.W_value(x)", "self.W_key(x)")
+                .replace("KEY", "self.W_value(x)"))],
+              {"SelfAttention_v2": "kv"}),
+    "v2 qk": ([(V2_SCORES, V2_SCORES.replace("queries @ keys", "keys @ queries"))],
+              {"SelfAttention_v2": "qk"}),
+    "v2 weights": ([(V2_RETURN, "        return weights  # (n, n)")],
+                   {"SelfAttention_v2": "weights"}),
+    "v2 no bias": ([(f"        {n} = self.W_{m}(x)  # (n, d_out)", f"        {n} = x @ self.W_{m}.weight.T")
+                    for n, m in (("queries", "query"), ("keys", "key"), ("values", "value"))],
+                   {"SelfAttention_v2": "no bias"}),
+    "v2 weight matrices": ([("        queries = self.W_query(x)  # (n, d_out)",
+                             "        queries = x @ self.W_query.weight  # (n, d_out)")],
+                           {"SelfAttention_v2": "linear transposed"}),
+    "v1 numpy": ([("        return self_attention(x, self.W_query, self.W_key, self.W_value)\n",
+                   "        import numpy as np\n\n"
+                   "        xs = x.detach().numpy()\n"
+                   "        q, k, v = (xs @ w.detach().numpy() for w in (self.W_query, self.W_key, self.W_value))\n"
+                   "        s = q @ k.T / np.sqrt(k.shape[-1])\n"
+                   "        e = np.exp(s - s.max(axis=-1, keepdims=True))\n"
+                   "        return torch.from_numpy(e / e.sum(axis=-1, keepdims=True) @ v)\n")],
+                 {"SelfAttention_v1": "numpy round trip"}),
+}
+# fmt: on
