@@ -151,11 +151,13 @@ def test_feedback_html_matches_the_markdown(written: Path) -> None:
     assert f"<p><strong>Total: {BOB:g} / {TOTAL:g}</strong> (graded " in page
     table = page[page.index("<table>") : page.index("</table>")]
     assert table.count("<tr>") == 1 + len(EXERCISES)
+    position = [e.id for e in EXERCISES].index("softmax_stable") + 1  # its row, in teaching order
+    score = f"{POINTS['softmax_stable'] / 2:g} / {POINTS['softmax_stable']:g}"
     assert (
-        '<tr><td class="num">4</td><td><code>softmax_stable</code>: Softmax that cannot overflow'
-        '</td><td class="num">2.5 / 5</td></tr>'
+        f'<tr><td class="num">{position}</td><td><code>softmax_stable</code>: Softmax that cannot '
+        f'overflow</td><td class="num">{score}</td></tr>'
     ) in table
-    assert "<h3><code>softmax_stable</code>: Softmax that cannot overflow (2.5 / 5)</h3>" in page
+    assert f"<h3><code>softmax_stable</code>: Softmax that cannot overflow ({score})</h3>" in page
     assert (
         "<pre>test_softmax_stable_hidden:\ngot nan at [0, 1] &lt;i&gt;really&lt;/i&gt;</pre>"
         in page
