@@ -17,9 +17,10 @@ expected.toml may also list exact text edits, applied after the defs:
 
 An edit whose `old` text is not in the module fails loudly, naming the entry.
 `solved = [module, ...]` hands those modules in exactly as the solutions have them (base "none").
-What an entry is expected to score is [points], with the defaults of autograder/corpus.py (0 for
-what a whole module file does not define, for every exercise of a module listed as
-`unimportable = [module, ...]`, and on the stubs base; full marks otherwise).
+What an entry is expected to score is [points], with the defaults of autograder/corpus.py
+(`others = 0` for every exercise [points] does not list; else 0 for what a whole module file or
+notebook does not define, for every exercise of a module listed as `unimportable = [module, ...]`,
+for a module not handed in, and on the stubs base; full marks otherwise).
 """
 
 from __future__ import annotations

@@ -147,3 +147,43 @@ def test_an_exercise_a_whole_file_does_not_define_is_expected_to_score_0(tmp_pat
     assert all(got[ex] == full[ex] for ex in others)
     (entry / "exercises" / "simple_attention.py").write_text("def attention_scores(:\n")
     assert corpus_entries.expected_points(entry)["normalize_by_sum"] == full["normalize_by_sum"]
+
+
+def test_notebooks_others_and_modules_not_handed_in_set_the_defaults(tmp_path: Path) -> None:
+    """A notebook hands in what its code cells define (a cell that does not parse defines
+    nothing); `others` is what every unlisted exercise scores; with base "none" a module neither
+    solved nor handed in scores 0."""
+    import json
+
+    from autograder import manifest
+
+    full = {e.id: e.points for e in manifest.load()}
+    entry = tmp_path / "entry"
+    (entry / "exercises").mkdir(parents=True)
+    (entry / "expected.toml").write_text('base = "solutions"\n')
+    cells = [
+        {"cell_type": "markdown", "source": ["def softmax_naive(x): ..."]},
+        {"cell_type": "code", "source": ["def attention_scores(query, inputs):\n", "    return 1"]},
+        {"cell_type": "code", "source": ["def normalize_by_sum(scores):\n", "    return (("]},
+    ]
+    notebook = entry / "exercises" / "simple_attention.ipynb"
+    notebook.write_text(json.dumps({"cells": cells}))
+    got = corpus_entries.expected_points(entry)
+    assert got["attention_scores"] == full["attention_scores"]
+    assert got["normalize_by_sum"] == got["softmax_naive"] == 0.0
+    assert got["MultiHeadAttention"] == full["MultiHeadAttention"]
+    notebook.write_text("{" * 100_000)  # not JSON, as a hostile notebook: nothing is guessed
+    assert corpus_entries.expected_points(entry)["softmax_naive"] == full["softmax_naive"]
+    notebook.unlink()
+
+    (entry / "expected.toml").write_text(
+        'base = "solutions"\nothers = 0\n[points]\ncausal_mask = 1\n'
+    )
+    got = corpus_entries.expected_points(entry)
+    assert got["causal_mask"] == 1 and sum(got.values()) == 1
+
+    (entry / "expected.toml").write_text('base = "none"\nsolved = ["causal_attention"]\n')
+    got = corpus_entries.expected_points(entry)
+    assert {e.id: got[e.id] for e in manifest.load() if got[e.id]} == {
+        e.id: e.points for e in manifest.load() if e.module == "causal_attention"
+    }
