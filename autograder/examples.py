@@ -9,8 +9,8 @@ The stub carries the docstring, so students read the example; `make check` runs 
 test (the student's function on those arguments, against the printed result at its printed
 precision) and the hidden suites as a check (the same arguments and a fresh input of the same
 shape, against the reference). Arguments and results are literals only: numbers, lists,
-`torch.tensor(...)` / `tensor(...)`, `np.array(...)` / `array(...)` and `dtype=torch.float64`;
-nothing in a docstring is executed.
+`torch.tensor(...)` / `tensor(...)`, `np.array(...)` / `array(...)`, `dtype=torch.float64` and
+dicts with string keys (a state_dict); nothing in a docstring is executed.
 """
 
 from __future__ import annotations
@@ -104,6 +104,11 @@ def _literal(node: ast.expr) -> Any:
         return -value if isinstance(node.op, ast.USub) else value
     if isinstance(node, (ast.List, ast.Tuple)):
         return [_literal(e) for e in node.elts]
+    if isinstance(node, ast.Dict):  # a state_dict: string keys only
+        keys = [k.value if isinstance(k, ast.Constant) else None for k in node.keys]
+        if not all(isinstance(k, str) for k in keys) or len(set(keys)) != len(keys):
+            raise ValueError("a dict's keys are distinct strings")
+        return {k: _literal(v) for k, v in zip(keys, node.values, strict=True)}
     if isinstance(node, ast.Attribute) and _dotted(node) in _DTYPES:
         return _DTYPES[_dotted(node)]
     if isinstance(node, ast.Call) and _dotted(node.func) in _MAKERS:

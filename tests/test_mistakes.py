@@ -154,14 +154,16 @@ def function_cases() -> list[Case]:
 
 
 def documented_cases() -> list[Case]:
-    """The worked example in the docstring of each function exercise with mistakes: a case
-    without an entry in _FUNCTION_CASES (add one when the example cannot show a mistake)."""
+    """The worked example in the docstring of each function exercise with mistakes (one case per
+    entry of a returned dict): add an entry in _FUNCTION_CASES when it cannot show a mistake."""
     with_mistakes = set(mistakes.catalogue())
     cases = []
     for e in manifest.load():
         if e.id in with_mistakes:
             source = (ROOT / "solutions" / f"{e.module}.py").read_text(encoding="utf-8")
-            cases += [Case(e.id, x.args, x.kwargs) for x in examples.of_source(source, e.id)]
+            for x in examples.of_source(source, e.id):  # a dict result: each entry compared
+                items = list(x.expected) if isinstance(x.expected, dict) else [None]
+                cases += [Case(e.id, x.args, x.kwargs, item=i) for i in items]
     return cases
 
 

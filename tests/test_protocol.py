@@ -39,6 +39,13 @@ def test_tensors_arrays_and_tuples_come_back_with_kind_dtype_and_values() -> Non
     assert (f.kind, f.scalar) == ("float", 0.25)
 
 
+def test_a_state_dict_comes_back_as_a_dict_of_arrays() -> None:
+    """Does a module's state_dict() (an OrderedDict) arrive as a dict with its keys in order?"""
+    value = roundtrip(torch.nn.Linear(2, 3, bias=False).state_dict())
+    assert (value.kind, value.keys) == ("dict", ("weight",))
+    assert value.items[0].kind == "torch" and value.items[0].array.shape == (3, 2)
+
+
 def test_a_zero_dimensional_result_keeps_its_shape() -> None:
     """A 0-d tensor (a row sum of a 1-D input) or a 0-d array arrives as shape (), not (1,)."""
     value = roundtrip((torch.tensor(1.5), np.array(2.0), torch.ones(0, 3)))
@@ -78,6 +85,16 @@ def test_malformed_frames_are_refused(frame: bytes, why: str) -> None:
     """Is each malformed frame a ProtocolError, never an exception the grader does not expect?"""
     with pytest.raises(ProtocolError):
         protocol.read_frame(io.BytesIO(frame).read)
+
+
+def test_a_dict_whose_keys_and_values_differ_in_number_is_refused() -> None:
+    """A forged dict node (two keys, one value) is a ProtocolError, not a ValueError later when
+    the grader rebuilds it."""
+    node = {"t": "dict", "keys": ["W_query", "W_key"], "items": [{"t": "int", "v": 1}]}
+    with pytest.raises(ProtocolError, match="keys and values"):
+        protocol.decode_value(node, [])
+    ok = {"t": "dict", "keys": ["W_query"], "items": [{"t": "int", "v": 1}]}
+    assert protocol.to_python(protocol.decode_value(ok, [])) == {"W_query": 1}
 
 
 # ---- decoding is bounded by the frame ----------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,7 +132,7 @@ def encode_value(obj: Any, w: _Writer, depth: int = 0) -> dict[str, Any]:
     if type(obj) in (tuple, list) and depth < 3:
         items = [encode_value(x, w, depth + 1) for x in list(obj)[:MAX_ITEMS]]
         return {"t": type(obj).__name__, "items": items}
-    if type(obj) is dict and depth < 3:
+    if type(obj) in (dict, OrderedDict) and depth < 3:  # a state_dict() is an OrderedDict
         keys = [k for k in obj if type(k) is str][:MAX_ITEMS]
         return {
             "t": "dict",
@@ -249,6 +250,8 @@ def decode_value(node: Any, arrays: list[np.ndarray], depth: int = 0) -> Value:
         keys = node.get("keys", []) if kind == "dict" else []
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
             raise ProtocolError("bad dict keys")
+        if kind == "dict" and len(keys) != len(items):
+            raise ProtocolError("a dict's keys and values differ in number")
         return Value(
             kind,
             items=tuple(decode_value(x, arrays, depth + 1) for x in items),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -97,6 +97,42 @@ def _expect_finite(
             "an exp that overflows or a 0/0 does this"
             + looks_like(mistakes.diagnose(case, arr, exp))
         )
+
+
+def state_entries(got: Value, keys: Sequence[str], *, what: str) -> dict[str, Value]:
+    """A returned dict (a state_dict) with exactly `keys`, as key -> entry."""
+    entries = dict(zip(got.keys, got.items, strict=False)) if got.kind == "dict" else {}
+    if got.kind != "dict" or len(entries) != len(got.items) or set(entries) != set(keys):
+        said = ", ".join(repr(k[:40]) for k in got.keys[:8]) + (", ..." if got.keys[8:] else "")
+        raise AssertionError(
+            f"{what}: expected a dict with the keys {', '.join(map(repr, keys))}, got "
+            + (f"the keys {said or 'none'}" if got.kind == "dict" else got.describe())
+        )
+    return entries
+
+
+def expect_state(
+    got: Value,
+    expected: Mapping[str, Tensor],
+    *,
+    what: str,
+    reveal: bool = False,
+    case: Case | None = None,
+) -> None:
+    """A returned dict (a state_dict) with exactly the expected keys, each entry the expected
+    tensor (`case`'s item is the key)."""
+    entries = state_entries(got, list(expected), what=what)
+    for key, want in expected.items():
+        one = replace(case, item=key) if case else None
+        expect_tensor(entries[key], want, what=f"{what}[{key!r}]", reveal=reveal, case=one)
+
+
+def expect_value(
+    got: Value, expected: Any, *, what: str, reveal: bool = False, case: Case | None = None
+) -> None:
+    """expect_state for a dict the reference returns, expect_tensor for anything else."""
+    compare = expect_state if isinstance(expected, Mapping) else expect_tensor
+    compare(got, expected, what=what, reveal=reveal, case=case)
 
 
 def expect_items(got: Value, count: int, *, what: str) -> tuple[Value, ...]:
@@ -467,7 +503,9 @@ FRESH = "a fresh input shaped like the document's"
 
 def fresh_like(inputs: Any, arg: Any) -> Any:
     """A new positive input with `arg`'s shape and dtype (the documents' inputs are positive);
-    anything that is not a float array stays as it is."""
+    anything that is not a float array stays as it is (a dict: each entry alike)."""
+    if isinstance(arg, Mapping):
+        return {k: fresh_like(inputs, v) for k, v in arg.items()}
     if isinstance(arg, Tensor) and arg.is_floating_point():
         return inputs.positive(*arg.shape, dtype=arg.dtype)
     if isinstance(arg, np.ndarray) and arg.dtype.kind == "f":
@@ -488,7 +526,7 @@ def expect_document(
 ) -> None:
     """The printed values for the document's inputs, and the reference's on a fresh input of the
     same shape: an answer typed in from the documents earns nothing."""
-    compare = compare or expect_tensor
+    compare = compare or expect_value
     reference = getattr(ref, exercise)
     kw = dict(kwargs or {})
     got = call(student, exercise, *args, **kw)

@@ -49,7 +49,7 @@ class Mistake:
 class Case:
     """What a check gave an exercise: the call's arguments, and for a class its construction.
 
-    item: which entry of a returned tuple was compared (qkv_projections, self_attention_numpy).
+    item: which entry of a returned tuple (an index) or dict (a key) was compared.
     For a class, args are forward's input (x,), module_args/module_kwargs the constructor's,
     params its parameters by state_dict name, train/forward_seed how forward was run, seed the
     seed it was built after when its parameters are its own (not loaded).
@@ -58,7 +58,7 @@ class Case:
     exercise: str
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
-    item: int | None = None
+    item: int | str | None = None
     module_args: tuple[Any, ...] = ()
     module_kwargs: Mapping[str, Any] = field(default_factory=dict)
     params: Mapping[str, Any] | None = None
@@ -125,7 +125,12 @@ def _raw_outputs(case: Case) -> list[tuple[Mistake, Any]]:
         try:
             with _quiet():
                 out = mistake.compute(call) if call else mistake.compute(*case.args, **case.kwargs)
-            result = tuple(map(_numbers, out)) if isinstance(out, (tuple, list)) else _numbers(out)
+            if isinstance(out, dict):
+                result: Any = {k: _numbers(v) for k, v in out.items()}
+            elif isinstance(out, (tuple, list)):
+                result = tuple(map(_numbers, out))
+            else:
+                result = _numbers(out)
         except Exception as e:  # the mistake does not apply to these inputs (or raises there)
             result = e
         found.append((mistake, result))
@@ -140,7 +145,11 @@ def _key(case: Case) -> bytes:
     h = hashlib.sha256()
 
     def add(value: Any) -> None:
-        if hasattr(value, "detach") or isinstance(value, np.ndarray):
+        if isinstance(value, dict):  # a state_dict: every entry, not its (abridged) repr
+            for name, entry in sorted(value.items()):
+                h.update(repr(name).encode())
+                add(entry)
+        elif hasattr(value, "detach") or isinstance(value, np.ndarray):
             a = _numbers(value) if hasattr(value, "detach") else value
             dtype = str(value.dtype)
             h.update(f"{dtype}{a.shape}".encode())

@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -110,8 +110,25 @@ def expect_close(
     """Fail unless `got` is a `kind` value with the shape and values of `expected` (within atol).
 
     `case` (the exercise and what it was given): a failure that is a known mistake's output
-    says which mistake it looks like.
+    says which mistake it looks like. A dict (a state_dict) is expected with the same keys, each
+    entry compared alike.
     """
+    if isinstance(expected, Mapping):
+        expect_keys(got, list(expected), what=what, inputs=inputs)
+        for key, want in expected.items():
+            one = replace(case, item=key) if case else None
+            expect_close(
+                got[key],
+                want,
+                what=f"{what}[{key!r}]",
+                atol=atol,
+                rtol=rtol,
+                inputs=inputs,
+                source=source,
+                kind=kind,
+                case=one,
+            )
+        return
     array = as_numbers(got, kind=kind, what=what, inputs=inputs)
     wanted = np.asarray(expected)
     if wanted.dtype != np.bool_:  # a mask is expected (and shown) as True/False
@@ -132,6 +149,28 @@ def expect_close(
                 ],
             )
         )
+
+
+def expect_keys(got: Any, keys: list[str], *, what: str, inputs: str = "") -> None:
+    """`got` is a dict with exactly `keys` (in any order): which are missing, which are extra."""
+    if not isinstance(got, Mapping):
+        raise AssertionError(
+            _message(
+                what,
+                inputs,
+                [
+                    f"expected: a dict with keys {', '.join(keys)}",
+                    f"got:      {compare.describe_type(got)}",
+                ],
+            )
+        )
+    missing = [k for k in keys if k not in got]
+    extra = [str(k) for k in got if k not in keys]
+    if missing or extra:
+        lines = [f"expected: the keys {', '.join(keys)}", f"got:      {', '.join(map(str, got))}"]
+        lines += [f"missing:  {', '.join(missing)}"] if missing else []
+        lines += [f"extra:    {', '.join(extra)}"] if extra else []
+        raise AssertionError(_message(what, inputs, lines))
 
 
 LOOKS_LIKE = "Looks like: "

@@ -49,6 +49,8 @@ if DOCUMENTED:  # an empty parametrisation would show as a skipped test
 
 
 def _kind(expected: Any) -> str:
+    if isinstance(expected, dict):  # a state_dict: the kind of its entries
+        return _kind(next(iter(expected.values()), None))
     if isinstance(expected, np.ndarray):
         return "numpy"
     return "number" if isinstance(expected, (int, float)) else "torch"
