@@ -14,10 +14,19 @@ from dataclasses import replace
 import torch
 from torch import Tensor
 
+from ..compare import mismatch
 from ..grading.protocol import Value
 from ..grading.student import Student
-from ..grading.suite import Inputs, Reference, check, expect_parameters
-from ..mistakes import Case
+from ..grading.suite import (
+    ATOL64,
+    Inputs,
+    Reference,
+    as_array,
+    check,
+    expect_parameters,
+    looks_like,
+)
+from ..mistakes import Case, diagnose
 from .helpers import (
     BOOK_WEIGHTS,
     JOURNEY,
@@ -32,11 +41,13 @@ from .helpers import (
     expect_loaded,
     expect_module_gradients,
     expect_outputs,
+    expect_state,
     expect_tensor,
     forward,
     module_cases,
     run_module,
     spec,
+    state_entries,
     state_of,
 )
 
@@ -269,6 +280,58 @@ def test_selfattention_v2_seed_789(student: Student, ref: Reference, inputs: Inp
     )
 
 
+# ---- v1_state_from_v2 ----------------------------------------------------------------------
+
+LAYERS = ("W_query", "W_key", "W_value")
+
+
+def _v2_state(inputs: Inputs, dtype: torch.dtype = torch.float32) -> dict[str, Tensor]:
+    """A SelfAttention_v2(D_IN, D_OUT) state_dict: its weights are [D_OUT, D_IN], not square."""
+    return {f"{name}.weight": inputs.tensor(D_OUT, D_IN, dtype=dtype) for name in LAYERS}
+
+
+@check("v1_state_from_v2", weight=2)
+def test_v1_state_from_v2_random(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Is each layer's weight [d_out, d_in] SelfAttention_v1's parameter [d_in, d_out]?"""
+    state = _v2_state(inputs)
+    got = call(student, "v1_state_from_v2", state)
+    what = f"v1_state_from_v2 of a random {V2} state_dict"
+    case = Case("v1_state_from_v2", (state,))
+    expect_state(got, ref.v1_state_from_v2(state), what=what, case=case)
+
+
+@check("v1_state_from_v2", weight=2)
+def test_v1_state_from_v2_same_output(student: Student, ref: Reference, inputs: Inputs) -> None:
+    """Loaded into a SelfAttention_v1, does the result make it compute what the SelfAttention_v2
+    computes (float64, as book exercise 3.1 checks)?"""
+    sa_v2 = ref.SelfAttention_v2(D_IN, D_OUT).to(F64)
+    sa_v2.load_state_dict(_v2_state(inputs, F64))
+    state = sa_v2.state_dict()
+    got = call(student, "v1_state_from_v2", state)
+    what = f"a SelfAttention_v1({D_IN}, {D_OUT}) loaded with v1_state_from_v2 of a float64 {V2}"
+    want = ref.v1_state_from_v2(state)
+    entries = state_entries(got, LAYERS, what=what)
+    arrays = {name: as_array(entry, what=f"{what}[{name!r}]") for name, entry in entries.items()}
+    case = Case("v1_state_from_v2", (state,))
+    said = next(  # a known mistake in one of the entries, should the output differ
+        filter(None, (diagnose(replace(case, item=k), a, want[k]) for k, a in arrays.items())), None
+    )
+    sa_v1 = ref.SelfAttention_v1(D_IN, D_OUT).to(F64)
+    try:
+        sa_v1.load_state_dict({k: torch.from_numpy(a) for k, a in arrays.items()})
+    except RuntimeError as e:  # a shape load_state_dict refuses
+        raise AssertionError(
+            f"{what}: load_state_dict refused it: {e}" + looks_like(said)
+        ) from None
+    x = inputs.tensor(6, D_IN, dtype=F64)
+    with torch.no_grad():
+        problem = mismatch(sa_v1(x).numpy(), sa_v2(x).numpy(), atol=ATOL64)
+    if problem:
+        raise AssertionError(
+            f"{what}: on x {spec(x)} it is not the v2's output: {problem}" + looks_like(said)
+        )
+
+
 # ---- what training needs: gradients, and inputs left alone -----------------------------------
 
 
@@ -346,6 +409,9 @@ V2_RETURN = "        return weights @ values  # (n, d_out)"
 
 
 MISTAKE_EDITS: dict[str, MistakeEdit] = {
+    "v1 state not transposed": ([('    return {name: v2_state[f"{name}.weight"].T for name in',
+                                  '    return {name: v2_state[f"{name}.weight"] for name in')],
+                                {"v1_state_from_v2": "not transposed"}),
     "qkv transposed": ([(QKV, "    return x @ W_query.T, x @ W_key.T, x @ W_value.T")],
                        {"qkv_projections": "transposed", "self_attention": "transposed",
                         "SelfAttention_v1": "transposed"}),

@@ -1,6 +1,6 @@
 """Mistakes in trainable_attention: the wrong scale, the wrong softmax dimension, keys, values
 and queries swapped, transposed weights, the layers' biases left out, the weights returned instead
-of the context vectors."""
+of the context vectors, a SelfAttention_v2's weights copied into a SelfAttention_v1 untransposed."""
 
 from __future__ import annotations
 
@@ -110,5 +110,14 @@ MISTAKES = {
     "SelfAttention_v2": [
         Mistake(how, SAYS[how], _module(how))
         for how in (*ATTENTION, "linear transposed", "no bias")
+    ],
+    "v1_state_from_v2": [
+        Mistake(
+            "not transposed",
+            "you copy the layers' weights as they are: nn.Linear keeps weight as [d_out, d_in] "
+            "and computes x @ weight.T, so SelfAttention_v1's W_query [d_in, d_out] is "
+            "weight.T",
+            lambda state: {n: state[f"{n}.weight"] for n in ("W_query", "W_key", "W_value")},
+        ),
     ],
 }

@@ -212,6 +212,16 @@ as [d_out, d_in] and computes x Wᵀ) and initialises it better than `torch.rand
 # nn.Linear's weight is the transpose of a [d_in, d_out] matrix
 print(nn.Linear(3, 2, bias=False).weight.shape)  # torch.Size([2, 3])""",
     ),
+    "v1_state_from_v2": (
+        """\
+The book's exercise 3.1: a `SelfAttention_v2` and a `SelfAttention_v1` compute the same thing
+once they hold the same weights. Write the `SelfAttention_v1` state_dict that makes it so, from
+a `SelfAttention_v2`'s (`qkv_bias=False`): the keys are v1's parameter names, and each value is
+the layer's weight, which `nn.Linear` keeps as [d_out, d_in].""",
+        """\
+# the two state_dicts side by side: compare the names and the shapes
+print({k: v.shape for k, v in nn.Linear(3, 2, bias=False).state_dict().items()})""",
+    ),
     "softmax_rows": (
         """\
 A row-wise softmax for a 2-D numpy array, which stays finite for large scores (subtract each

@@ -350,3 +350,27 @@ def test_self_attention_v2_linear_layers(trainable_attention, qkv_bias):
         atol=FLOAT32_ATOL,
         case=module_case("SelfAttention_v2", module, x, args=(4, 3, qkv_bias)),
     )
+
+
+# ---- v1_state_from_v2 --------------------------------------------------------------------------
+
+
+@pytest.mark.exercise("v1_state_from_v2")
+@pytest.mark.parametrize("seed", RANDOM_SEEDS)
+def test_v1_state_from_v2_transposes_each_layer(trainable_attention, seed):
+    """Is each SelfAttention_v1 parameter the SelfAttention_v2(4, 3) layer's weight transposed?
+
+    (v1's own names W_query, W_key, W_value, each [4, 3] from a weight [3, 4].)
+    """
+    state = {f"{n}.weight": randn(10 * seed + i, 3, 4) for i, n in enumerate(QKV_NAMES)}
+    case = Case("v1_state_from_v2", (state,))
+    with diagnosing(case):
+        got = trainable_attention.v1_state_from_v2({k: v.clone() for k, v in state.items()})
+    expect_close(
+        got,
+        {n: f64(state[f"{n}.weight"]).T for n in QKV_NAMES},
+        what="v1_state_from_v2(state) of a random SelfAttention_v2(4, 3)",
+        inputs=show(**{k.replace(".", "_"): v for k, v in state.items()}),
+        atol=0.0,
+        case=case,
+    )

@@ -63,3 +63,21 @@ class SelfAttention_v2(nn.Module):
         """x [n, d_in] -> context vectors [n, d_out]."""
         # TODO(SelfAttention_v2): create three nn.Linear(d_in, d_out, bias=qkv_bias) layers and compute self-attention.
         raise NotImplementedError("SelfAttention_v2: not started")
+
+
+def v1_state_from_v2(v2_state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A SelfAttention_v1 state_dict that computes what the SelfAttention_v2 (qkv_bias=False) with
+    state_dict `v2_state` computes (book exercise 3.1): W_query, W_key, W_value [d_in, d_out] from
+    the layers' weights "W_query.weight", "W_key.weight", "W_value.weight" [d_out, d_in].
+
+    Then sa_v1.load_state_dict(v1_state_from_v2(sa_v2.state_dict())) makes sa_v1(x) == sa_v2(x).
+
+    >>> v1_state_from_v2({"W_query.weight": tensor([[1.0, 2.0]]),
+    ...                   "W_key.weight": tensor([[3.0, 4.0]]),
+    ...                   "W_value.weight": tensor([[5.0, 6.0]])})
+    {'W_query': tensor([[1.], [2.]]),
+     'W_key': tensor([[3.], [4.]]),
+     'W_value': tensor([[5.], [6.]])}
+    """
+    # TODO(v1_state_from_v2): map each layer's weight [d_out, d_in] to SelfAttention_v1's parameter [d_in, d_out].
+    raise NotImplementedError("v1_state_from_v2: not started")

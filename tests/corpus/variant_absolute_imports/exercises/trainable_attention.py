@@ -43,3 +43,10 @@ class SelfAttention_v2(nn.Module):
         keys = self.W_key(x)
         weights = simple.softmax_stable(self.W_query(x) @ keys.T / keys.shape[-1] ** 0.5)
         return weights @ self.W_value(x)
+
+
+def v1_state_from_v2(v2_state: dict[str, Tensor]) -> dict[str, Tensor]:
+    out = {}
+    for key, weight in v2_state.items():
+        out[key.removesuffix(".weight")] = weight.t()
+    return out

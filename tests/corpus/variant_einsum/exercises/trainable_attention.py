@@ -42,3 +42,8 @@ class SelfAttention_v2(nn.Module):
         q, k, v = self.W_query(x), self.W_key(x), self.W_value(x)
         weights = scaled_attention_weights(torch.einsum("id,jd->ij", q, k), k.shape[-1])
         return torch.einsum("ij,jd->id", weights, v)
+
+
+def v1_state_from_v2(v2_state):
+    names = ("W_query", "W_key", "W_value")
+    return {n: torch.einsum("oi->io", v2_state[n + ".weight"]) for n in names}

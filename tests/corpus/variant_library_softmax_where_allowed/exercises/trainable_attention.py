@@ -43,3 +43,13 @@ class SelfAttention_v2(nn.Module):
     def forward(self, x):
         q, k, v = self.W_query(x), self.W_key(x), self.W_value(x)
         return torch.softmax(q @ k.T / k.shape[-1] ** 0.5, dim=1) @ v
+
+
+def v1_state_from_v2(v2_state: dict[str, Tensor]) -> dict[str, Tensor]:
+    # the book's way: a SelfAttention_v1 whose parameters are the layers' weights transposed
+    d_out, d_in = v2_state["W_query.weight"].shape
+    sa_v1 = SelfAttention_v1(d_in, d_out)
+    sa_v1.W_query = nn.Parameter(v2_state["W_query.weight"].T)
+    sa_v1.W_key = nn.Parameter(v2_state["W_key.weight"].T)
+    sa_v1.W_value = nn.Parameter(v2_state["W_value.weight"].T)
+    return sa_v1.state_dict()

@@ -42,3 +42,14 @@ class SelfAttention_v2(nn.Module):
         keys = self.W_key(x)
         weights = simple.softmax_stable(self.W_query(x) @ keys.T / keys.shape[-1] ** 0.5)
         return weights @ self.W_value(x)
+
+
+def v1_state_from_v2(v2_state):
+    names = ["W_query", "W_key", "W_value"]
+    return dict(
+        zip(
+            names,
+            (v2_state[f"{n}.weight"].transpose(0, 1).contiguous() for n in names),
+            strict=True,
+        )
+    )
