@@ -236,8 +236,8 @@ def test_startup_names_real_suite_problems_with_file_and_line() -> None:
         f"{__file__}:{line}: test_typo checks 'atention_scores', "
         "which exercises.toml does not list",
         f"{__file__}:{line + 2}: test_zero has weight 0; a weight must be > 0",
-        "exercises.toml: exercise 'context_vector' (3 points) has no check in "
-        "autograder/hidden/test_simple_attention.py",
+        f"exercises.toml: exercise 'context_vector' ({FULL['context_vector']:g} points) has no "
+        "check in autograder/hidden/test_simple_attention.py",
     ]
 
 

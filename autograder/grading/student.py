@@ -127,13 +127,16 @@ class Student:
         forward_seed: int | None = None,
         backward: list[Any] | None = None,
         float64: bool = False,
+        rule_of: str | None = None,
         **kwargs: Any,
     ) -> ModuleRun:
         """Build the exercise's class with `args` (after torch.manual_seed(seed) when given),
         load `state` (parameters only), convert it with .to(torch.float64) if `float64`, switch
         to train or eval mode, then run forward on each input (after
         torch.manual_seed(forward_seed) when given); with `backward` (one weight per input), the
-        inputs require a gradient and sum_i (output_i * backward[i]).sum() is backpropagated."""
+        inputs require a gradient and sum_i (output_i * backward[i]).sum() is backpropagated.
+        `rule_of`: the exercise whose off-limits rule the call is judged by (default: this one),
+        when a check of one exercise builds another's class to compare with."""
         w = protocol.writer()
         extra = {
             "seed": seed,
@@ -146,7 +149,7 @@ class Student:
             extra["dtype"] = "float64"
         if backward is not None:
             extra["backward"] = [protocol.encode_arg(x, w) for x in backward]
-        data, arrays = self._send("module", exercise, args, kwargs, extra, w)
+        data, arrays = self._send("module", exercise, args, kwargs, extra, w, rule_of)
         return ModuleRun(
             outputs=[_decode(v, arrays) for v in _list(data.get("outputs"))],
             parameters=_arrays(data.get("parameters"), arrays),
@@ -169,6 +172,7 @@ class Student:
         kwargs: dict[str, Any],
         extra: dict[str, Any],
         w: Any = None,
+        rule_of: str | None = None,
     ) -> tuple[dict[str, Any], list[np.ndarray]]:
         w = w or protocol.writer()
         module, name = self.locate(exercise)
@@ -176,7 +180,7 @@ class Student:
             "op": op,
             "module": module,
             "name": name,
-            "offlimits": list(self.offlimits(exercise)),
+            "offlimits": list(self.offlimits(rule_of or exercise)),
             "args": [protocol.encode_arg(a, w) for a in args],
             "kwargs": {k: protocol.encode_arg(v, w) for k, v in kwargs.items()},
             **extra,

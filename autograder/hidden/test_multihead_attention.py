@@ -4,15 +4,21 @@ that splits one projection into heads.
 Both are graded on what they compute with the reference's parameters loaded (eval mode at full
 length, shorter sequences, qkv_bias, train-mode dropout with the reference's seed), on their
 structure (heads in a ModuleList, parameter names, the mask buffer), and, separately and for
-fewer points, on the book's seed-123 numbers.
+fewer points, on the book's seed-123 numbers. The book's exercises 3.2 and 3.3 build them with
+other arguments: graded against the student's own classes (see below).
 """
 
 from __future__ import annotations
 
-import torch
+from typing import Any
 
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..compare import mismatch
 from ..grading.student import Student, StudentError
-from ..grading.suite import Inputs, Reference, check, expect_parameters
+from ..grading.suite import Inputs, Reference, as_array, check, expect_parameters
 from .helpers import (
     HEADS,
     JOURNEY,
@@ -22,6 +28,7 @@ from .helpers import (
     expect_causal_buffer,
     expect_raises,
     expect_submodules,
+    spec,
 )
 
 BOOK_BATCH = torch.stack((JOURNEY, JOURNEY))  # book section 3.5.3: batch = torch.stack(...)
@@ -174,6 +181,121 @@ def test_mha_seed_123(student: Student, ref: Reference, inputs: Inputs) -> None:
         what="MultiHeadAttention(3, 2, 6, 0.0, num_heads=2) after torch.manual_seed(123)",
         hint="create nn.Linear W_query, W_key, W_value, then out_proj, in that order",
         label=f"{BOOK} (book section 3.6.2)",
+    )
+
+
+# ---- the book's exercises 3.2 and 3.3: the classes above, built with the right arguments -----
+#
+# Graded against the student's own class built with the book's arguments after the same seed,
+# so a mistake inside MultiHeadAttentionWrapper or MultiHeadAttention costs points there only.
+
+
+def _expect_built_as(
+    student: Student,
+    exercise: str,
+    args: tuple[Any, ...],
+    own: str,
+    own_args: tuple[Any, ...],
+    *,
+    inputs: tuple[Tensor, ...] = (),
+    seed: int,
+    train: bool = False,
+    what: str,
+) -> None:
+    """`exercise(*args)` is the student's own class `own(*own_args)`: after the same seed, the
+    same submodules, parameters (bit for bit) and buffers, and the same outputs on `inputs`.
+    The class is judged by the exercise's off-limits rule: its own checks judge it by its own."""
+    run = {"seed": seed, "inputs": inputs, "train": train, "forward_seed": seed if train else None}
+    got = student.module(exercise, *args, **run)
+    want = student.module(own, *own_args, rule_of=exercise, **run)
+    called = f"your {own}({', '.join(map(repr, own_args))})"
+    if got.submodules != want.submodules:
+        raise AssertionError(f"{what}: its layers are not those of {called}")
+    for kind, mine, theirs in (
+        ("parameter", got.parameters, want.parameters),
+        ("buffer", got.buffers, want.buffers),
+    ):
+        for name in sorted(set(mine) | set(theirs)):
+            a, b = mine.get(name), theirs.get(name)
+            if a is None or b is None or a.shape != b.shape or not np.array_equal(a, b):
+                shape = "none" if a is None else list(a.shape)
+                expected = "none" if b is None else list(b.shape)
+                raise AssertionError(
+                    f"{what}: its {kind} {name} ({shape}) is not that of {called} ({expected})"
+                )
+    for i, (mine_out, theirs_out) in enumerate(zip(got.outputs, want.outputs, strict=True)):
+        a, b = as_array(mine_out, what=what), as_array(theirs_out, what=called)
+        problem = mismatch(a, b, atol=0.0)
+        if problem:
+            raise AssertionError(
+                f"{what}: on x {spec(inputs[i])} its output is not that of {called}: {problem}"
+            )
+
+
+@check("two_dimensional_wrapper", weight=2)
+def test_two_dimensional_wrapper_built(student: Student, inputs: Inputs) -> None:
+    """Is it your MultiHeadAttentionWrapper with two heads one feature wide each (so its context
+    vectors are 2-dimensional)?"""
+    args = (W_IN, W_CONTEXT, 0.0)
+    _expect_built_as(
+        student,
+        "two_dimensional_wrapper",
+        args,
+        "MultiHeadAttentionWrapper",
+        (W_IN, 1, W_CONTEXT, 0.0, 2),
+        inputs=(inputs.tensor(2, W_CONTEXT, W_IN),),
+        seed=inputs.seed(),
+        what=f"two_dimensional_wrapper({W_IN}, {W_CONTEXT}, 0.0)",
+    )
+
+
+@check("two_dimensional_wrapper", weight=1)
+def test_two_dimensional_wrapper_dropout(student: Student, inputs: Inputs) -> None:
+    """Is its dropout the one it is given (the same output as your wrapper's in train mode)?"""
+    _expect_built_as(
+        student,
+        "two_dimensional_wrapper",
+        (W_IN, W_CONTEXT, 0.5),
+        "MultiHeadAttentionWrapper",
+        (W_IN, 1, W_CONTEXT, 0.5, 2),
+        inputs=(inputs.tensor(2, W_CONTEXT, W_IN),),
+        seed=inputs.seed(),
+        train=True,
+        what=f"two_dimensional_wrapper({W_IN}, {W_CONTEXT}, 0.5) in train mode",
+    )
+
+
+GPT2_ARGS = (768, 768, 1024, 0.0, 12)  # d_in, d_out, context_length, dropout, num_heads
+
+
+@check("gpt2_small_attention", weight=2)
+def test_gpt2_small_attention_sizes(student: Student, inputs: Inputs) -> None:
+    """Is it your MultiHeadAttention with GPT-2 small's sizes: 768 features in and out, a context
+    of 1024 tokens, no qkv biases?"""
+    _expect_built_as(
+        student,
+        "gpt2_small_attention",
+        (),
+        "MultiHeadAttention",
+        GPT2_ARGS,
+        seed=inputs.seed(),
+        what="gpt2_small_attention()",
+    )
+
+
+@check("gpt2_small_attention", weight=1)
+def test_gpt2_small_attention_heads(student: Student, inputs: Inputs) -> None:
+    """Does it split into GPT-2 small's 12 heads (the same output as your MultiHeadAttention with
+    num_heads=12)?"""
+    _expect_built_as(
+        student,
+        "gpt2_small_attention",
+        (),
+        "MultiHeadAttention",
+        GPT2_ARGS,
+        inputs=(inputs.tensor(1, 5, 768),),
+        seed=inputs.seed(),
+        what="gpt2_small_attention()",
     )
 
 

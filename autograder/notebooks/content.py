@@ -279,6 +279,21 @@ divisible by num_heads, raise `ValueError` (or, as the book does, `assert d_out 
 either is fine).""",
         "",
     ),
+    "two_dimensional_wrapper": (
+        """\
+The book's exercise 3.2: keep `num_heads=2`, but make the wrapper's context vectors
+2-dimensional instead of 4. The wrapper puts its heads' outputs side by side, so its width is
+`d_out * num_heads`: only one argument needs to change.""",
+        "",
+    ),
+    "gpt2_small_attention": (
+        """\
+The book's exercise 3.3: the smallest GPT-2 has 12 attention heads, 768-dimensional embeddings
+in and out, and a context of 1024 tokens. Build your `MultiHeadAttention` that size, then count
+its parameters with `sum(p.numel() for p in model.parameters())` and check the number against
+the layers' shapes (the mask is a buffer, not a parameter).""",
+        "",
+    ),
 }
 
 

@@ -323,3 +323,99 @@ def test_multihead_writes_its_own(multihead_attention):
     """Does MultiHeadAttention compute attention itself, not with a fused attention function?"""
     mha = _book_module(multihead_attention, "MultiHeadAttention")
     expect_own_code(multihead_attention, "MultiHeadAttention", lambda: mha(batch()))
+
+
+# ---- two_dimensional_wrapper (book exercise 3.2) -----------------------------------------------
+
+
+@pytest.mark.exercise("two_dimensional_wrapper")
+def test_two_dimensional_wrapper_keeps_two_heads(multihead_attention):
+    """Is it a MultiHeadAttentionWrapper whose heads are two CausalAttention modules?"""
+    model = multihead_attention.two_dimensional_wrapper(3, 6, 0.0)
+    heads = getattr(model, "heads", [])
+    expect_that(
+        isinstance(model, multihead_attention.MultiHeadAttentionWrapper) and len(heads) == 2,
+        what="two_dimensional_wrapper(3, 6, 0.0)",
+        expected="a MultiHeadAttentionWrapper with num_heads=2",
+        got=f"a {type(model).__name__} with {len(heads)} heads",
+    )
+
+
+@pytest.mark.exercise("two_dimensional_wrapper")
+def test_two_dimensional_wrapper_output_is_two_dimensional(multihead_attention):
+    """On the journey batch [2, 6, 3], is the output [2, 6, 2]: its two heads side by side?"""
+    model = multihead_attention.two_dimensional_wrapper(3, 6, 0.0).eval()
+    x = batch()
+    out = model(x)
+    got = as_numbers(out, kind="torch", what="two_dimensional_wrapper(3, 6, 0.0)(batch)")
+    expect_that(
+        got.shape == (2, 6, 2),
+        what="two_dimensional_wrapper(3, 6, 0.0)(batch) for the journey batch [2, 6, 3]",
+        expected="context vectors of 2 dimensions: [2, 6, 2]",
+        got=f"{list(got.shape)}",
+    )
+    with torch.no_grad():
+        heads = torch.cat([head(x) for head in model.heads], dim=-1)
+    expect_close(
+        out,
+        heads.double().numpy(),
+        what="two_dimensional_wrapper(3, 6, 0.0)(batch) against its own heads side by side",
+        inputs=show(x=x[0]),
+        atol=FLOAT32_ATOL,
+    )
+
+
+# ---- gpt2_small_attention (book exercise 3.3) --------------------------------------------------
+
+GPT2_PARAMETERS = 4 * 768 * 768 + 768  # W_query, W_key, W_value, out_proj [768, 768]; out_proj.bias
+
+
+@pytest.mark.exercise("gpt2_small_attention")
+def test_gpt2_small_attention_sizes(multihead_attention):
+    """Is it a MultiHeadAttention from 768 to 768 features with a mask for 1024 tokens?"""
+    gpt2 = multihead_attention.gpt2_small_attention()
+    layers = [getattr(gpt2, n, None) for n in ("W_query", "W_key", "W_value", "out_proj")]
+    mask = getattr(gpt2, "mask", None)
+    expect_that(
+        isinstance(gpt2, multihead_attention.MultiHeadAttention)
+        and all(isinstance(x, nn.Linear) and x.in_features == x.out_features == 768 for x in layers)
+        and mask is not None
+        and tuple(mask.shape) == (1024, 1024),
+        what="gpt2_small_attention()",
+        expected="a MultiHeadAttention(768, 768, context_length=1024, ...): W_query, W_key, "
+        "W_value and out_proj nn.Linear(768, 768), mask [1024, 1024]",
+        got=f"a {type(gpt2).__name__}: "
+        + ", ".join(repr(x) for x in layers)
+        + f", mask {None if mask is None else list(mask.shape)}",
+    )
+
+
+@pytest.mark.exercise("gpt2_small_attention")
+def test_gpt2_small_attention_parameter_count(multihead_attention):
+    """Does it have the 2,360,064 parameters of GPT-2 small's attention without qkv biases?"""
+    gpt2 = multihead_attention.gpt2_small_attention()
+    count = sum(p.numel() for p in gpt2.parameters())
+    expect_that(
+        count == GPT2_PARAMETERS,
+        what="sum(p.numel() for p in gpt2_small_attention().parameters())",
+        expected=f"{GPT2_PARAMETERS:,}: four [768, 768] weight matrices and out_proj's 768 biases",
+        got=f"{count:,}",
+    )
+
+
+@pytest.mark.exercise("gpt2_small_attention")
+def test_gpt2_small_attention_twelve_heads(multihead_attention):
+    """On 3 tokens, is its output multi-head attention with 12 heads of 64 features each?"""
+    gpt2 = multihead_attention.gpt2_small_attention().eval()
+    x = randn(7, 1, 3, 768)
+    with torch.no_grad():
+        got = gpt2(x)
+    (wq, _), (wk, _), (wv, _) = layers_of(gpt2)
+    out_w, out_b = (f64(t) for t in (gpt2.out_proj.weight, gpt2.out_proj.bias))
+    expect_close(
+        got,
+        oracle.multi_head(f64(x), wq, wk, wv, out_w, out_b, num_heads=12),
+        what="gpt2_small_attention()(x) against its own parameters, 12 heads",
+        inputs="x = 3 random tokens [1, 3, 768]",
+        atol=FLOAT32_ATOL,
+    )

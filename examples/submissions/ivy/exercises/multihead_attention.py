@@ -61,3 +61,25 @@ class MultiHeadAttention(nn.Module):
         """x [batch, n, d_in] -> [batch, n, d_out]."""
         # TODO(MultiHeadAttention): project once, split into heads, attend causally per head, merge heads and apply out_proj.
         raise NotImplementedError("MultiHeadAttention: not started")
+
+
+def two_dimensional_wrapper(
+    d_in: int, context_length: int, dropout: float
+) -> MultiHeadAttentionWrapper:
+    """A MultiHeadAttentionWrapper with num_heads=2 whose context vectors are 2-dimensional
+    (book exercise 3.2): forward(x [batch, n, d_in]) -> [batch, n, 2]. Build it from your class
+    above: which of its arguments makes the output narrower?
+    """
+    # TODO(two_dimensional_wrapper): return a MultiHeadAttentionWrapper with num_heads=2 whose output is [batch, n, 2].
+    raise NotImplementedError("two_dimensional_wrapper: not started")
+
+
+def gpt2_small_attention(dropout: float = 0.0) -> MultiHeadAttention:
+    """A MultiHeadAttention the size of the smallest GPT-2's (book exercise 3.3): 768-dimensional
+    inputs and outputs, 12 heads and a context of 1024 tokens, without qkv biases.
+
+    How many parameters does it have? sum(p.numel() for p in model.parameters()) counts them;
+    work out the same number from the layers' shapes.
+    """
+    # TODO(gpt2_small_attention): return your MultiHeadAttention with GPT-2 small's sizes: 768 in and out, 12 heads, 1024 tokens.
+    raise NotImplementedError("gpt2_small_attention: not started")

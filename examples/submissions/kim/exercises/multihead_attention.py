@@ -95,3 +95,27 @@ class MultiHeadAttention(nn.Module):
         context = context.contiguous().view(b, num_tokens, self.d_out)  # (b, n, d_out)
         return self.out_proj(context)
         ### END SOLUTION
+
+
+def two_dimensional_wrapper(
+    d_in: int, context_length: int, dropout: float
+) -> MultiHeadAttentionWrapper:
+    """A MultiHeadAttentionWrapper with num_heads=2 whose context vectors are 2-dimensional
+    (book exercise 3.2): forward(x [batch, n, d_in]) -> [batch, n, 2]. Build it from your class
+    above: which of its arguments makes the output narrower?
+    """
+    ### BEGIN SOLUTION
+    return MultiHeadAttentionWrapper(d_in, 1, context_length, dropout, num_heads=2)
+    ### END SOLUTION
+
+
+def gpt2_small_attention(dropout: float = 0.0) -> MultiHeadAttention:
+    """A MultiHeadAttention the size of the smallest GPT-2's (book exercise 3.3): 768-dimensional
+    inputs and outputs, 12 heads and a context of 1024 tokens, without qkv biases.
+
+    How many parameters does it have? sum(p.numel() for p in model.parameters()) counts them;
+    work out the same number from the layers' shapes.
+    """
+    ### BEGIN SOLUTION
+    return MultiHeadAttention(768, 768, 1024, dropout, num_heads=12)
+    ### END SOLUTION

@@ -42,3 +42,15 @@ class MultiHeadAttention(nn.Module):
         weights = causal_attention_weights(q @ k.transpose(2, 3), self.head_dim)
         context = (self.dropout(weights) @ v).transpose(1, 2).contiguous()  # (b, n, h, hd)
         return self.out_proj(context.view(b, n, self.d_out))
+
+
+def two_dimensional_wrapper(d_in, context_length, dropout):
+    return MultiHeadAttentionWrapper(
+        d_in=d_in, d_out=1, context_length=context_length, dropout=dropout, num_heads=2
+    )
+
+
+def gpt2_small_attention(dropout=0.0):
+    return MultiHeadAttention(
+        d_in=768, d_out=768, context_length=1024, dropout=dropout, num_heads=12
+    )

@@ -46,3 +46,18 @@ class MultiHeadAttention(nn.Module):
         weights = self.dropout(e / e.sum(dim=-1, keepdim=True))
         context = (weights @ v).transpose(1, 2).reshape(b, n, self.d_out)
         return self.out_proj(context)
+
+
+def two_dimensional_wrapper(d_in: int, context_length: int, dropout: float) -> nn.Module:
+    num_heads = 2
+    return MultiHeadAttentionWrapper(d_in, 2 // num_heads, context_length, dropout, num_heads)
+
+
+GPT2_SMALL = {"emb_dim": 768, "n_heads": 12, "context_length": 1024}
+
+
+def gpt2_small_attention(dropout: float = 0.0) -> nn.Module:
+    cfg = GPT2_SMALL
+    return MultiHeadAttention(
+        cfg["emb_dim"], cfg["emb_dim"], cfg["context_length"], dropout, cfg["n_heads"]
+    )

@@ -41,3 +41,11 @@ class MultiHeadAttention(nn.Module):
         weights = causal_attention_weights(q @ k.transpose(2, 3), self.head_dim)
         context = (self.dropout(weights) @ v).transpose(1, 2).contiguous()  # (b, n, h, hd)
         return self.out_proj(context.view(b, n, self.d_out))
+
+
+def two_dimensional_wrapper(d_in, context_length, dropout):
+    return MultiHeadAttentionWrapper(d_in, 1, context_length, dropout, num_heads=2)
+
+
+def gpt2_small_attention(dropout=0.0):
+    return MultiHeadAttention(768, 768, 1024, dropout, num_heads=12)

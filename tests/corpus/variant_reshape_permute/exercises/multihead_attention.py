@@ -46,3 +46,11 @@ class MultiHeadAttention(nn.Module):
         weights = self.dropout(scores.softmax(dim=-1))
         context = torch.matmul(weights, v).permute(0, 2, 1, 3)  # (b, n, h, hd)
         return self.out_proj(context.reshape(b, n, self.d_out))
+
+
+def two_dimensional_wrapper(d_in, context_length, dropout):
+    return MultiHeadAttentionWrapper(d_in, 1, context_length, dropout, num_heads=2)
+
+
+def gpt2_small_attention(dropout=0.0):
+    return MultiHeadAttention(768, 768, 1024, dropout, num_heads=12)
