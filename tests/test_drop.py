@@ -16,7 +16,10 @@ from test_gradescope import gradescope_root, run_autograder
 
 from autograder import ROOT, manifest
 
-DROPPED = "MultiHeadAttentionWrapper"  # nothing else calls it
+DROPPED = "gpt2_small_attention"  # nothing else calls it
+WRAPPER = (
+    "MultiHeadAttentionWrapper"  # made of CausalAttention heads; two_dimensional_wrapper builds one
+)
 KIT = ["autograder", "solutions", "exercises", "Makefile", "pyproject.toml", "constraints.txt"]
 KIT_FILES = [*KIT, "README.md", "exercises.toml"]
 TIMEOUT = 300  # seconds for one release, check or autograde run in a copy of the kit
@@ -52,12 +55,12 @@ def test_a_dropped_exercise_leaves_the_course(tmp_path: Path) -> None:
 
 
 def test_a_typo_is_named_with_its_line(tmp_path: Path) -> None:
-    path = with_drop(tmp_path, 'drop = ["MultiHeadAttentionWraper"]')
+    path = with_drop(tmp_path, 'drop = ["gpt2_smal_attention"]')
     with pytest.raises(ValueError) as e:
         manifest.load(path)
     message = str(e.value)
     assert f"exercises.toml:{drop_line_number()}:" in message
-    assert "'MultiHeadAttentionWraper', which is not an exercise" in message
+    assert "'gpt2_smal_attention', which is not an exercise" in message
     assert f"did you mean '{DROPPED}'" in message
 
 
@@ -77,20 +80,25 @@ def test_a_drop_line_below_the_exercises_is_refused(tmp_path: Path) -> None:
 
 
 def test_an_exercise_others_call_cannot_be_dropped(tmp_path: Path) -> None:
-    """CausalAttention is what MultiHeadAttentionWrapper's heads are made of."""
-    path = with_drop(tmp_path, 'drop = ["CausalAttention"]')
-    with pytest.raises(ValueError) as e:
-        manifest.load(path)
-    assert f"exercises.toml:{drop_line_number()}: CausalAttention cannot be dropped" in str(e.value)
-    assert DROPPED in str(e.value)
-    # dropping the dependant with it is fine
-    both = with_drop(tmp_path / "both", f'drop = ["CausalAttention", "{DROPPED}"]')
-    assert {"CausalAttention", DROPPED}.isdisjoint(e.id for e in manifest.load(both))
+    """CausalAttention is what MultiHeadAttentionWrapper's heads are made of, and
+    two_dimensional_wrapper builds a wrapper: each is refused while what calls it is taught."""
+    for alone, caller in (("CausalAttention", WRAPPER), (WRAPPER, "two_dimensional_wrapper")):
+        path = with_drop(tmp_path / alone, f'drop = ["{alone}"]')
+        with pytest.raises(ValueError) as e:
+            manifest.load(path)
+        said = str(e.value)
+        assert f"exercises.toml:{drop_line_number()}: {alone} cannot be dropped" in said
+        assert caller in said
+    # dropping the dependants with it is fine
+    three = ("CausalAttention", WRAPPER, "two_dimensional_wrapper")
+    path = with_drop(tmp_path / "three", f"drop = {json.dumps(list(three))}")
+    assert set(three).isdisjoint(e.id for e in manifest.load(path))
 
 
 def test_dependants_reads_the_reference_code() -> None:
     taught = list(manifest.curriculum())
-    assert manifest.dependants("CausalAttention", taught, ROOT / "solutions") == [DROPPED]
+    assert manifest.dependants("CausalAttention", taught, ROOT / "solutions") == [WRAPPER]
+    assert manifest.dependants(WRAPPER, taught, ROOT / "solutions") == ["two_dimensional_wrapper"]
     assert manifest.dependants(DROPPED, taught, ROOT / "solutions") == []
 
 
@@ -101,14 +109,12 @@ def test_the_stub_has_no_definition_for_it(monkeypatch: pytest.MonkeyPatch) -> N
     whole = stubs.stub_source(source)
     monkeypatch.setattr(manifest, "dropped", lambda path=None: (DROPPED,))
     stub = stubs.stub_source(source)
-    assert f"class {DROPPED}" in whole and f"class {DROPPED}" not in stub
+    assert f"def {DROPPED}" in whole and f"def {DROPPED}" not in stub
     assert f"TODO({DROPPED})" not in stub and "TODO(MultiHeadAttention)" in stub
     assert stubs.BEGIN not in stub and stubs.END not in stub
-    # the neighbour's stub is unchanged, and the module still compiles
-    assert (
-        whole[whole.index("class MultiHeadAttention(") :]
-        == stub[stub.index("class MultiHeadAttention(") :]
-    )
+    # the neighbours' stubs are unchanged, and the module still compiles
+    before = whole[: whole.index(f"def {DROPPED}")].rstrip()
+    assert stub.rstrip() == before
     compile(stub, "multihead_attention.py", "exec")
 
 
