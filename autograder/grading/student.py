@@ -62,6 +62,8 @@ class ModuleRun:
     missing: list[str] = field(default_factory=list)  # state keys the module lacked
     unexpected: list[str] = field(default_factory=list)  # state keys it did not know
     state_keys: list[str] = field(default_factory=list)  # its state_dict's names
+    # with digests: name -> shape of each parameter and buffer (their arrays are then checksums)
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     changed: list[int] = field(default_factory=list)  # the inputs forward changed, by position
     grads: Gradients | None = None  # when run with backward
 
@@ -128,6 +130,7 @@ class Student:
         backward: list[Any] | None = None,
         float64: bool = False,
         rule_of: str | None = None,
+        digests: bool = False,
         **kwargs: Any,
     ) -> ModuleRun:
         """Build the exercise's class with `args` (after torch.manual_seed(seed) when given),
@@ -136,7 +139,9 @@ class Student:
         torch.manual_seed(forward_seed) when given); with `backward` (one weight per input), the
         inputs require a gradient and sum_i (output_i * backward[i]).sum() is backpropagated.
         `rule_of`: the exercise whose off-limits rule the call is judged by (default: this one),
-        when a check of one exercise builds another's class to compare with."""
+        when a check of one exercise builds another's class to compare with. `digests`: each
+        parameter and buffer comes back as its shape and a SHA-256 of its values (a module of
+        millions of parameters, compared for equality)."""
         w = protocol.writer()
         extra = {
             "seed": seed,
@@ -149,6 +154,8 @@ class Student:
             extra["dtype"] = "float64"
         if backward is not None:
             extra["backward"] = [protocol.encode_arg(x, w) for x in backward]
+        if digests:
+            extra["digests"] = True
         data, arrays = self._send("module", exercise, args, kwargs, extra, w, rule_of)
         return ModuleRun(
             outputs=[_decode(v, arrays) for v in _list(data.get("outputs"))],
@@ -162,6 +169,10 @@ class Student:
             state_keys=[str(k)[:200] for k in _list(data.get("state_keys"))],
             changed=_ints(data.get("changed")),
             grads=None if backward is None else _gradients(data, arrays, "input_grads"),
+            shapes={
+                **_shapes(data.get("parameters_shapes")),
+                **_shapes(data.get("buffers_shapes")),
+            },
         )
 
     def _send(
@@ -283,6 +294,15 @@ def _arrays(node: Any, arrays: list[np.ndarray]) -> dict[str, np.ndarray]:
         return {}
     value = _decode(node, arrays)
     return {k: v.array for k, v in zip(value.keys, value.items, strict=True) if v.array is not None}
+
+
+def _shapes(node: Any) -> dict[str, tuple[int, ...]]:
+    """name -> shape from a reply's {name: [dims]} (entries that are not that are dropped)."""
+    return {
+        str(k)[:200]: tuple(int(n) for n in v[:8])
+        for k, v in list(_dict(node).items())[:48]
+        if isinstance(v, list) and all(type(n) is int and 0 <= n < 2**40 for n in v)
+    }
 
 
 def _gradients(data: dict[str, Any], arrays: list[np.ndarray], inputs: str) -> Gradients:

@@ -229,16 +229,32 @@ class Session:
             reply["symptoms"] = symptoms.found()
         reply["outputs"] = [protocol.encode_value(o, w) for o in outputs]
         reply["state_keys"] = [str(k)[:200] for k in list(model.state_dict())[:64]]
-        reply["parameters"] = protocol.encode_value(
-            {k: v.detach() for k, v in list(model.named_parameters())[:48]}, w
-        )
-        reply["buffers"] = protocol.encode_value(
-            {k: v.detach() for k, v in list(model.named_buffers())[:48]}, w
-        )
+        tensors = {
+            "parameters": list(model.named_parameters())[:48],
+            "buffers": list(model.named_buffers())[:48],
+        }
+        for part, named in tensors.items():
+            if data.get("digests"):  # a large module: each tensor's shape and checksum only
+                reply[part] = protocol.encode_value({k: _digest(v) for k, v in named}, w)
+                reply[f"{part}_shapes"] = {k: [int(n) for n in v.shape] for k, v in named}
+            else:
+                reply[part] = protocol.encode_value({k: v.detach() for k, v in named}, w)
         reply["submodules"] = {
             k: type(m).__name__ for k, m in list(model.named_modules())[:64] if k
         }
         return reply
+
+
+def _digest(t: Any) -> Any:
+    """SHA-256 of a tensor's dtype, shape and values, as 32 uint8."""
+    import hashlib
+
+    import numpy as np
+
+    a = t.detach().cpu().contiguous().numpy()
+    h = hashlib.sha256(f"{a.dtype}{a.shape}".encode())
+    h.update(a.tobytes())
+    return np.frombuffer(h.digest(), dtype=np.uint8).copy()
 
 
 def _describe(e: BaseException) -> dict[str, Any]:
