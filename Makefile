@@ -28,17 +28,17 @@ $(READY): pyproject.toml constraints.txt
 # A failing exercise (status 1) in a terminal: the report says it all, so make adds no
 # "Error 1" line of its own; a script or CI (output not a terminal) still gets the failure.
 check: $(READY)
-	@$(PY) -m autograder.check $(if $(EX),--ex $(EX)) $(if $(filter-out 0,$(PLOT)),--plot) \
+	@$(PY) -m learner.check $(if $(EX),--ex $(EX)) $(if $(filter-out 0,$(PLOT)),--plot) \
 		|| { status=$$?; [ $$status -eq 1 ] && [ -t 1 ] || exit $$status; }
 
 watch: $(READY)
-	@$(PY) -m autograder.watch $(if $(EX),--ex $(EX))
+	@$(PY) -m learner.watch $(if $(EX),--ex $(EX))
 
 hint: $(READY)
-	@$(PY) -m autograder.hint $(if $(EX),--ex $(EX))
+	@$(PY) -m learner.hint $(if $(EX),--ex $(EX))
 
 reset: $(READY)
-	@$(PY) -m autograder.reset $(if $(EX),--ex $(EX)) $(if $(filter-out 0,$(YES)),--yes)
+	@$(PY) -m learner.reset $(if $(EX),--ex $(EX)) $(if $(filter-out 0,$(YES)),--yes)
 
 exercises: $(READY)
 	$(PY) -m autograder.stubs

@@ -1,5 +1,7 @@
-"""attention-kit: exercises, the student's check and the isolated autograder."""
+"""attention-kit's instructor package: the grading pipeline, the hidden suites, the notebooks'
+courses and the commands that build what students receive. It grades with the student package
+(learner), which never imports it."""
 
-from pathlib import Path
+from learner import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
+__all__ = ["ROOT"]

@@ -7,17 +7,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from learner import COMMANDS
+
 from .grading.student import BUDGET
 
 if TYPE_CHECKING:
     from .grading.record import Gradebook
-
-# the student's loop besides check: autograder/<name>.py, each with its own main(argv)
-LEARNER_COMMANDS = {
-    "watch": "check the exercise you edit on every save (same as `make watch`)",
-    "hint": "the next hint for an exercise (same as `make hint`)",
-    "reset": "put one exercise back to its stub, after asking (same as `make reset`)",
-}
 
 
 def _seconds(text: str) -> float:
@@ -70,16 +65,14 @@ def main(argv: list[str] | None = None) -> int:
 
     _add_course_commands(sub)
 
-    check = sub.add_parser("check", help="the student's check (same as `make check`)")
-    check.add_argument("rest", nargs=argparse.REMAINDER)
-    for name, text in LEARNER_COMMANDS.items():
+    for name, text in COMMANDS.items():  # the student's commands, each parsing its own options
         sub.add_parser(name, help=text, add_help=False)
 
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("check", *LEARNER_COMMANDS):  # each parses its own options
+    if argv and argv[0] in COMMANDS:
         import importlib
 
-        return int(importlib.import_module(f"autograder.{argv[0]}").main(argv[1:]))
+        return int(importlib.import_module(f"learner.{argv[0]}").main(argv[1:]))
     args = parser.parse_args(argv)
     if args.command in COURSE_COMMANDS:
         return int(COURSE_COMMANDS[args.command](args))

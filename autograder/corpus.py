@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import manifest
+from learner import manifest
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .manifest import tomllib
+from learner.manifest import tomllib
 
 if TYPE_CHECKING:
     from .grading.model import Submission

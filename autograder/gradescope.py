@@ -25,7 +25,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from . import ROOT, manifest
+from learner import manifest
+
+from . import ROOT
 from .release import write_zip
 
 DEFAULT_ROOT = "/autograder"
@@ -36,7 +38,7 @@ SEED_ENV = "ATTENTION_KIT_SEED"  # fixes the hidden inputs' seed (default: a new
 DEFAULT_VISIBILITY = "after_published"
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 # what of the kit goes into the zip: folders whole (minus caches), then single files
-SOURCE_DIRS = ("autograder", "solutions", "exercises")
+SOURCE_DIRS = ("learner", "autograder", "solutions", "exercises")
 SOURCE_FILES = ("exercises.toml", "pyproject.toml", "constraints.txt", "README.md")
 SKIPPED_PARTS = ("__pycache__", ".pytest_cache")
 # copying /autograder/submission for grading: what a hand-in of five .py files never exceeds

@@ -15,7 +15,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import ROOT, manifest
+from learner import manifest
+
+from . import ROOT
 from .corpus import expected_points
 
 if sys.version_info >= (3, 11):

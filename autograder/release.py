@@ -1,11 +1,11 @@
 """Release: the student bundle, build/student/ and build/student.zip, made from the kit's files.
 
-What goes in: the stubs (generated from solutions/ as `make exercises` writes them), the public
-tests and fixtures (without which course document each value was typed from), the learner
-commands' modules with every kit module they import (found by reading their imports), and a
-manifest, Makefile, pyproject.toml, constraints.txt and README.md written for students from the
-kit's own. Nothing else: no solutions, no hidden suites,
-no grading pipeline, no instructor tools. `python -m autograder.release [--out DIR]`.
+What goes in: the student package learner/ as it is (its fixtures without which course document
+each value was typed from), the stubs (generated from solutions/ as `make exercises` writes
+them), the notebooks, the Makefile autograder/student.mk, and a manifest, pyproject.toml,
+constraints.txt and README.md written for students from the kit's own. Nothing else: no
+solutions, no hidden suites, no grading pipeline, no instructor tools; the build stops if the
+student package imports any of them. `python -m autograder.release [--out DIR]`.
 """
 
 from __future__ import annotations
@@ -22,31 +22,27 @@ from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 
-from . import ROOT, manifest, stubs
+from learner import COMMANDS, manifest
+
+from . import ROOT, stubs
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-# The make targets a student types, each with the kit module its recipe runs. The recipe and the
-# module's imports come from the kit: a new learner command is one line here.
-LEARNER_COMMANDS: dict[str, str] = {
-    "check": "autograder.check",
-    "watch": "autograder.watch",
-    "hint": "autograder.hint",
-    "reset": "autograder.reset",
-}
+# The make targets a student types, each with the student-package module its recipe runs.
+LEARNER_COMMANDS: dict[str, str] = {name: f"learner.{name}" for name in COMMANDS}
+MAKEFILE = "autograder/student.mk"  # the bundle's Makefile, copied as it is
 # what the student notebooks import: their visible checks (make check's tests, in the notebook)
-NOTEBOOK_MODULES = ("autograder.notebook_checks",)
-PUBLIC_TESTS = "autograder/public"  # all of it (pytest collects it), but:
-INSTRUCTOR_ONLY = ("autograder/public/make_fixtures.py",)  # regenerates fixtures from solutions/
-# never in the bundle, whatever imports them (the build stops instead)
-FORBIDDEN = ("solutions", "autograder.hidden", "autograder.grading", "autograder.cli")
-PACKAGES = ("autograder", "exercises", "solutions")  # the kit's own top-level packages
+NOTEBOOK_MODULES = ("learner.notebook_checks",)
+STUDENT_PACKAGE = "learner"  # copied as it is: the commands, the public tests, what they share
+# what the student package may never import (the build stops instead)
+FORBIDDEN = ("autograder", "solutions")
+PACKAGES = ("learner", "autograder", "exercises", "solutions")  # the kit's own top-level packages
 MANIFEST = "exercises.toml"  # written for students: without the instructors' fields
 STUDENT_FIELDS = ("id", "module", "title", "points", "offlimits", "todo", "hints")
-FIXTURES = "autograder/public/fixtures"
+FIXTURES = "learner/public/fixtures"
 INSTRUCTOR_KEYS = ("typed_from", "document")  # a fixture's provenance in the course documents
 NOTEBOOKS = "notebooks"  # the bundle's folder of student notebooks, one per topic
 STUDENT_DEPENDENCIES = ("torch", "numpy", "pytest", "tomli")  # taken, pinned, from pyproject.toml
@@ -60,18 +56,6 @@ GITIGNORE = (
     ".ipynb_checkpoints/",
     ".attention-kit-state.json",
     "build/",  # make check PLOT=1 writes its pictures there
-)
-# `make notebook`, a student-only target: Jupyter installed on first use, then the notebooks
-NOTEBOOK_RULES = [
-    "$(VENV)/.notebook: $(READY)",
-    '\t$(BIN)/pip install --quiet -c constraints.txt -e ".[notebook]"',
-    "\t@touch $@",
-    "",
-    "notebook: $(VENV)/.notebook",
-    "\t$(BIN)/jupyter lab notebooks/",
-]
-NOTEBOOK_HELP = (
-    '\t@echo "              make notebook   (the same exercises as notebooks, in Jupyter)"'
 )
 ZIP_TIME = (2026, 1, 1, 0, 0, 0)  # every member's timestamp: the same files give the same zip
 
@@ -120,125 +104,38 @@ def _imports(path: Path, root: Path = ROOT) -> set[str]:
     return {m for m in found if _module_file(m, root) is not None}
 
 
-def closure(roots: Iterable[Path], root: Path = ROOT) -> set[Path]:
-    """`roots`, every kit module they import, transitively, and the packages holding them."""
-    todo, seen = list(roots), set()
-    while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        name = _module_name(path, root)
-        parents = name.split(".")
-        packages = (root.joinpath(*parents[:i], "__init__.py") for i in range(1, len(parents)))
-        todo += [p for p in packages if p.is_file()]
-        for module in _imports(path, root):
-            file = _module_file(module, root)
-            assert file is not None
-            todo.append(file)
-    return seen
-
-
 def _forbidden(module: str) -> bool:
     return any(module == f or module.startswith(f + ".") for f in FORBIDDEN)
 
 
 def kit_files(root: Path = ROOT) -> list[Path]:
-    """The kit's files that go into the bundle as they are (the stubs are generated apart)."""
-    public = sorted(
+    """Every file of the student package, which goes into the bundle as it is; the build stops
+    when one of its modules imports the instructor package or the solutions."""
+    files = sorted(
         p
-        for p in (root / PUBLIC_TESTS).rglob("*")
+        for p in (root / STUDENT_PACKAGE).rglob("*")
         if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
     )
-    skip = {root / p for p in INSTRUCTOR_ONLY}
-    public = [p for p in public if p not in skip]
     wanted = [*LEARNER_COMMANDS.values(), *NOTEBOOK_MODULES]
-    modules = [_module_file(m, root) for m in wanted]
-    missing = [m for m, f in zip(wanted, modules, strict=True) if f is None]
+    missing = [m for m in wanted if _module_file(m, root) is None]
     if missing:
         raise ReleaseError(f"modules the bundle needs not found: {', '.join(missing)}")
-    roots = [p for p in [*modules, *public] if p is not None and p.suffix == ".py"]
-    code = closure(roots, root)
-    bad = sorted(_module_name(p, root) for p in code if _forbidden(_module_name(p, root)))
+    bad = sorted(
+        f"{p.relative_to(root)} imports {m}"
+        for p in files
+        if p.suffix == ".py"
+        for m in _imports(p, root)
+        if _forbidden(m)
+    )
     if bad:
         raise ReleaseError(
-            f"the student bundle would need {', '.join(bad)}: the learner commands and public "
-            "tests may import only public kit modules"
+            f"the student package may not import the instructor package or the solutions: "
+            f"{'; '.join(bad)}"
         )
-    stubs_dir = root / "exercises"
-    code = {p for p in code if p.parent != stubs_dir}  # the stubs are written fresh below
-    return sorted({*code, *public})
+    return files
 
 
 # ---- files written for students ------------------------------------------------------------
-
-
-def _recipe(makefile: str, target: str) -> list[str]:
-    """The recipe lines (tab-indented) of `target` in the kit's Makefile."""
-    lines = makefile.splitlines()
-    for i, line in enumerate(lines):
-        if re.match(rf"{re.escape(target)}\s*:(?!=)", line):
-            recipe = []
-            for body in lines[i + 1 :]:
-                if not body.startswith("\t"):
-                    break
-                recipe.append(body)
-            return recipe
-    raise ReleaseError(f"the kit's Makefile has no target {target!r} for the student bundle")
-
-
-def _variables(makefile: str, used: str) -> list[str]:
-    """The kit Makefile's variable lines that `used` (recipes and the bootstrap) refers to,
-    following references between variables."""
-    defined = {}
-    for line in makefile.splitlines():
-        match = re.match(r"([A-Z_]+)\s*(\?=|:=|=)", line)
-        if match and not line.startswith("\t"):
-            defined.setdefault(match.group(1), line)
-    wanted, todo = set(), re.findall(r"\$\((\w+)\)", used)
-    while todo:
-        name = todo.pop()
-        if name in defined and name not in wanted:
-            wanted.add(name)
-            todo += re.findall(r"\$\((\w+)\)", defined[name])
-    return [line for name, line in defined.items() if name in wanted]
-
-
-def student_makefile(kit_makefile: str) -> str:
-    """The student Makefile: the kit's bootstrap without the dev extras, the learner targets
-    with the kit's recipes and the variables they use."""
-    targets = list(LEARNER_COMMANDS)
-    helps = [
-        line
-        for line in _recipe(kit_makefile, "help")
-        if "Students:" in line or any(f"make {t} " in f"{line} " for t in targets[1:])
-    ]
-    bootstrap = [
-        "$(READY): pyproject.toml constraints.txt",
-        "\t$(PYTHON) -m venv $(VENV)",
-        '\t$(BIN)/pip install --quiet --upgrade "pip>=23"',
-        "\t$(BIN)/pip install --quiet -c constraints.txt -e .",
-        "\t@touch $@",
-    ]
-    rules = []
-    for target in targets:
-        rules += ["", f"{target}: $(READY)", *_recipe(kit_makefile, target)]
-    rules += ["", *NOTEBOOK_RULES]
-    used = "\n".join([*bootstrap, *rules])
-    out = [
-        "# Your exercises: `make check` (the first run creates .venv and installs what it needs).",
-        *_variables(kit_makefile, used),
-        "",
-        f".PHONY: help {' '.join(targets)} notebook",
-        "",
-        "help:",
-        *helps,
-        NOTEBOOK_HELP,
-        "",
-        *bootstrap,
-        *rules,
-    ]
-    return "\n".join(out) + "\n"
 
 
 def _dependencies(pyproject: Path) -> tuple[list[str], dict[str, list[str]]]:
@@ -405,11 +302,10 @@ def bundle_files(root: Path = ROOT) -> dict[str, bytes]:
     for path, text in stubs.expected_stubs().items():
         files[path.relative_to(stubs.EXERCISES.parent).as_posix()] = text.encode("utf-8")
     files.update(student_notebooks())
-    kit_makefile = (root / "Makefile").read_text(encoding="utf-8")
     required, extras = _dependencies(root / "pyproject.toml")
     packages = [_name(d) for d in [*required, *(d for v in extras.values() for d in v)]]
     written = {
-        "Makefile": student_makefile(kit_makefile),
+        "Makefile": (root / MAKEFILE).read_text(encoding="utf-8"),
         "pyproject.toml": student_pyproject(required, extras),
         "constraints.txt": student_constraints((root / "constraints.txt").read_text(), packages),
         "README.md": student_readme((root / "README.md").read_text(encoding="utf-8")),

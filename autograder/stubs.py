@@ -12,7 +12,9 @@ import ast
 import sys
 from pathlib import Path
 
-from . import ROOT, manifest, pristine
+from learner import manifest, pristine
+
+from . import ROOT
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 SOLUTIONS, EXERCISES = ROOT / "solutions", ROOT / "exercises"

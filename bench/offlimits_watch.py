@@ -21,8 +21,9 @@ import tempfile
 import time
 from collections.abc import Iterator
 
-from autograder import ROOT, kernelwatch, manifest
+from autograder import ROOT
 from autograder.grading import evidence, protocol, worker
+from learner import kernelwatch, manifest
 
 from .figures import Figure, report
 

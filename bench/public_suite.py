@@ -43,7 +43,7 @@ def _run(junit: Path) -> float:
             "-p",
             "no:cacheprovider",
             f"--junitxml={junit}",
-            str(ROOT / "autograder" / "public"),
+            str(ROOT / "learner" / "public"),
             "--target=solutions",
         ],
         cwd=ROOT,

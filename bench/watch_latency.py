@@ -1,9 +1,9 @@
 """Benchmark: how long `make watch` takes from a save to the new report, against a cold check.
 
-Starts `python -m autograder.watch attention_scores` in a pseudo-terminal on a copy of the stubs,
+Starts `python -m learner.watch attention_scores` in a pseudo-terminal on a copy of the stubs,
 then saves attention_scores REPEATS times, each after a pause that leaves the spare interpreter
 time to import torch (as a student's editing does), and times each save until the report is
-back. Against it, the median of `python -m autograder.check --ex attention_scores` started cold
+back. Against it, the median of `python -m learner.check --ex attention_scores` started cold
 in the same workspace. Target: save to report <= 0.75 x the cold check. Exit status 1 when missed.
 Usage: python -m bench.watch_latency [REPEATS] [--json]   (default 5)
 """
@@ -60,7 +60,7 @@ def watch_latencies(ws: Path, repeats: int) -> list[float]:
     if pid == 0:  # the child: the watch, with the pty as its terminal
         try:
             os.chdir(ws)
-            argv = [sys.executable, "-m", "autograder.watch", "attention_scores"]
+            argv = [sys.executable, "-m", "learner.watch", "attention_scores"]
             os.execvpe(argv[0], argv, _env())
         finally:
             os._exit(127)
@@ -82,7 +82,7 @@ def watch_latencies(ws: Path, repeats: int) -> list[float]:
 
 
 def cold_check(ws: Path, repeats: int) -> list[float]:
-    command = [sys.executable, "-m", "autograder.check", "--ex", "attention_scores"]
+    command = [sys.executable, "-m", "learner.check", "--ex", "attention_scores"]
     times = []
     for _ in range(repeats + 1):  # the first warms the caches
         start = time.perf_counter()

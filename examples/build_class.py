@@ -7,8 +7,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from autograder import ROOT, manifest
-from autograder.manifest import tomllib
+from autograder import ROOT
+from learner import manifest
+from learner.manifest import tomllib
 
 CLASS = ROOT / "examples" / "class.toml"
 OUT = ROOT / "examples" / "submissions"

@@ -29,9 +29,10 @@ from typing import Any
 
 import pytest
 
-from autograder import ROOT, manifest, redteam
+from autograder import ROOT, redteam
 from autograder.grading import evidence
 from autograder.grading.isolate import FORGED
+from learner import manifest
 from tests import corpus_entries
 
 if sys.version_info >= (3, 11):

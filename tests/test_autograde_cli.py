@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import ROOT, manifest
+from autograder import ROOT
+from learner import manifest
 
 pytestmark = pytest.mark.slow  # the real CLI on whole batches
 

@@ -1,4 +1,4 @@
-"""`make check` end to end: `python -m autograder.check` in a real subprocess on a temp workspace.
+"""`make check` end to end: `python -m learner.check` in a real subprocess on a temp workspace.
 
 A workspace is a folder holding `exercises/` (copied from solutions/ or from the stubs, then
 edited); the check runs there, so `exercises` resolves to the copy.
@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder import ROOT, check, manifest
+from autograder import ROOT
 from autograder.notebooks import write_source
+from learner import check, manifest
 
 pytestmark = pytest.mark.slow
 EXERCISES = manifest.load()
@@ -44,7 +45,7 @@ def workspace(tmp: Path, base: str, edits: dict[str, tuple[str, str]] | None = N
 def run_check(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "utf-8"}
     return subprocess.run(
-        [sys.executable, "-m", "autograder.check", *args],
+        [sys.executable, "-m", "learner.check", *args],
         cwd=ws,
         env=env,
         capture_output=True,
@@ -250,7 +251,7 @@ def test_endless_loop_is_stopped_and_named(tmp_path: Path) -> None:
     ws = workspace(tmp_path, "solutions", {"simple_attention": loop})
     env_seconds = {"ATTENTION_KIT_TEST_SECONDS": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "autograder.check", "--ex", "simple_attention"],
+        [sys.executable, "-m", "learner.check", "--ex", "simple_attention"],
         cwd=ws,
         env={**os.environ, "PYTHONPATH": str(ROOT), **env_seconds},
         capture_output=True,
@@ -276,7 +277,7 @@ def test_endless_loop_at_import_is_stopped_once(tmp_path: Path) -> None:
     )
     ws = workspace(tmp_path, "solutions", {"numpy_attention": loop})
     proc = subprocess.run(
-        [sys.executable, "-m", "autograder.check"],
+        [sys.executable, "-m", "learner.check"],
         cwd=ws,
         env={**os.environ, "PYTHONPATH": str(ROOT), "ATTENTION_KIT_TEST_SECONDS": "2"},
         capture_output=True,
@@ -358,7 +359,7 @@ def test_a_closed_pipe_ends_quietly_and_saves_progress(tmp_path: Path) -> None:
     os.close(read)  # the reader is gone before the first line: every write fails
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "utf-8"}
     proc = subprocess.run(
-        [sys.executable, "-m", "autograder.check"],
+        [sys.executable, "-m", "learner.check"],
         cwd=ws,
         env=env,
         stdout=write,
@@ -372,7 +373,7 @@ def test_a_closed_pipe_ends_quietly_and_saves_progress(tmp_path: Path) -> None:
     state = json.loads((ws / ".attention-kit-state.json").read_text())
     assert len(state["passed"]) == len(EXERCISES)
     shell = subprocess.run(
-        f"{sys.executable} -m autograder.check --ex simple_attention | head -3",
+        f"{sys.executable} -m learner.check --ex simple_attention | head -3",
         shell=True,
         cwd=ws,
         env=env,

@@ -11,7 +11,8 @@ import pytest
 from test_check_cli import workspace
 from test_heatmap import png_size
 
-from autograder import ROOT, attention_maps
+from autograder import ROOT
+from learner import attention_maps
 
 pytestmark = pytest.mark.slow
 
@@ -26,10 +27,10 @@ DIM0 = {  # all_attention_weights normalises the columns instead of the rows
 def run_check(
     ws: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """python -m autograder.check in the workspace, as make check runs it."""
+    """python -m learner.check in the workspace, as make check runs it."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "utf-8", **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "autograder.check", *args],
+        [sys.executable, "-m", "learner.check", *args],
         cwd=ws,
         env=env,
         capture_output=True,
@@ -119,7 +120,7 @@ def _make_check_command(*variables: str) -> str:
         ["make", "-n", "check", *variables], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 0, proc.stderr
-    return next(line for line in proc.stdout.splitlines() if "autograder.check" in line)
+    return next(line for line in proc.stdout.splitlines() if "learner.check" in line)
 
 
 def test_make_check_plot_passes_the_flag() -> None:

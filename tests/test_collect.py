@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 
-from autograder import ROOT, manifest
+from autograder import ROOT
 from autograder.grading import collect as collect_mod
 from autograder.grading.collect import MAX_SOURCE_BYTES, SAFE_ID, collect
 from autograder.grading.model import Submission
 from autograder.notebooks import write_source
+from learner import manifest
 
 MODULES = manifest.modules()
 

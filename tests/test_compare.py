@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from autograder.compare import mismatch
+from learner.compare import mismatch
 
 
 def test_equal_within_tolerance_is_none() -> None:

@@ -126,7 +126,7 @@ def test_an_exercise_a_whole_file_does_not_define_is_expected_to_score_0(tmp_pat
     """A whole module file hands in only what it defines: an exercise it lacks (one added to the
     curriculum after the entry was written) is expected to score 0, the others full unless
     [points] says otherwise; a file that does not parse is not guessed at."""
-    from autograder import manifest
+    from learner import manifest
 
     entry = tmp_path / "entry"
     (entry / "exercises").mkdir(parents=True)
@@ -155,7 +155,7 @@ def test_notebooks_others_and_modules_not_handed_in_set_the_defaults(tmp_path: P
     solved nor handed in scores 0."""
     import json
 
-    from autograder import manifest
+    from learner import manifest
 
     full = {e.id: e.points for e in manifest.load()}
     entry = tmp_path / "entry"

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from autograder import ROOT, manifest
+from autograder import ROOT
+from learner import manifest
 from tests.corpus_entries import expected_points, materialise, own_sources
 
 if sys.version_info >= (3, 11):
@@ -32,7 +33,7 @@ BASES = {"solutions": ROOT / "solutions", "stubs": ROOT / "exercises"}
 # Runs check.main() for each workspace in turn, in one process, and prints the results as JSON.
 DRIVER = """
 import contextlib, io, json, os, sys
-from autograder import check
+from learner import check
 
 results = {}
 for name, ws in json.loads(sys.argv[1]).items():

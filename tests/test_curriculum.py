@@ -14,12 +14,13 @@ import inspect
 import pytest
 from test_mistakes import _reference, function_cases
 
-from autograder import ROOT, examples, manifest, mistakes, stubs
+from autograder import ROOT, stubs
 from autograder.grading import suite
 from autograder.notebooks import build, content
 from examples import build_class
+from learner import examples, manifest, mistakes
 
-PUBLIC = ROOT / "autograder" / "public"
+PUBLIC = ROOT / "learner" / "public"
 
 
 def _public_marks(module: str) -> set[str]:
@@ -49,7 +50,7 @@ def test_step_public_test_for_every_exercise() -> None:
     marked @pytest.mark.exercise("<id>") in the module's public file."""
     missing = [
         f"{ex.id}: no worked example (>>>) in its docstring and no public test marked "
-        f"exercise({ex.id!r}) in autograder/public/test_{ex.module}.py (step: add one)"
+        f"exercise({ex.id!r}) in learner/public/test_{ex.module}.py (step: add one)"
         for ex in manifest.load()
         if ex.id not in _public_marks(ex.module) and not _documented(ex)
     ]

@@ -14,13 +14,22 @@ from pathlib import Path
 import pytest
 from test_gradescope import gradescope_root, run_autograder
 
-from autograder import ROOT, manifest
+from autograder import ROOT
+from learner import manifest
 
 DROPPED = "gpt2_small_attention"  # nothing else calls it
 WRAPPER = (
     "MultiHeadAttentionWrapper"  # made of CausalAttention heads; two_dimensional_wrapper builds one
 )
-KIT = ["autograder", "solutions", "exercises", "Makefile", "pyproject.toml", "constraints.txt"]
+KIT = [
+    "learner",
+    "autograder",
+    "solutions",
+    "exercises",
+    "Makefile",
+    "pyproject.toml",
+    "constraints.txt",
+]
 KIT_FILES = [*KIT, "README.md", "exercises.toml"]
 TIMEOUT = 300  # seconds for one release, check or autograde run in a copy of the kit
 
@@ -180,14 +189,14 @@ def test_make_check_in_the_bundle_counts_only_the_taught(dropped_kit: tuple[Path
     _, bundle = dropped_kit
     for path in (ROOT / "solutions").glob("*.py"):
         shutil.copy2(path, bundle / "exercises" / path.name)
-    proc = run(bundle, "-m", "autograder.check")
+    proc = run(bundle, "-m", "learner.check")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     taught = [e for e in manifest.curriculum() if e.id != DROPPED]
     total = sum(e.points for e in taught)
     assert f"{len(taught)}/{len(taught)} exercises, {total:g}/{total:g} points" in proc.stdout
     assert DROPPED not in proc.stdout
     assert "Every exercise passes." in proc.stdout
-    alone = run(bundle, "-m", "autograder.check", "--ex", DROPPED)
+    alone = run(bundle, "-m", "learner.check", "--ex", DROPPED)
     assert alone.returncode != 0
     assert f"{DROPPED} is not part of this course" in alone.stderr
 

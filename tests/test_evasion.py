@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder import ROOT, evasion, manifest
-from autograder.public import expect
+from autograder import ROOT
+from learner import evasion, manifest
+from learner.public import expect
 from tests import corpus_entries
 
 CORPUS = ROOT / "tests" / "corpus"
@@ -71,9 +72,9 @@ FLAGGED = [
     ("from torch._C import _disabled_torch_function_impl\n", [(1, "from torch._C import ...")]),
     ("import torch.overrides\n", [(1, "import torch.overrides")]),
     ("import torch\nf = torch.jit.script\n", [(2, "torch.jit.script")]),
-    ("import sys\nw = sys.modules['autograder.offlimits']\n", [(2, "sys.modules")]),
+    ("import sys\nw = sys.modules['learner.offlimits']\n", [(2, "sys.modules")]),
     ("import sys\nf = sys._getframe(1)\n", [(2, "sys._getframe")]),
-    ("import autograder.offlimits\n", [(1, "import autograder.offlimits")]),
+    ("import learner.offlimits\n", [(1, "import learner.offlimits")]),
     ("from solutions import simple_attention\n", [(1, "from solutions import ...")]),
     ("import importlib\n", [(1, "import importlib")]),
     ("import builtins\n", [(1, "import builtins")]),

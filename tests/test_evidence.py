@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from autograder import kernelwatch
 from autograder.grading import evidence
+from learner import kernelwatch
 
 SEAL = bytes(range(16))
 

@@ -1,4 +1,4 @@
-"""Worked examples in docstrings (autograder/examples.py): what is read from them, what is refused,
+"""Worked examples in docstrings (learner/examples.py): what is read from them, what is refused,
 and the public test and hidden check derived from them."""
 
 from __future__ import annotations
@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from autograder import ROOT, examples, manifest
+from autograder import ROOT
 from autograder.grading import suite
-from autograder.public.expect import fixture
+from learner import examples, manifest
+from learner.public.expect import fixture
 
 DOC = """Entropy of each row.
 

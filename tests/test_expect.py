@@ -1,4 +1,4 @@
-"""autograder.public.expect: the failure messages a student reads."""
+"""learner.public.expect: the failure messages a student reads."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.public.expect import (
+from learner.public.expect import (
     as_numbers,
     expect_close,
     expect_own_code,

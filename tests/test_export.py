@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder import ROOT, manifest
+from autograder import ROOT
 from autograder.grading import report, roster
 from autograder.grading.model import CheckResult, Graded
 from autograder.grading.record import Gradebook
+from learner import manifest
 
 EXERCISES = manifest.load()
 TOTAL = sum(e.points for e in EXERCISES)  # from the manifest, not written out

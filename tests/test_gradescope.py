@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 from test_autograde_cli import autograde
 
-from autograder import ROOT, gradescope, manifest
+from autograder import ROOT, gradescope
+from learner import manifest
 from tests import corpus_entries
 
 if sys.version_info >= (3, 11):

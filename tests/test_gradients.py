@@ -1,5 +1,5 @@
-"""What a call's backward and side effects report (autograder/backprop.py), through the worker's
-own request handling, and how a graph cut is named (autograder/mistakes/graph.py)."""
+"""What a call's backward and side effects report (learner/backprop.py), through the worker's
+own request handling, and how a graph cut is named (learner/mistakes/graph.py)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from autograder import backprop
 from autograder.grading import protocol
 from autograder.grading.student import Student
 from autograder.grading.worker import Session
-from autograder.mistakes import graph
+from learner import backprop
+from learner.mistakes import graph
 
 
 def _scaled(x: torch.Tensor) -> torch.Tensor:

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder import ROOT, manifest
+from autograder import ROOT
 from autograder.grading import handback, report
 from autograder.grading.model import CheckResult, Graded
 from autograder.grading.record import Gradebook
+from learner import manifest
 
 pytestmark = pytest.mark.slow  # the CLI as a subprocess
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder import attention_maps, heatmap, manifest
-from autograder.public.expect import fixture
+from learner import attention_maps, heatmap, manifest
+from learner.public.expect import fixture
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 WEIGHTS = [[1.0, 0.0], [0.25, 0.75]]

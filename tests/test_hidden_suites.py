@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from autograder import ROOT, manifest
+from autograder import ROOT
 from autograder.grading import suite
 from autograder.grading.grader import Grader
 from autograder.grading.isolate import SandboxChannel
 from autograder.grading.model import Graded, Submission
 from autograder.grading.student import Student
+from learner import manifest
 from tests import corpus_entries
 
 if sys.version_info >= (3, 11):

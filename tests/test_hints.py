@@ -1,5 +1,5 @@
 """The Hint: line of `make check` fits the failure: a hint in exercises.toml may say which
-mistakes (autograder/mistakes/) and which public tests it answers."""
+mistakes (learner/mistakes/) and which public tests it answers."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from test_mistakes import check_each
 
-from autograder import ROOT, manifest, mistakes
-from autograder.manifest import Exercise
+from autograder import ROOT
+from learner import manifest, mistakes
+from learner.manifest import Exercise
 
-PUBLIC = ROOT / "autograder" / "public"
+PUBLIC = ROOT / "learner" / "public"
 
 
 def _exercise(hints: tuple[str, ...], answers: tuple[tuple[str, ...], ...]) -> Exercise:
@@ -158,7 +159,7 @@ def test_the_feedback_shows_the_hint_that_fits() -> None:
 def test_a_cut_graph_gets_the_autograd_hint_not_the_exercises() -> None:
     """A failure naming a graph mistake gets the autograd hint; one naming the exercise's own
     mistake keeps the manifest's hint for it."""
-    from autograder.mistakes import graph
+    from learner.mistakes import graph
 
     e = manifest.by_id()["softmax_stable"]
     cut = f"no gradient reaches x\n  Looks like: {graph.DETACHED.says}"

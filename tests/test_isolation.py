@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 import torch
 
-from autograder import ROOT, manifest
+from autograder import ROOT
 from autograder.grading.isolate import SandboxChannel, Zygote
 from autograder.grading.sandbox import SANDBOX_UID_BASE, basic_uid, python_view
 from autograder.grading.student import Student, StudentError
+from learner import manifest
 
 pytestmark = pytest.mark.slow  # real sandboxed workers
 

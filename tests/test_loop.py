@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import ROOT, manifest, pristine, progress, stubs, watch
+from autograder import ROOT, stubs
+from learner import manifest, pristine, progress, watch
 
 pytestmark = pytest.mark.slow
 STATE = progress.STATE_NAME
@@ -48,8 +49,10 @@ def env() -> dict[str, str]:
 
 
 def run(ws: Path, module: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """`python -m learner.<module>` (a dotted name: that module) in the workspace."""
+    name = module if "." in module else f"learner.{module}"
     return subprocess.run(
-        [sys.executable, "-m", f"autograder.{module}", *args],
+        [sys.executable, "-m", name, *args],
         cwd=ws,
         env=env(),
         input=stdin,
@@ -315,7 +318,7 @@ def test_hint_for_an_unknown_exercise(tmp_path: Path) -> None:
 
 
 def reset_in_terminal(terminals: list[Terminal], ws: Path, answer: bytes) -> Terminal:
-    t = Terminal([sys.executable, "-m", "autograder.reset", "softmax_stable"], ws)
+    t = Terminal([sys.executable, "-m", "learner.reset", "softmax_stable"], ws)
     terminals.append(t)
     t.expect(re.escape("Reset softmax_stable in exercises/simple_attention.py? [y/N] "))
     t.type(answer)
@@ -445,7 +448,7 @@ def test_watch_checks_each_save_and_moves_on(tmp_path: Path, terminals: list[Ter
         f"import os\nwith open({str(log)!r}, 'a') as f:\n    print(os.getpid(), file=f)\n"
         + path.read_text()
     )
-    t = Terminal([sys.executable, "-m", "autograder.watch"], ws)
+    t = Terminal([sys.executable, "-m", "learner.watch"], ws)
     terminals.append(t)
     at = t.expect(r"Watching exercises/: save a file to check it again\. Ctrl-C to leave\.")
     assert "· attention_scores" in t.text
@@ -483,7 +486,7 @@ def test_watch_stops_a_stuck_check_and_leaves_mid_check(
     ws = workspace(tmp_path, "exercises")
     path = ws / "exercises" / "causal_attention.py"
     t = Terminal(
-        [sys.executable, "-m", "autograder.watch", "causal_mask"],
+        [sys.executable, "-m", "learner.watch", "causal_mask"],
         ws,
         ATTENTION_KIT_WATCH_SECONDS="5",
     )
@@ -565,13 +568,13 @@ def test_make_hint_and_reset_targets(tmp_path: Path) -> None:
 def test_attention_kit_subcommands(tmp_path: Path) -> None:
     """Do `attention-kit hint|reset|check` pass their own options through (--ex, --yes)?"""
     ws = workspace(tmp_path, "solutions")
-    hint = run(ws, "cli", "hint", "--ex", "causal_mask")
+    hint = run(ws, "autograder.cli", "hint", "--ex", "causal_mask")
     assert hint.returncode == 0, hint.stderr
     assert "Hint 1 of" in hint.stdout and "causal_mask" in hint.stdout
-    reset = run(ws, "cli", "reset", "--ex", "causal_mask", "--yes")
+    reset = run(ws, "autograder.cli", "reset", "--ex", "causal_mask", "--yes")
     assert reset.returncode == 0, reset.stderr
     assert "Reset causal_mask in exercises/causal_attention.py" in reset.stdout
-    unknown = run(ws, "cli", "check", "--ex", "softmax_fancy")
+    unknown = run(ws, "autograder.cli", "check", "--ex", "softmax_fancy")
     assert unknown.returncode == 2
     assert "no exercise or topic called 'softmax_fancy'" in unknown.stderr
 
@@ -665,7 +668,7 @@ def test_watch_checks_what_a_save_broke(tmp_path: Path, terminals: list[Terminal
     ws = workspace(tmp_path, "solutions")
     with_stub(ws, "simple_attention", "softmax_stable")
     path = ws / "exercises" / "simple_attention.py"
-    t = Terminal([sys.executable, "-m", "autograder.watch"], ws)
+    t = Terminal([sys.executable, "-m", "learner.watch"], ws)
     terminals.append(t)
     at = t.expect(r"Watching exercises/")
     assert f"{N - 1}/{N} exercises" in t.text
@@ -698,7 +701,7 @@ def test_watch_after_a_syntax_error_counts_the_whole_file(
     ws = workspace(tmp_path, "solutions")
     with_stub(ws, "simple_attention", "all_context_vectors")
     path = ws / "exercises" / "simple_attention.py"
-    t = Terminal([sys.executable, "-m", "autograder.watch"], ws)
+    t = Terminal([sys.executable, "-m", "learner.watch"], ws)
     terminals.append(t)
     at = t.expect(r"Watching exercises/")
     path.write_text(path.read_text().replace("def attention_scores(", "def attention_scores(:"))

@@ -3,7 +3,7 @@ by `make check` and by the hidden suites, each message naming that mistake ("Loo
 
 The edits live beside the checks that must catch them: MISTAKE_EDITS of each hidden module
 (autograder/hidden/test_<module>.py) maps a name to ([(old, new)], {exercise: mistake name});
-the mistake names are those of autograder/mistakes/ (an exercise that calls another inherits its
+the mistake names are those of learner/mistakes/ (an exercise that calls another inherits its
 mistake). One subprocess runs make check on every submission, one zygote grades them all.
 """
 
@@ -16,11 +16,12 @@ from collections.abc import Iterator
 import pytest
 from test_mistakes import check_each
 
-from autograder import ROOT, manifest, mistakes
+from autograder import ROOT
 from autograder.grading.grader import Grader
 from autograder.grading.model import Graded, Submission
 from autograder.hidden.helpers import HEADS
-from autograder.mistakes import graph
+from learner import manifest, mistakes
+from learner.mistakes import graph
 
 pytestmark = pytest.mark.slow
 RUN_SEED = 20262

@@ -1,4 +1,4 @@
-"""The mistake catalogue (autograder/mistakes/): every catalogued mistake is told apart from the
+"""The mistake catalogue (learner/mistakes/): every catalogued mistake is told apart from the
 reference and named by its own output, and the corpus's mistakes are named in `make check`.
 
 The hidden suites' side (the feedback) is checked in tests/test_hidden_suites.py, on the corpus
@@ -24,8 +24,9 @@ import numpy as np
 import pytest
 import torch
 
-from autograder import ROOT, examples, manifest, mistakes
-from autograder.mistakes import Case, graph, seeded
+from autograder import ROOT
+from learner import examples, manifest, mistakes
+from learner.mistakes import Case, graph, seeded
 from solutions import (
     causal_attention,
     multihead_attention,
@@ -500,7 +501,7 @@ def test_corpus_phrases_are_catalogue_sentences() -> None:
     sentences = [m.says for listed in mistakes.catalogue().values() for m in listed]
     sentences += [*seeded.sentences(), mistakes.diagnose_names([], ["W_query.bias"]) or ""]
     sentences += [m.says for m in graph.MISTAKES]
-    public = (ROOT / "autograder" / "public" / "test_causal_attention.py").read_text()
+    public = (ROOT / "learner" / "public" / "test_causal_attention.py").read_text()
     for path in CORPUS.glob("mistake_*/expected.toml"):
         spec = expectations(path.parent.name)
         for table in ("diagnosis", "check_diagnosis", "feedback_diagnosis"):
@@ -515,7 +516,7 @@ def test_corpus_phrases_are_catalogue_sentences() -> None:
 # Runs check.main(["--ex", exercise]) for each workspace and exercise, in one process.
 DRIVER = """
 import contextlib, io, json, os, sys
-from autograder import check
+from learner import check
 
 results = {}
 for name, (ws, exercises) in json.loads(sys.argv[1]).items():

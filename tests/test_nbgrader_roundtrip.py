@@ -24,8 +24,9 @@ from typing import Any
 import pytest
 from test_autograde_cli import autograde
 
-from autograder import ROOT, manifest
+from autograder import ROOT
 from autograder.notebooks import build, course, grade, write_student
+from learner import manifest
 from tests import corpus_entries
 
 if sys.version_info >= (3, 11):

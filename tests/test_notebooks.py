@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from autograder import ROOT, manifest
+from autograder import ROOT
 from autograder.notebooks import build, write_source, write_student
 from autograder.notebooks.extract import extract, relabel
+from learner import manifest
 
 MODULES = manifest.modules()
 

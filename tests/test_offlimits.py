@@ -1,4 +1,4 @@
-"""autograder.offlimits: every route to an off-limits function is caught; correct code is not."""
+"""learner.offlimits: every route to an off-limits function is caught; correct code is not."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812 - the usual alias
 from torch import nn
 
-from autograder import kernelwatch, offlimits
+from learner import kernelwatch, offlimits
 
 X = torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(0))
 Q = torch.randn(1, 2, 3, 4, generator=torch.Generator().manual_seed(1))  # (b, heads, n, head_dim)
@@ -549,7 +549,7 @@ def test_watch_stays_light() -> None:
     """Does a first watch avoid importing torch._dynamo (a second of start-up) and sympy?"""
     code = (
         "import sys, torch\n"
-        "from autograder import offlimits\n"
+        "from learner import offlimits\n"
         "with offlimits.watch(['softmax', 'fused_attention']) as calls:\n"
         "    x = torch.randn(2, 3); (x.exp() / x.exp().sum(-1, keepdim=True)).softmax(-1)\n"
         "print(calls, 'torch._dynamo' in sys.modules, 'sympy' in sys.modules)\n"

@@ -1,4 +1,4 @@
-"""autograder/parse.py: the one bounded way the kit parses a student's source."""
+"""learner/parse.py: the one bounded way the kit parses a student's source."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from autograder import parse
-from autograder.offlimits import static_violations
+from learner import parse
+from learner.offlimits import static_violations
 
 
 def nested(n: int, op: str = "-") -> str:

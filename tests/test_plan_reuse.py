@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from autograder import manifest
 from autograder.grading import grader
 from autograder.grading.model import Submission
 from autograder.grading.plan import Remembered, key_of
 from autograder.grading.suite import Reference
+from learner import manifest
 
 
 def test_keys_tell_apart_dtype_shape_sign_and_kind() -> None:

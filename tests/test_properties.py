@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from autograder.compare import FLOAT32_ATOL
-from autograder.public import oracle
+from learner.compare import FLOAT32_ATOL
+from learner.public import oracle
 from solutions import (
     causal_attention,
     multihead_attention,

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from autograder import ROOT, manifest
+from autograder import ROOT
+from learner import manifest
 
-PUBLIC = ROOT / "autograder" / "public"
+PUBLIC = ROOT / "learner" / "public"
 PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:hypothesispytest"]
 
 # A pytest plugin that writes one JSON record per public test: its exercise, outcome and time.
@@ -115,10 +116,11 @@ def test_public_tests_ask_their_question(reference_run: dict[str, Any]) -> None:
 
 
 def test_public_suite_needs_only_what_students_have() -> None:
-    """Do the public files import only the standard library, numpy, torch, pytest and the kit?"""
-    allowed = {"numpy", "torch", "pytest", "autograder"} | set(sys.stdlib_module_names)
+    """Do the public files import only the standard library, numpy, torch, pytest and the
+    student package?"""
+    allowed = {"numpy", "torch", "pytest", "learner"} | set(sys.stdlib_module_names)
     used = set()
-    for path in set(PUBLIC.glob("*.py")) - {PUBLIC / "make_fixtures.py"}:  # the kit's generator
+    for path in PUBLIC.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 used.update(alias.name.split(".")[0] for alias in node.names)
@@ -163,8 +165,8 @@ def test_a_wrong_mask_is_shown_against_the_expected_bools() -> None:
     what is asked), and the first difference as booleans, not 0./1. floats?"""
     import torch
 
-    from autograder.mistakes import Case
-    from autograder.public.expect import expect_close
+    from learner.mistakes import Case
+    from learner.public.expect import expect_close
 
     got = torch.triu(torch.ones(4, 4, dtype=torch.bool), diagonal=0)
     wanted = torch.triu(torch.ones(4, 4, dtype=torch.bool), diagonal=1).tolist()
@@ -179,7 +181,7 @@ def test_a_wrong_mask_is_shown_against_the_expected_bools() -> None:
 def test_rows_are_numbered_from_zero_with_their_token() -> None:
     """Do the public messages about one row name it as Python indexes it, with its token
     ("row 1 (journey)"), as the heatmaps number their rows?"""
-    from autograder.public.expect import fixture
+    from learner.public.expect import fixture
 
     tree = ast.parse((PUBLIC / "test_simple_attention.py").read_text(encoding="utf-8"))
     assigned = {
@@ -194,7 +196,7 @@ def test_rows_are_numbered_from_zero_with_their_token() -> None:
     }
     row = eval(compile(ast.Expression(assigned["ROW"]), "ROW", "eval"), {}, names)
     assert row == {"journey": "row 1 (journey)", '"The cat ran"': 'row 2 ("ran")'}
-    from autograder import heatmap
+    from learner import heatmap
 
     drawn = heatmap.terminal([[1.0, 0.0], [0.5, 0.5]], ["journey", "starts"], unicode=False)
     assert drawn.splitlines()[2].startswith("  0 journey")

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from autograder import ROOT, manifest
+from autograder import ROOT
 from autograder.grading import record
 from autograder.grading.model import CheckResult, Graded
 from autograder.grading.record import Gradebook, GradebookError
 from autograder.grading.seeding import submission_seed
+from learner import manifest
 
 EXERCISES = [e.id for e in manifest.load()]
 CHILD_TIMEOUT = 30.0  # seconds to wait for the child process's next line

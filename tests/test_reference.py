@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.compare import DOC_ATOL, mismatch
-from autograder.public import make_fixtures
-from autograder.public.expect import FIXTURES, fixture
+from autograder import make_fixtures
+from learner.compare import DOC_ATOL, mismatch
+from learner.public.expect import FIXTURES, fixture
 from solutions import causal_attention, multihead_attention, trainable_attention
 
 # name: (provenance, seed, printed first batch row or whole output)
@@ -104,7 +104,7 @@ def test_chapter_fixture_agrees_with_the_book(name: str) -> None:
 
 
 def test_chapter_fixture_is_current() -> None:
-    """Does `python -m autograder.public.make_fixtures --check` find the file up to date?"""
+    """Does `python -m autograder.make_fixtures --check` find the file up to date?"""
     assert make_fixtures.main(["--check"]) == 0
 
 
@@ -114,7 +114,7 @@ def test_chapter_fixture_says_how_it_was_made() -> None:
     for name, entry in data["values"].items():
         assert entry["seed"] == BOOK[name][1]
         assert entry["torch"] == torch.__version__
-        assert entry["command"] == "python -m autograder.public.make_fixtures"
+        assert entry["command"] == "python -m autograder.make_fixtures"
         assert entry["call"].startswith(f"torch.manual_seed({entry['seed']}); {name}(")
 
 

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import ROOT, manifest, release, stubs
+from autograder import ROOT, release, stubs
+from learner import manifest
 
 MIN_LINE = 16  # characters, whitespace collapsed: shorter lines are too common to be a leak
 MIN_DOCSTRING = 20
@@ -45,7 +46,7 @@ def public_lines() -> set[str]:
     """Every line of the kit outside the secret folders: the package's other modules, the
     generated stubs, the manifest and README."""
     lines: set[str] = set()
-    for path in (ROOT / "autograder").rglob("*.py"):
+    for path in [*(ROOT / "learner").rglob("*.py"), *(ROOT / "autograder").rglob("*.py")]:
         if not path.is_relative_to(SECRET[1]):
             lines |= {norm(x) for x in path.read_text(encoding="utf-8").splitlines()}
     for text in stubs.expected_stubs().values():
@@ -57,7 +58,7 @@ def public_lines() -> set[str]:
 
 def public_names() -> set[str]:
     names: set[str] = set()
-    for path in (ROOT / "autograder").rglob("*.py"):
+    for path in [*(ROOT / "learner").rglob("*.py"), *(ROOT / "autograder").rglob("*.py")]:
         if not path.is_relative_to(SECRET[1]):
             names |= set(re.findall(r"\w+", path.read_text(encoding="utf-8")))
     return names
@@ -188,13 +189,11 @@ def test_bundle_holds_what_students_need(bundle: Path) -> None:
         assert (bundle / "exercises" / f"{module}.py").read_text() == stubs.stub_source(
             (ROOT / "solutions" / f"{module}.py").read_text(), f"{module}.py"
         )
-        assert (bundle / "autograder" / "public" / f"test_{module}.py").is_file()
+        assert (bundle / "learner" / "public" / f"test_{module}.py").is_file()
         notebook = json.loads((bundle / "notebooks" / f"{module}.ipynb").read_text())
         assert notebook["nbformat"] == 4 and notebook["cells"]
-    fixtures = sorted(p.name for p in (ROOT / "autograder/public/fixtures").glob("*.json"))
-    assert (
-        sorted(p.name for p in (bundle / "autograder/public/fixtures").glob("*.json")) == fixtures
-    )
+    fixtures = sorted(p.name for p in (ROOT / "learner/public/fixtures").glob("*.json"))
+    assert sorted(p.name for p in (bundle / "learner/public/fixtures").glob("*.json")) == fixtures
     for name in ("Makefile", "pyproject.toml", "constraints.txt", "README.md", "exercises.toml"):
         assert (bundle / name).is_file(), name
     # the student manifest: every exercise as the kit's, without the instructors' source field
@@ -212,7 +211,7 @@ def test_bundle_leaves_the_instructor_side_out(bundle: Path) -> None:
         assert not any(p == prefix or p.startswith(prefix + "/") for p in paths), prefix
     for tool in ("cli.py", "stubs.py", "redteam.py", "gradescope.py", "release.py"):
         assert f"autograder/{tool}" not in paths
-    assert "autograder/public/make_fixtures.py" not in paths  # it imports solutions/
+    assert "autograder/make_fixtures.py" not in paths  # it imports solutions/
 
 
 def test_nothing_hidden_leaks(bundle: Path) -> None:
@@ -300,7 +299,7 @@ def test_bundle_imports_only_its_own_public_modules(bundle: Path) -> None:
     probe = (
         "import importlib, json, sys\n"
         f"for name in {commands!r}: importlib.import_module(name)\n"
-        "from autograder import check\n"
+        "from learner import check\n"
         "code = check.main([])\n"
         "mods = {n: getattr(m, '__file__', None) for n, m in sys.modules.items()}\n"
         "print(json.dumps({'code': code, 'mods': mods}))\n"
@@ -319,9 +318,9 @@ def test_bundle_imports_only_its_own_public_modules(bundle: Path) -> None:
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["code"] == 1  # every exercise not started
     ours = {n: f for n, f in result["mods"].items() if n.split(".")[0] in release.PACKAGES}
-    assert "autograder.check" in ours and "exercises.simple_attention" in ours
+    assert "learner.check" in ours and "exercises.simple_attention" in ours
     for name, file in ours.items():
-        assert not name.startswith(("solutions", "autograder.hidden", "autograder.grading")), name
+        assert not name.startswith(("solutions", "autograder")), name
         assert file is None or Path(file).resolve().is_relative_to(bundle.resolve()), (name, file)
 
 
@@ -363,19 +362,23 @@ def test_zip_is_the_folder(tmp_path: Path) -> None:
 
 
 def test_a_forbidden_import_stops_the_build(tmp_path: Path) -> None:
-    """Would a public module that imports the grading pipeline stop the build with one line?"""
+    """Would a student-package module that imports the grading pipeline stop the build, with one
+    line naming the file and the import?"""
     kit = tmp_path / "kit"
-    (kit / "autograder" / "public").mkdir(parents=True)
-    (kit / "autograder" / "grading").mkdir()
+    (kit / "learner" / "public").mkdir(parents=True)
+    (kit / "autograder" / "grading").mkdir(parents=True)
     (kit / "exercises.toml").write_text("")
-    for rel in ("autograder/__init__.py", "autograder/grading/__init__.py"):
+    for rel in ("learner/__init__.py", "autograder/__init__.py", "autograder/grading/__init__.py"):
         (kit / rel).write_text("")
     (kit / "autograder" / "grading" / "suite.py").write_text("X = 1\n")
     for module in [*release.LEARNER_COMMANDS.values(), *release.NOTEBOOK_MODULES]:
         (kit / f"{module.replace('.', '/')}.py").write_text("")
-    (kit / "autograder" / "check.py").write_text("from .grading import suite\n")
-    (kit / "autograder" / "public" / "test_x.py").write_text("import autograder.check\n")
-    with pytest.raises(release.ReleaseError, match=r"autograder\.grading"):
+    (kit / "learner" / "public" / "test_x.py").write_text("import learner.check\n")
+    assert release.kit_files(kit)  # nothing forbidden yet
+    (kit / "learner" / "check.py").write_text("from autograder.grading import suite\n")
+    with pytest.raises(
+        release.ReleaseError, match=r"learner/check\.py imports autograder\.grading"
+    ):
         release.kit_files(kit)
 
 
@@ -443,7 +446,7 @@ def test_notebooks_open_with_make_notebook(bundle: Path, tmp_path: Path) -> None
     ignored = (bundle / ".gitignore").read_text().splitlines()
     assert "build/" in ignored and ".ipynb_checkpoints/" in ignored
     assert "make notebook" in (bundle / "README.md").read_text()
-    assert (bundle / "autograder" / "notebook_checks.py").is_file()
+    assert (bundle / "learner" / "notebook_checks.py").is_file()
 
 
 def test_learner_targets_run_their_modules(bundle: Path, tmp_path: Path) -> None:
@@ -463,3 +466,33 @@ def test_learner_targets_run_their_modules(bundle: Path, tmp_path: Path) -> None
     for module in release.LEARNER_COMMANDS.values():
         assert f".venv/bin/python -m {module} --ex softmax_stable" in proc.stdout
     assert "pip install" not in proc.stdout
+
+
+def _recipes(makefile: str) -> dict[str, list[str]]:
+    """target -> its recipe lines, for every rule of a Makefile."""
+    out: dict[str, list[str]] = {}
+    target = None
+    for line in makefile.splitlines():
+        rule = re.match(r"([\w$().-]+)\s*:(?!=)", line)
+        if rule and not line.startswith("\t"):
+            target = rule.group(1)
+            out[target] = []
+        elif line.startswith("\t") and target is not None:
+            out[target].append(line)
+        else:
+            target = None
+    return out
+
+
+def test_the_bundle_makefile_is_the_template_with_the_kits_recipes(bundle: Path) -> None:
+    """Is the bundle's Makefile autograder/student.mk byte for byte, and does each student
+    command run there exactly as `make <command>` runs it in the kit?"""
+    template = (ROOT / release.MAKEFILE).read_text(encoding="utf-8")
+    assert (bundle / "Makefile").read_text(encoding="utf-8") == template
+    kit, student = _recipes((ROOT / "Makefile").read_text()), _recipes(template)
+    assert [*release.LEARNER_COMMANDS, "notebook"] == [
+        t for t in student if t not in (".PHONY", "help", "$(READY)", "$(VENV)/.notebook")
+    ]
+    for command in release.LEARNER_COMMANDS:
+        assert student[command] == kit[command], command
+    assert "-e .\n" in template and ".[dev]" not in template  # no developer tools for students

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder import manifest
 from autograder.grading import report
 from autograder.grading.model import CheckResult, Graded
 from autograder.grading.record import Gradebook
 from autograder.grading.report import OutNotWritable, Progress
+from learner import manifest
 
 EXERCISES = manifest.load()
 IDS = [e.id for e in EXERCISES]

@@ -14,9 +14,9 @@ import pytest
 from test_heatmap import png_size
 from test_report import book_with, full_marks, losing
 
-from autograder import manifest
 from autograder.grading import report, report_html
 from autograder.grading.model import Graded
+from learner import manifest
 
 EXERCISES = manifest.load()
 POINTS = {e.id: e.points for e in EXERCISES}  # the curriculum's numbers, from the manifest

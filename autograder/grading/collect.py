@@ -8,7 +8,7 @@ no symlink is followed outside a submission.
 Every problem becomes one line in `Submission.errors`; the rest of the batch goes on.
 
 Every module's source, from a .py file or a notebook, goes through the kit's bounded parse
-(autograder/parse.py) here: a source the grader cannot safely parse (nested too deeply, too
+(learner/parse.py) here: a source the grader cannot safely parse (nested too deeply, too
 large, a NUL character) is not kept, so no later step (the scans, the worker) ever sees one. A
 file whose name is not UTF-8 is not read, and every error line is printable UTF-8.
 """
@@ -27,7 +27,8 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from .. import manifest, parse
+from learner import manifest, parse
+
 from .model import Submission
 
 MAX_SOURCE_BYTES = 256 * 1024  # one module file

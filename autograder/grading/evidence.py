@@ -17,7 +17,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 
-from .. import kernelwatch
+from learner import kernelwatch
 
 LIMIT = 1 << 22  # bytes read at once: more is a flood (a byte per call: 4 million calls)
 MARKER = 1 + kernelwatch.SEAL_BYTES + kernelwatch.SEQ_BYTES

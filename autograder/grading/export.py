@@ -23,7 +23,8 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import atomic, manifest
+from learner import atomic, manifest
+
 from ..course import Lateness, after_penalty
 from . import report
 from .model import Graded

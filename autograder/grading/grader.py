@@ -10,7 +10,9 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
-from .. import ROOT, manifest
+from learner import manifest
+
+from .. import ROOT
 from . import suite
 from .isolate import RecordingChannel, SandboxChannel, Zygote
 from .model import Graded, Submission
@@ -142,7 +144,7 @@ class StaticScans:
     def __call__(self, submission: Submission, exercise: manifest.Exercise) -> str | None:
         if not exercise.offlimits:
             return None
-        from .. import evasion, offlimits
+        from learner import evasion, offlimits
 
         evasions = self._evasions(submission) if set(exercise.offlimits) & evasion.GUARDED else []
         if evasions:
@@ -172,7 +174,7 @@ class StaticScans:
 
     def _evasions(self, submission: Submission) -> list[str]:
         """evasion.scan of the whole submission, module by module (scan's own order)."""
-        from .. import evasion
+        from learner import evasion
 
         found: list[str] = []
         for module, source in submission.sources.items():

@@ -15,7 +15,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import atomic
+from learner import atomic
+
 from ..course import Lateness
 from . import report, report_html
 from .collect import SAFE_ID

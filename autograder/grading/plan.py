@@ -23,7 +23,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import ROOT, manifest
+from learner import manifest
+
+from .. import ROOT
 from . import protocol, suite
 from .isolate import RecordingChannel
 from .model import Submission

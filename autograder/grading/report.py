@@ -24,7 +24,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from .. import atomic, attention_maps, course, manifest, mistakes
+from learner import atomic, attention_maps, manifest, mistakes
+
+from .. import course
 from .collect import SAFE_ID
 from .model import CheckResult, Graded
 from .record import Gradebook

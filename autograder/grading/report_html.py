@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import atomic, manifest
+from learner import atomic, manifest
+
 from ..course import Lateness, after_penalty
 from . import report, similarity
 from .model import Graded

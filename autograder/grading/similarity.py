@@ -24,7 +24,9 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .. import ROOT, atomic, manifest, parse
+from learner import atomic, manifest, parse
+
+from .. import ROOT
 
 K = 12  # tokens per k-gram: shorter runs are common idioms (`x.sum(dim=-1, keepdim=True)`)
 WINDOW = 4  # winnowing window: every match of K + WINDOW - 1 tokens is sure to be seen

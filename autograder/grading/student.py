@@ -219,7 +219,7 @@ class Student:
 def _judge(data: dict[str, Any], groups: list[str]) -> None:
     """StudentError("offlimits") when the channel's record of the call (set by the channel,
     never by the worker: see isolate.py) shows a kernel of `groups`, or cannot be trusted."""
-    from .. import kernelwatch
+    from learner import kernelwatch
 
     if data.get("broken"):
         raise StudentError("offlimits", str(data["broken"])[:2000])

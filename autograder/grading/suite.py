@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import manifest, mistakes
-from ..compare import FLOAT32_ATOL, mismatch
+from learner import manifest, mistakes
+from learner.compare import FLOAT32_ATOL, mismatch
+
 from .model import CheckResult, Graded, Submission
 from .protocol import Value
 from .student import BUDGET_PROBLEM, ModuleRun, Student, StudentError

@@ -18,7 +18,8 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .. import backprop, kernelwatch, offlimits, siblings
+from learner import backprop, kernelwatch, offlimits, siblings
+
 from . import protocol
 from .seeding import seed_cpu
 

@@ -60,7 +60,8 @@ def _warm_up() -> None:
     _ = np.einsum("ij,kj->ik", a, a), np.exp(a).sum(axis=1, keepdims=True), repr(a), a.max(1)
     import traceback  # noqa: F401
 
-    from .. import kernelwatch, offlimits
+    from learner import kernelwatch, offlimits
+
     from . import protocol, worker  # noqa: F401
 
     # The kernels kernelwatch replaces at torch's dispatcher, for good and here once for every

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from .. import manifest
+from learner import manifest
+
 from ..grading.isolate import SandboxChannel, Zygote
 from ..grading.student import Student, StudentError
 from ..grading.suite import Inputs, Reference

@@ -13,15 +13,17 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .. import ROOT, backprop, examples, manifest, mistakes
-from ..compare import mismatch
+from learner import backprop, examples, manifest, mistakes
+from learner.compare import mismatch
+from learner.mistakes import Case, graph
+from learner.public import scenarios
+from learner.public.expect import fixture
+
+from .. import ROOT
 from ..grading.protocol import Value
 from ..grading.seeding import seed_cpu
 from ..grading.student import Gradients, ModuleRun, Student, StudentError
 from ..grading.suite import ATOL, Check, as_array, expect_close, expect_dtype, looks_like
-from ..mistakes import Case, graph
-from ..public import scenarios
-from ..public.expect import fixture
 
 # float32 at |x| ~ 1000 has a spacing of 6e-5: a shift by logsumexp instead of the max is exact
 # only to that, so large-logit softmax checks allow this much
@@ -538,7 +540,7 @@ def expect_document(
 
 def documented_checks(module: str) -> list[Check]:
     """One check (weight 1) per worked example in the docstrings of the module's reference
-    functions (autograder/examples.py): its arguments, then a fresh input of the same shape."""
+    functions (learner/examples.py): its arguments, then a fresh input of the same shape."""
     source = (ROOT / "solutions" / f"{module}.py").read_text(encoding="utf-8")
     out = []
     for e in manifest.load():

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import torch
 
+from learner.mistakes import Case
+
 from ..grading.student import Student
 from ..grading.suite import Inputs, Reference, check, expect_parameters
-from ..mistakes import Case
 from .helpers import (
     HEADS,
     JOURNEY,

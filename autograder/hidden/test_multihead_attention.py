@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..compare import mismatch
+from learner.compare import mismatch
+
 from ..grading.student import Student, StudentError
 from ..grading.suite import Inputs, Reference, as_array, check, expect_parameters
 from .helpers import (

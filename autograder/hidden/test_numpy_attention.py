@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from learner.mistakes import Case
+
 from ..grading.student import Student
 from ..grading.suite import ATOL, Inputs, Reference, check
-from ..mistakes import Case
 from .helpers import (
     DOC000_X,
     LARGE_LOGIT_ATOL,

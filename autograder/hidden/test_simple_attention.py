@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import torch
 
+from learner.mistakes import Case
+
 from ..grading.student import Student
 from ..grading.suite import Inputs, Reference, check
-from ..mistakes import Case
 from .helpers import (
     JOURNEY,
     LARGE_LOGIT_ATOL,

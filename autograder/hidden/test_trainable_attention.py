@@ -14,7 +14,9 @@ from dataclasses import replace
 import torch
 from torch import Tensor
 
-from ..compare import mismatch
+from learner.compare import mismatch
+from learner.mistakes import Case, diagnose
+
 from ..grading.protocol import Value
 from ..grading.student import Student
 from ..grading.suite import (
@@ -26,7 +28,6 @@ from ..grading.suite import (
     expect_parameters,
     looks_like,
 )
-from ..mistakes import Case, diagnose
 from .helpers import (
     BOOK_WEIGHTS,
     JOURNEY,

@@ -5,7 +5,7 @@ cell with the module's imports, a locked cell with the examples' numbers, and pe
 explanation, a worked example, an autograded-answer cell (grade_id = the exercise id) with the
 reference between `### BEGIN SOLUTION` and `### END SOLUTION`, and an autograder test cell
 (`<id>_tests`, the exercise's points) with the visible checks (make check's tests of that
-exercise, autograder/notebook_checks.py) and a `### BEGIN HIDDEN TESTS`
+exercise, learner/notebook_checks.py) and a `### BEGIN HIDDEN TESTS`
 block that asks the kit's grader. The student notebook is the same with each solution region
 replaced by nbgrader's stub and the hidden block removed, as `nbgrader generate_assignment` does.
 
@@ -20,8 +20,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .. import ROOT, manifest
-from ..public.expect import FIXTURES
+from learner import manifest
+from learner.public.expect import FIXTURES
+
+from .. import ROOT
 from . import content
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -31,7 +33,7 @@ SOLUTIONS = ROOT / "solutions"
 IMPORTS_ID, DATA_ID = "imports", "data"  # grade_ids of the locked setup cells
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
-VISIBLE = "from autograder.notebook_checks import check  # make check's tests, in this notebook"
+VISIBLE = "from learner.notebook_checks import check  # make check's tests, in this notebook"
 
 LOADER = '''\
 # {names} {verb} yours, read from {notebook} in this folder: finish that notebook first.

@@ -1,8 +1,8 @@
 """What the notebooks say besides the code: introductions, explanations and worked examples.
 
 The code students write comes from solutions/, points and titles from exercises.toml, and every
-number from autograder/public/fixtures/ (DATA names the fixture values each notebook loads). The
-visible checks are make check's own (autograder/notebook_checks.py).
+number from learner/public/fixtures/ (DATA names the fixture values each notebook loads). The
+visible checks are make check's own (learner/notebook_checks.py).
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ add, and leaves out everything else: a cell where you try a call or print someth
 your grade, but a helper must be a function (or a class) to count."""
 
 # exercise id -> (explanation, worked example or ""); the test cell under each answer runs
-# make check's tests of that exercise on the notebook's answers (autograder/notebook_checks.py)
+# make check's tests of that exercise on the notebook's answers (learner/notebook_checks.py)
 EXERCISES: dict[str, tuple[str, str]] = {
     "attention_scores": (
         """\

@@ -21,7 +21,7 @@ error or traceback naming `exercises/<module>.py, line N` as the student's noteb
 there; the batch applies it to every graded submission (so all three roads say the same).
 
 Nothing here trusts the JSON's shape, and every parse is the kit's bounded one
-(autograder/parse.py), so no notebook, however nested, stops the grader.
+(learner/parse.py), so no notebook, however nested, stops the grader.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from .. import manifest, parse
+from learner import manifest, parse
+
 from .build import preamble
 
 if TYPE_CHECKING:

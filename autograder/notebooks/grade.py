@@ -18,7 +18,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import ROOT, manifest
+from learner import manifest
+
+from .. import ROOT
 
 RUN_TIMEOUT = 1800  # seconds for one class: the CLI bounds each call into student code itself
 DEFAULT_SEED = 20260301  # when neither the course config nor ATTENTION_KIT_SEED gives one

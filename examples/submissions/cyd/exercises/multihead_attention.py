@@ -97,9 +97,7 @@ class MultiHeadAttention(nn.Module):
         ### END SOLUTION
 
 
-def two_dimensional_wrapper(
-    d_in: int, context_length: int, dropout: float
-) -> MultiHeadAttentionWrapper:
+def two_dimensional_wrapper(d_in: int, context_length: int, dropout: float) -> nn.Module:
     """A MultiHeadAttentionWrapper with num_heads=2 whose context vectors are 2-dimensional
     (book exercise 3.2): forward(x [batch, n, d_in]) -> [batch, n, 2]. Build it from your class
     above: which of its arguments makes the output narrower?
@@ -109,7 +107,7 @@ def two_dimensional_wrapper(
     ### END SOLUTION
 
 
-def gpt2_small_attention(dropout: float = 0.0) -> MultiHeadAttention:
+def gpt2_small_attention(dropout: float = 0.0) -> nn.Module:
     """A MultiHeadAttention the size of the smallest GPT-2's (book exercise 3.3): 768-dimensional
     inputs and outputs, 12 heads and a context of 1024 tokens, without qkv biases.
 

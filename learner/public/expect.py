@@ -2,7 +2,7 @@
 
 Each says what was checked, on which input, what was expected (and where that value comes from),
 what came back (type, dtype, shape, values) and the first entry that differs. Torch tensors are
-turned into numpy arrays here and compared by autograder.compare.
+turned into numpy arrays here and compared by learner.compare.
 """
 
 from __future__ import annotations

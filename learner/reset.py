@@ -1,7 +1,7 @@
 """`make reset EX=<exercise>`: put one exercise back to its stub, after asking.
 
 Only that exercise's function or class is replaced, with the untouched stub from
-autograder/public/stubs.json; the other exercises in the same file stay as they are. It shows
+learner/public/stubs.json; the other exercises in the same file stay as they are. It shows
 what would be lost and asks; anything but y or yes leaves the file alone. With no terminal to
 ask on, it refuses unless given --yes (YES=1 with make).
 Exit status 0 when reset, when there was nothing to reset or when you said no; 1 when it could

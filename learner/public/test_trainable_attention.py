@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from autograder.compare import DOC_ATOL, FLOAT32_ATOL
-from autograder.mistakes import Case
-from autograder.public import oracle
-from autograder.public.expect import (
+from learner.compare import DOC_ATOL, FLOAT32_ATOL
+from learner.mistakes import Case
+from learner.public import oracle
+from learner.public.expect import (
     as_numbers,
     computed,
     diagnosing,
@@ -21,7 +21,7 @@ from autograder.public.expect import (
     module_case,
     show,
 )
-from autograder.public.scenarios import (
+from learner.public.scenarios import (
     RANDOM_SEEDS,
     f64,
     journey,

@@ -2,7 +2,7 @@
 
 For `make check`: the first failing exercise (or the one chosen with EX=) is called again on its
 example's input and drawn beside the expected weights, which come from the public fixtures and
-the public oracle (autograder/public/oracle.py), never from the solutions. For the instructor's
+the public oracle (learner/public/oracle.py), never from the solutions. For the instructor's
 feedback: the expected map alone, since the gradebook keeps the checks' messages, not the arrays
 a submission returned.
 """

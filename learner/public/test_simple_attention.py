@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
-from autograder.compare import DOC_ATOL, FLOAT32_ATOL
-from autograder.mistakes import Case
-from autograder.public import oracle
-from autograder.public.expect import (
+from learner.compare import DOC_ATOL, FLOAT32_ATOL
+from learner.mistakes import Case
+from learner.public import oracle
+from learner.public.expect import (
     EXACT,
     SUM_ATOL,
     diagnosing,
@@ -21,7 +21,7 @@ from autograder.public.expect import (
     fixture,
     show,
 )
-from autograder.public.scenarios import (
+from learner.public.scenarios import (
     RANDOM_SEEDS,
     cat_ran,
     f64,

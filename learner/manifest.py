@@ -35,7 +35,7 @@ class Exercise:
     offlimits: tuple[str, ...]
     todo: str
     hints: tuple[str, ...]
-    # per hint, what it answers: mistake names of autograder/mistakes/ and public test functions
+    # per hint, what it answers: mistake names of learner/mistakes/ and public test functions
     # (empty: a hint for any failure)
     answers: tuple[tuple[str, ...], ...] = ()
 

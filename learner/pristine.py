@@ -1,7 +1,7 @@
-"""The untouched stubs, shipped as autograder/public/stubs.json, for `make reset`.
+"""The untouched stubs, shipped as learner/public/stubs.json, for `make reset`.
 
 Every stub module's text as it was handed out is kept here, written with the stubs themselves
-(`python -m autograder.stubs --check` fails when it is stale).
+(`make test` fails when it is stale).
 `region` finds one exercise's top-level function or class in a module's text, even when the
 file does not parse, so that a reset replaces that exercise and nothing else.
 """

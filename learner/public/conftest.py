@@ -13,7 +13,7 @@ from types import ModuleType
 
 import pytest
 
-from autograder import manifest
+from learner import manifest
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

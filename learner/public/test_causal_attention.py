@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from autograder.compare import FLOAT32_ATOL
-from autograder.mistakes import Case
-from autograder.public import oracle
-from autograder.public.expect import (
+from learner.compare import FLOAT32_ATOL
+from learner.mistakes import Case
+from learner.public import oracle
+from learner.public.expect import (
     EXACT,
     as_numbers,
     computed,
@@ -24,7 +24,7 @@ from autograder.public.expect import (
     module_case,
     show,
 )
-from autograder.public.scenarios import RANDOM_SEEDS, batch, f64, journey, manual_seed, randn
+from learner.public.scenarios import RANDOM_SEEDS, batch, f64, journey, manual_seed, randn
 
 CHAPTER = fixture("chapter_seeded")
 BOOK = dict(d_in=3, d_out=2, context_length=6, dropout=0.0)  # section 3.5.3, torch.manual_seed(123)

@@ -1,6 +1,6 @@
 """Regenerate fixtures/chapter_seeded.json: the book's seeded modules, run by the reference.
 
-`python -m autograder.public.make_fixtures` writes the file; `--check` fails when it is stale.
+`python -m autograder.make_fixtures` writes the file; `--check` fails when it is stale.
 Only this file is generated: the document fixtures are typed from the documents by hand. The
 book prints these outputs to 4 decimals (sections 3.4.2, 3.5.3, 3.6.1, 3.6.2); the kit's
 tests/test_reference.py holds those printed values and checks this file against them.
@@ -17,11 +17,11 @@ from typing import Any
 
 import torch
 
-from .expect import FIXTURES
-from .scenarios import batch, journey
+from learner.public.expect import FIXTURES
+from learner.public.scenarios import batch, journey
 
 PATH = FIXTURES / "chapter_seeded.json"
-COMMAND = "python -m autograder.public.make_fixtures"
+COMMAND = "python -m autograder.make_fixtures"
 DECIMALS = 7  # float32 carries about 7 significant digits
 
 

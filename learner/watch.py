@@ -44,7 +44,7 @@ CLEAR = "\033[2J\033[H"
 SPARE = """
 import json, sys
 import torch
-from autograder import check
+from learner import check
 line = sys.stdin.readline()
 sys.exit(check.main(json.loads(line)) if line else 0)
 """
@@ -183,7 +183,7 @@ class Watcher:
     # ---- running the check ----------------------------------------------------------------
 
     def run_check(self, selector: str | None) -> Run:
-        """`python -m autograder.check [--ex selector]` in a fresh interpreter, output captured."""
+        """`python -m learner.check [--ex selector]` in a fresh interpreter, output captured."""
         what = ", ".join((selector or "every exercise").split(","))
         self.out.write(f"\nChecking {what}...\n")  # the save was seen
         self.out.flush()

@@ -1,5 +1,5 @@
 """The worked examples in the exercises' docstrings (`>>> ...` with the printed result under it):
-each one, run on your code, must print what the docstring shows (autograder/examples.py)."""
+each one, run on your code, must print what the docstring shows (learner/examples.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from autograder import examples, manifest, pristine
-from autograder.mistakes import Case
-from autograder.public.expect import expect_close
+from learner import examples, manifest, pristine
+from learner.mistakes import Case
+from learner.public.expect import expect_close
 
 
 def _documented() -> list[Any]:

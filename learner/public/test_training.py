@@ -14,10 +14,10 @@ import pytest
 import torch
 from torch import Tensor
 
-from autograder import backprop, examples, manifest, pristine
-from autograder.mistakes import graph
-from autograder.public.expect import LOOKS_LIKE
-from autograder.public.scenarios import randn
+from learner import backprop, examples, manifest, pristine
+from learner.mistakes import graph
+from learner.public.expect import LOOKS_LIKE
+from learner.public.scenarios import randn
 
 EPS = 1e-3  # central differences in float64 (float32 inside the code still resolves the slope)
 SLOPE_RTOL, SLOPE_ATOL = 1e-2, 1e-4

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from autograder.compare import DOC_ATOL, FLOAT32_ATOL
-from autograder.mistakes import Case
-from autograder.public import oracle
-from autograder.public.expect import (
+from learner.compare import DOC_ATOL, FLOAT32_ATOL
+from learner.mistakes import Case
+from learner.public import oracle
+from learner.public.expect import (
     SUM_ATOL,
     as_numbers,
     diagnosing,
@@ -21,7 +21,7 @@ from autograder.public.expect import (
     fixture,
     show,
 )
-from autograder.public.scenarios import RANDOM_SEEDS, f64, journey, rand_np
+from learner.public.scenarios import RANDOM_SEEDS, f64, journey, rand_np
 
 DOC000 = fixture("doc000_numpy_shapes")
 JOURNEY = fixture("doc002_003_journey")

@@ -41,9 +41,9 @@ MODULES: dict[str, str] = {
     **dict.fromkeys(("multiprocessing", "subprocess", "pty"), PROGRAMS),
     **dict.fromkeys(("ctypes", "_ctypes", "cffi", "gc"), INTERNALS),
     **dict.fromkeys(
-        ("autograder", "solutions", "builtins", "importlib", "runpy", "site", "pkgutil"), KIT
+        ("autograder", "learner", "solutions", "builtins", "importlib", "runpy", "site"), KIT
     ),
-    **dict.fromkeys(("zipimport", "pydoc", "unittest", "pytest", "_pytest"), KIT),
+    **dict.fromkeys(("pkgutil", "zipimport", "pydoc", "unittest", "pytest", "_pytest"), KIT),
     **dict.fromkeys(("doctest", "timeit", "trace", "profile", "cProfile", "pdb", "bdb"), DYNAMIC),
     **dict.fromkeys(
         ("pickle", "_pickle", "marshal", "dill", "cloudpickle", "code", "codeop", "shelve"),
