@@ -144,19 +144,18 @@ class ReferenceChannel:
         self.replies = replies if replies is not None else collections.OrderedDict()
 
     def request(self, frame: bytes, timeout: float) -> tuple[dict[str, Any], list[np.ndarray]]:
+        data, arrays = protocol.read_frame(_reader(frame))
+        data["offlimits"] = []
+        if not _repeatable(data):
+            return protocol.read_frame(_reader(self.session.handle(data, arrays)))
         key = hashlib.sha256(frame).digest()
-        reply = self.replies.get(key)
-        if reply is None:
-            data, arrays = protocol.read_frame(_reader(frame))
-            data["offlimits"] = []
-            reply = self.session.handle(data, arrays)
-            if _repeatable(data):
-                self.replies[key] = reply
-                while len(self.replies) > REPLIES_KEPT:
-                    self.replies.popitem(last=False)
         if key in self.replies:
             self.replies.move_to_end(key)
-        return protocol.read_frame(_reader(reply))
+        else:
+            self.replies[key] = self.session.handle(data, arrays)
+            while len(self.replies) > REPLIES_KEPT:
+                self.replies.popitem(last=False)
+        return protocol.read_frame(_reader(self.replies[key]))
 
 
 def _repeatable(data: dict[str, Any]) -> bool:

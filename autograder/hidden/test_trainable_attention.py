@@ -314,22 +314,22 @@ def test_v1_state_from_v2_same_output(student: Student, ref: Reference, inputs: 
     entries = state_entries(got, LAYERS, what=what)
     arrays = {name: as_array(entry, what=f"{what}[{name!r}]") for name, entry in entries.items()}
     case = Case("v1_state_from_v2", (state,))
-    said = next(  # a known mistake in one of the entries, should the output differ
-        filter(None, (diagnose(replace(case, item=k), a, want[k]) for k, a in arrays.items())), None
-    )
+
+    def said() -> str:  # on failure only: a known mistake in one of the entries
+        found = (diagnose(replace(case, item=k), a, want[k]) for k, a in arrays.items())
+        return looks_like(next(filter(None, found), None))
+
     sa_v1 = ref.SelfAttention_v1(D_IN, D_OUT).to(F64)
     try:
         sa_v1.load_state_dict({k: torch.from_numpy(a) for k, a in arrays.items()})
     except RuntimeError as e:  # a shape load_state_dict refuses
-        raise AssertionError(
-            f"{what}: load_state_dict refused it: {e}" + looks_like(said)
-        ) from None
+        raise AssertionError(f"{what}: load_state_dict refused it: {e}" + said()) from None
     x = inputs.tensor(6, D_IN, dtype=F64)
     with torch.no_grad():
         problem = mismatch(sa_v1(x).numpy(), sa_v2(x).numpy(), atol=ATOL64)
     if problem:
         raise AssertionError(
-            f"{what}: on x {spec(x)} it is not the v2's output: {problem}" + looks_like(said)
+            f"{what}: on x {spec(x)} it is not the v2's output: {problem}" + said()
         )
 
 
