@@ -1,13 +1,13 @@
 """Benchmark: what the off-limits watch costs one submission.
 
-Replays the grader's plan (every request a submission is sent, recorded while grading the
-reference) through the worker's request handler in this process, in alternating rounds: with no
-watch at all (torch's own kernels), and with the watch as the worker runs it (the kernels
-replaced at torch's dispatcher, counters read around every off-limits exercise, torch's function
-mode for the numpy-only ones, and the record of calls written to a pipe and read back as the
-grader reads it, call by call). The
-difference, per submission, is the watch's cost; the target is a share of one submission's
-whole handling time. Usage: python -m bench.offlimits_watch [--json]
+Replays the requests the grader sent the reference in its self-test (every request a correct
+submission is sent) through the worker's request handler in this process, in alternating rounds:
+with no watch at all (torch's own kernels), and with the watch as the worker runs it (the
+kernels replaced at torch's dispatcher, counters read around every off-limits exercise, torch's
+function mode for the numpy-only ones, and the record of calls written to a pipe and read back
+as the grader reads it, call by call). The difference, per submission, is the watch's cost; the
+target is a share of one submission's whole handling time.
+Usage: python -m bench.offlimits_watch [--json]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def _plan() -> list[tuple[dict, list]]:
     from autograder.grading.grader import Grader
 
     with Grader(run_seed=1) as grader:
-        frames = grader.plan
+        frames = grader.requests
     out = []
     for frame in frames:
         stream = io.BytesIO(frame)

@@ -644,8 +644,8 @@ def test_watch_records_torch_in_a_numpy_only_exercise() -> None:
 
 
 def test_watch_benchmark_runs_on_the_reference() -> None:
-    """Does `python -m bench.offlimits_watch --json` replay the reference's plan with and
-    without the watch and print its figures (the timings are judged in make bench only)?"""
+    """Does `python -m bench.offlimits_watch --json` replay the reference's requests with
+    and without the watch and print its figures (the timings are judged in make bench only)?"""
     proc = subprocess.run(
         [sys.executable, "-m", "bench.offlimits_watch", "--json"],
         capture_output=True,

@@ -209,16 +209,20 @@ def _grade_all(
         else:
             del pool[lane.n]
 
+    def hand_out(lane: _Lane) -> None:
+        """The next submission to an idle lane, or None: the lane may go."""
+        lane.held = queue.popleft() if queue else None
+        lane.ready = lane.held is not None
+        try:
+            lane.conn.send(lane.held)
+        except OSError:
+            pass  # it died: its pipe or its sentinel says so below
+
     try:
         while saved < len(todo):
             for lane in list(pool.values()):  # hand out work, or let an idle lane go
                 if lane.ready and lane.held is None:
-                    lane.held = queue.popleft() if queue else None
-                    lane.ready = lane.held is not None
-                    try:
-                        lane.conn.send(lane.held)
-                    except OSError:
-                        pass  # it died: its pipe or its sentinel says so below
+                    hand_out(lane)
             watched = [x for lane in pool.values() for x in (lane.conn, lane.proc.sentinel)]
             if not watched:  # every lane stopped with students left: never expected
                 raise LaneFailed(f"no lane left with {len(todo) - saved} students to grade")
@@ -245,6 +249,7 @@ def _grade_all(
                     mode, lane.ready = item, True
                 elif kind == "graded":
                     lane.held, lane.starts = None, 0
+                    hand_out(lane)  # the lane grades the next one while this one is saved
                     save(item)
                 elif kind == "error":
                     lost(lane, f"raised {item}")

@@ -12,7 +12,6 @@ which the student's code cannot forge or take back.
 
 from __future__ import annotations
 
-import collections
 import json
 import math
 import os
@@ -102,18 +101,11 @@ class Zygote:
 class SandboxChannel:
     """One submission's worker, restarted after a timeout or a crash.
 
-    With a `plan` (the request frames the hidden suites sent to the reference, in order), the
-    worker is sent the whole plan as soon as it starts and answers it back to back; `request`
-    then takes the matching answer from the pipeline, so a submission costs one round trip
-    instead of a hundred. A request the plan does not hold (the checks went another way) is
-    sent on its own. Errors keep their meaning: a timeout or crash is charged to the request
-    whose answer was awaited, and the rest go to a fresh worker.
-
     Each awaited answer has a deadline for the whole of it (`timeout` from when it is awaited;
-    the worker started on it no later). The plan is written by the same thread while answers
-    are awaited (see wire.py), so no request is ever left unsent. `budget` (seconds of wall
-    clock from now, None: no limit) bounds the whole submission: past it, every request is a
-    StudentError of kind "budget", and the call that was running when it ran out says so.
+    the worker started on it no later). A large request is written by the same thread while its
+    answer is awaited (see wire.py), so no request is ever left unsent. `budget` (seconds of
+    wall clock from now, None: no limit) bounds the whole submission: past it, every request is
+    a StudentError of kind "budget", and the call that was running when it ran out says so.
     """
 
     def __init__(
@@ -121,23 +113,19 @@ class SandboxChannel:
         zygote: Zygote,
         lane: int,
         sources: dict[str, str],
-        plan: list[bytes] | None = None,
         budget: float | None = None,
     ) -> None:
         self.zygote, self.lane, self.sources = zygote, lane, sources
-        self.plan = plan or []
-        self.pending: collections.deque[bytes] = collections.deque()  # sent, answer not read
         self.pid: int | None = None
         self.wire: Wire | None = None
         self.record: evidence.Record | None = None
         self.seal = ""  # the running worker's, hex
         self.seq = 0  # the number of the worker's last reply
         self.broken = ""  # why the record is no longer trusted: sticks for the submission
-        self.restarts = 0
         self.budget = budget
         self.ends = math.inf if budget is None else time.monotonic() + budget
 
-    def _start(self, pipeline: bool) -> None:
+    def _start(self) -> None:
         if time.monotonic() >= self.ends:  # no fresh worker once the budget is spent
             raise StudentError("budget", budget_spent(self.budget or 0.0))
         self.pid, sock, record = self.zygote.spawn(self.lane)
@@ -145,12 +133,8 @@ class SandboxChannel:
         self.record = evidence.Record(record, seal)
         self.wire = Wire(sock, self.record)
         self.seal, self.seq = seal.hex(), -1
-        plan = self.plan if pipeline else []
-        load = {"op": "load", "sources": self.sources, "seal": self.seal, "plan": len(plan)}
+        load = {"op": "load", "sources": self.sources, "seal": self.seal}
         self.wire.send(protocol.pack(load, max_header=protocol.MAX_FRAME))
-        self.pending.extend(plan)
-        for frame in plan:  # read by the worker before it answers the load
-            self.wire.send(frame)
         self._receive(LOAD_TIMEOUT)
 
     def request(self, frame: bytes, timeout: float) -> tuple[dict[str, Any], list[np.ndarray]]:
@@ -158,32 +142,10 @@ class SandboxChannel:
             self.stop()
             raise StudentError("budget", budget_spent(self.budget or 0.0))
         if self.wire is None:
-            self._start(pipeline=self.restarts == 0)  # only a first worker runs the plan
-        if frame in self.pending:
-            while self.pending[0] != frame:  # answers to requests the checks did not make
-                self.pending.popleft()
-                try:
-                    self._receive(timeout)
-                except StudentError:  # charged to nobody: the wanted request runs afresh
-                    self.pending.clear()
-                    return self.request(frame, timeout)
-            self.pending.popleft()
-            return self._receive(timeout)
-        self._drain(timeout)
-        if self.wire is None:
-            self._start(pipeline=False)
+            self._start()
         assert self.wire is not None
         self.wire.send(frame)
         return self._receive(timeout)
-
-    def _drain(self, timeout: float) -> None:
-        """Read (and drop) every pipelined answer still due, so the next one read is ours."""
-        while self.pending:
-            self.pending.popleft()
-            try:
-                self._receive(timeout)
-            except StudentError:
-                self.pending.clear()
 
     def _receive(self, timeout: float) -> tuple[dict[str, Any], list[np.ndarray]]:
         """The next answer, whole within `timeout` seconds (and the budget), or StudentError."""
@@ -218,7 +180,6 @@ class SandboxChannel:
         return data
 
     def stop(self) -> None:
-        self.pending.clear()
         if self.record is not None:
             self.record.close()
             self.record = None
@@ -228,7 +189,6 @@ class SandboxChannel:
         if self.pid is not None:
             self.zygote.kill(self.pid)
             self.pid = None
-            self.restarts += 1
 
 
 FORGED = "a reply did not come from the worker (a frame written by the code being graded)"
@@ -239,7 +199,7 @@ CRASHED = (
 
 
 class RecordingChannel:
-    """Wraps a channel and keeps every request frame, in order: the plan for later workers."""
+    """Wraps a channel and keeps every request frame, in order."""
 
     def __init__(self, inner: SandboxChannel) -> None:
         self.inner, self.frames = inner, []  # type: list[bytes]

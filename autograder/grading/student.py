@@ -140,7 +140,7 @@ class Student:
         inputs require a gradient and sum_i (output_i * backward[i]).sum() is backpropagated.
         `rule_of`: the exercise whose off-limits rule the call is judged by (default: this one),
         when a check of one exercise builds another's class to compare with. `digests`: each
-        parameter and buffer comes back as its shape and a SHA-256 of its values (a module of
+        parameter and buffer comes back as its shape and a CRC-32 of its values (a module of
         millions of parameters, compared for equality)."""
         w = protocol.writer()
         extra = {

@@ -1,11 +1,12 @@
 """One worker's socket, from the grader's side: requests written without ever blocking, each reply
 read against a deadline for the whole reply.
 
-It runs in the grader's one thread. While a reply is awaited, requests still queued (the plan
-sent at a worker's start) are written whenever the socket has room, so a worker that is slow to
-read them only delays them: no writer can time out, stall or die on its own and leave a later
-request unsent. The deadline bounds the reply as a whole, however its bytes are paced (a worker
-that writes a frame header and then a byte every few seconds is cut off at the deadline).
+It runs in the grader's one thread. While a reply is awaited, what is left of a request too
+large for the socket's buffer (a submission's sources) is written whenever the socket has room,
+so a worker that is slow to read it only delays it: no writer can time out, stall or die on its
+own and leave a later request unsent. The deadline bounds the reply as a whole, however its
+bytes are paced (a worker that writes a frame header and then a byte every few seconds is cut
+off at the deadline).
 """
 
 from __future__ import annotations

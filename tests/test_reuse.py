@@ -1,11 +1,10 @@
-"""What the grader reuses between the recording of a seed's plan and the grading with it: the
-reference's results, keyed by the exact bytes of their inputs (plan.Remembered), and the static
-scans, keyed by the source they read (grader.StaticScans). Reused results must be the ones a
-fresh computation gives, and a different input must never be served another input's result."""
+"""What the grader reuses: within one grading, the reference's results, keyed by the exact bytes of
+their inputs (memo.Remembered); within a run, the static scans, keyed by the source they read
+(grader.StaticScans). Reused results must be the ones a fresh computation gives, and a different
+input must never be served another input's result."""
 
 from __future__ import annotations
 
-import collections
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +12,8 @@ import pytest
 import torch
 
 from autograder.grading import grader
+from autograder.grading.memo import Remembered, key_of
 from autograder.grading.model import Submission
-from autograder.grading.plan import Remembered, key_of
 from autograder.grading.suite import Reference
 from learner import manifest
 
@@ -113,43 +112,3 @@ def test_static_scans_follow_the_source_not_the_submission(tmp_path: Path) -> No
         evaded = scans(submission(tmp_path, "c", evades), exercise)
         assert evaded is not None and "scores 0" in evaded
     assert len(scans.found) == 5  # three evasion scans; off-limits scans of the two that pass it
-
-
-class CountingLayer(torch.nn.Linear):
-    """nn.Linear that counts how many were built."""
-
-    built = 0
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        CountingLayer.built += 1
-
-
-def test_a_seeded_module_request_is_answered_once_for_every_plan() -> None:
-    """Is a module request that seeds its build answered from the kept reply the next time its
-    frame comes (another seed's plan), with the same reply; and is a train-mode request without a
-    forward seed (its dropout draws differ) built afresh each time?"""
-    from autograder.grading.plan import ReferenceChannel
-    from autograder.grading.student import Student
-
-    ref = Counting()
-    ref.Module = CountingLayer
-    replies: collections.OrderedDict[bytes, bytes] = collections.OrderedDict()
-
-    def student() -> Student:
-        channel = ReferenceChannel(remembered(ref), replies)
-        return Student(channel, lambda ex: ("m", "Module"), lambda ex: (), timeout=5.0)
-
-    x = torch.ones(1, 3)
-    CountingLayer.built = 0
-    first = student().module("Module", 3, 2, inputs=(x,), seed=7, digests=True)
-    again = student().module("Module", 3, 2, inputs=(x,), seed=7, digests=True)
-    assert CountingLayer.built == 1
-    assert first.shapes == again.shapes == {"weight": (2, 3), "bias": (2,)}
-    assert all(np.array_equal(first.parameters[k], again.parameters[k]) for k in first.shapes)
-    other = student().module("Module", 3, 2, inputs=(x,), seed=8, digests=True)
-    assert CountingLayer.built == 2  # another seed, another frame
-    assert not np.array_equal(other.parameters["weight"], first.parameters["weight"])
-    for _ in range(2):
-        student().module("Module", 3, 2, inputs=(x,), seed=7, train=True)
-    assert CountingLayer.built == 4
