@@ -2,7 +2,9 @@
 
 Builds N submissions by cycling through the sample class (reference, partial, typical mistakes,
 hostile), grades them into a fresh OUT, and reports, from the same run: submissions per second,
-the ratio wall / (N x t(import torch) / cores) (target <= 0.05), and peak memory.
+the ratio wall / (N x t(import torch) / cores) (target <= 0.05), and peak memory; and the floor
+under that ratio: the worker's own work on one correct submission (its requests answered in
+process, no sandbox, no grader side) over import torch.
 Usage: python -m bench.autograde_throughput [N] [--json]   (default 1000)
 """
 
@@ -52,6 +54,28 @@ def worker_cost_ms(count: int = 50) -> tuple[str, float]:
         zygote.close()
 
 
+def answering_seconds(rounds: int = 5) -> float:
+    """The worker's own work on one correct submission: the requests the hidden suites send it,
+    answered in this process (no sandbox, no grader side, the off-limits watch on); median of
+    `rounds`. Grading costs at least this much CPU per submission, so this over import torch is
+    a floor under the ratio."""
+    from autograder.grading import evidence, worker
+    from learner import kernelwatch, manifest
+
+    from .offlimits_watch import replay, requests
+
+    sent = requests()
+    sources = {m: (ROOT / "solutions" / f"{m}.py").read_text() for m in manifest.modules()}
+    times = []
+    with tempfile.TemporaryDirectory() as root:
+        worker.install_sources(root, sources)
+        session = worker.Session(worker.import_resolver(root))
+        with kernelwatch.scoped(), evidence.witnessed(os.urandom(16)) as record:
+            for _ in range(rounds + 1):  # the first imports and warms up
+                times.append(replay(session, sent, record))
+    return statistics.median(times[1:])
+
+
 def build(n: int, into: Path) -> None:
     students = sorted(p for p in CLASS.iterdir() if p.is_dir())
     for i in range(n):
@@ -68,6 +92,7 @@ def figures(n: int = 1000) -> list[Figure]:
         build(n, subs)
         t_import = import_torch_seconds()
         mode, fork_ms = worker_cost_ms()
+        answering = answering_seconds()
         start = time.perf_counter()
         proc = subprocess.run(
             [
@@ -91,10 +116,12 @@ def figures(n: int = 1000) -> list[Figure]:
     print(f"autograde: {n} submissions cycling {len(list(CLASS.iterdir()))} sample students, ")
     print(f"  {cores} cores, sandbox mode {mode}, import torch {t_import:.2f} s (median of 3)")
     print(f"  wall {wall:.1f} s ({n / wall:.1f} submissions/s), peak RSS {peak_mb:.0f} MB")
+    print(f"  one correct submission's requests answered in-process: {answering * 1e3:.0f} ms")
     return [
         Figure(
             "autograde wall / (N x import torch / cores)", wall / (n * t_import / cores), TARGET
         ),
+        Figure("floor: a submission's requests answered / import torch", answering / t_import),
         Figure("one sandboxed worker (fork, confine, load, ping, kill)", fork_ms, unit="ms"),
         Figure("one sandboxed worker / import torch", fork_ms / 1000 / t_import),
         Figure("submissions per second", n / wall, unit="/s"),

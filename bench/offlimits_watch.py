@@ -31,7 +31,8 @@ TARGET = 0.25  # the watch may add at most a quarter to handling a submission's 
 ROUNDS = 9
 
 
-def _plan() -> list[tuple[dict, list]]:
+def requests() -> list[tuple[dict, list]]:
+    """The requests the hidden suites send a correct submission (the grader's self-test)."""
     from autograder.grading.grader import Grader
 
     with Grader(run_seed=1) as grader:
@@ -50,11 +51,12 @@ def _unwatched(groups: list[str]) -> Iterator[None]:
     yield
 
 
-def _replay(
-    session: worker.Session, plan: list[tuple[dict, list]], record: evidence.Record | None = None
+def replay(
+    session: worker.Session, sent: list[tuple[dict, list]], record: evidence.Record | None = None
 ) -> float:
+    """Seconds `session` takes to answer `sent`, as a worker does (with `record`: watched)."""
     start = time.perf_counter()
-    for seq, (data, arrays) in enumerate(plan, 1):
+    for seq, (data, arrays) in enumerate(sent, 1):
         kernelwatch.mark(kernelwatch.OPEN, seq)  # as worker.serve does (a no-op unwitnessed)
         session.handle(data, arrays, seq)
         kernelwatch.mark(kernelwatch.CLOSE, seq)
@@ -64,8 +66,8 @@ def _replay(
 
 
 def figures() -> list[Figure]:
-    plan = _plan()
-    watched = sum(1 for data, _ in plan if data.get("offlimits"))
+    sent = requests()
+    watched = sum(1 for data, _ in sent if data.get("offlimits"))
     sources = {m: (ROOT / "solutions" / f"{m}.py").read_text() for m in manifest.modules()}
     bare_times: list[float] = []
     watched_times: list[float] = []
@@ -76,16 +78,16 @@ def figures() -> list[Figure]:
         try:
             for _ in range(ROUNDS + 1):  # interleaved, so that a change of load hits both
                 worker.enforce = _unwatched  # type: ignore[assignment]
-                bare_times.append(_replay(session, plan))
+                bare_times.append(replay(session, sent))
                 worker.enforce = real_enforce
                 with kernelwatch.scoped(), evidence.witnessed(os.urandom(16)) as record:
-                    watched_times.append(_replay(session, plan, record))
+                    watched_times.append(replay(session, sent, record))
         finally:
             worker.enforce = real_enforce
     # the first round imports and warms up both paths
     bare, full = statistics.median(bare_times[1:]), statistics.median(watched_times[1:])
     cost = max(full - bare, 0.0)
-    print(f"plan: {len(plan)} requests, {watched} of them watched for off-limits calls")
+    print(f"{len(sent)} requests, {watched} of them watched for off-limits calls")
     print(f"  unwatched {bare * 1e3:.1f} ms, watched {full * 1e3:.1f} ms per submission")
     return [
         Figure("off-limits watch per submission", cost * 1e3, unit="ms"),

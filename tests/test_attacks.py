@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import runpy
 import shutil
 import site
 import socket
@@ -294,27 +295,39 @@ class Listeners:
         return heard
 
 
-def listen() -> Listeners:
-    """Listen where the corpus's network attack aims: its PORT on 127.0.0.1, its ABSTRACT name."""
+def listen(subs: Path) -> Listeners:
+    """Listen where the corpus's network attack aims, on a port and an abstract name free on this
+    machine (another test run may be listening on the last ones), and aim the attack's copy in
+    `subs` there: its PORT on 127.0.0.1, its ABSTRACT name."""
     sources = attack_sources()
     ports = set(re.findall(r"^PORT = (\d+)", sources, re.M))
     names = set(re.findall(r'^ABSTRACT = "\\0([^"]+)"', sources, re.M))
     assert len(ports) == 1 and len(names) == 1, (ports, names)
-    port = int(ports.pop())
-    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    name = f"{names.pop()}-{os.getpid()}"
     unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        tcp.bind(("127.0.0.1", port))
-        udp.bind(("127.0.0.1", port))
-        unix.bind("\0" + names.pop())
-    except OSError as e:
-        for s in (tcp, udp, unix):
-            s.close()
-        pytest.fail(f"cannot listen where the network attack aims (port {port}): {e}")
+    unix.bind("\0" + name)
+    for _ in range(50):  # a TCP port whose UDP twin is free too
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        tcp.bind(("127.0.0.1", 0))
+        port = tcp.getsockname()[1]
+        try:
+            udp.bind(("127.0.0.1", port))
+            break
+        except OSError:
+            tcp.close()
+            udp.close()
+    else:
+        unix.close()
+        pytest.fail("no free port on 127.0.0.1 for both TCP and UDP")
     tcp.listen(8)
     unix.listen(8)
+    for path in subs.rglob("*.py"):
+        text = path.read_text()
+        aimed = re.sub(r"^PORT = \d+", f"PORT = {port}", text, flags=re.M)
+        aimed = re.sub(r'^ABSTRACT = "\\0[^"]+"', f'ABSTRACT = "\\\\0{name}"', aimed, flags=re.M)
+        if aimed != text:
+            path.write_text(aimed)
     return Listeners(tcp, udp, unix)
 
 
@@ -408,7 +421,7 @@ def attacked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watched]:
         materialise(entry, subs / entry)
     for student, entry in BYSTANDERS.items():
         materialise(entry, subs / student)
-    listeners = listen()
+    listeners = listen(subs)
     try:
         before, running = snapshot(subs), sandboxed(processes())
         batch = autograde(subs, tmp / "out", tmp / "work")
@@ -508,6 +521,21 @@ def test_no_file_outside_out_changed(attacked: Watched) -> None:
 def test_nothing_connected_out(attacked: Watched) -> None:
     """Did no connection or datagram reach the listeners the network attack aims at?"""
     assert attacked.heard == []
+
+
+def test_the_listeners_hear_the_network_attack_run_outside_a_sandbox(tmp_path: Path) -> None:
+    """Aimed at a free port and name, do the listeners hear each of the attack's three tries
+    when it runs unconfined (so that hearing nothing from the batch means the sandbox held)?"""
+    materialise("attack_escape_network", tmp_path / "sub")
+    listeners = listen(tmp_path / "sub")
+    try:
+        module = runpy.run_path(str(tmp_path / "sub" / "exercises" / "simple_attention.py"))
+        tried = module["_phone_home"]()
+        assert all(t.endswith(": sent") for t in tried), tried
+        heard = listeners.heard()
+    finally:
+        listeners.close()
+    assert sorted(h.split()[0] for h in heard) == ["tcp", "udp", "unix"], heard
 
 
 @pytest.mark.slow

@@ -126,7 +126,7 @@ def notebook_with(module: str, source: str | None = None) -> dict[str, Any]:
     return nb
 
 
-BROKEN_CELL = "broken_cell"  # the reference, but one answer cell does not parse
+BROKEN_CELL = "broken_cell"  # the reference's trainable notebook, one answer cell not parsing
 
 
 def broken_cell() -> tuple[dict[str, Any], int]:
@@ -201,9 +201,8 @@ def roundtrip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "hostile": {"simple_attention.ipynb": build.dumps(hostile())},
         REWRITER: {"simple_attention.ipynb": build.dumps(rewriter())},
         VICTIM: {"simple_attention.ipynb": build.dumps(notebook_with("simple_attention"))},
-        BROKEN_CELL: {f"{m}.ipynb": build.dumps(notebook_with(m)) for m in manifest.modules()},
+        BROKEN_CELL: {"trainable_attention.ipynb": build.dumps(broken_cell()[0])},
     }
-    students[BROKEN_CELL]["trainable_attention.ipynb"] = build.dumps(broken_cell()[0])
     for entry, modules in MISTAKES.items():
         students[entry] = {}
         for m in modules:
@@ -375,7 +374,12 @@ def test_a_cell_that_does_not_parse_costs_only_its_exercise(roundtrip: dict[str,
     """One answer cell that does not parse: does only its exercise score 0 (the rest of that
     notebook full marks, as with nbgrader's own cell-by-cell grading), its test cell and its
     feedback naming the cell, and the kit's error line saying the same?"""
-    assert roundtrip["nbgrader"][BROKEN_CELL] == {**MAX, "SelfAttention_v2": 0.0}
+    handed_in = {e.id: MAX[e.id] for e in EXERCISES if e.module == "trainable_attention"}
+    assert roundtrip["nbgrader"][BROKEN_CELL] == {
+        **dict.fromkeys(IDS, 0.0),
+        **handed_in,
+        "SelfAttention_v2": 0.0,
+    }
     n = broken_cell()[1]
     said = f"trainable_attention.ipynb: cell {n} (SelfAttention_v2) does not parse (line 1 of"
     feedback = roundtrip["course"] / "feedback" / BROKEN_CELL / course.ASSIGNMENT

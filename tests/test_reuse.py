@@ -1,20 +1,24 @@
 """What the grader reuses: within one grading, the reference's results, keyed by the exact bytes of
-their inputs (memo.Remembered); within a run, the static scans, keyed by the source they read
+their inputs (memo.Remembered), and the student's seeded builds that several checks compare
+(Student.module's reuse); within a run, the static scans, keyed by the source they read
 (grader.StaticScans). Reused results must be the ones a fresh computation gives, and a different
 input must never be served another input's result."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from autograder.grading import grader
+from autograder.grading import grader, protocol
 from autograder.grading.memo import Remembered, key_of
 from autograder.grading.model import Submission
+from autograder.grading.student import Student, StudentError
 from autograder.grading.suite import Reference
+from autograder.grading.worker import Session
 from learner import manifest
 
 
@@ -112,3 +116,58 @@ def test_static_scans_follow_the_source_not_the_submission(tmp_path: Path) -> No
         evaded = scans(submission(tmp_path, "c", evades), exercise)
         assert evaded is not None and "scores 0" in evaded
     assert len(scans.found) == 5  # three evasion scans; off-limits scans of the two that pass it
+
+
+class _Built(torch.nn.Module):
+    """Counts its builds; its forward raises for inputs with more than 3 features."""
+
+    built = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        _Built.built += 1
+        self.linear = torch.nn.Linear(3, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] > 3:
+            raise ValueError("too wide")
+        return self.linear(x)
+
+
+class _Counting:
+    """A channel answering from an in-process worker Session over _Built, counting requests."""
+
+    def __init__(self) -> None:
+        self.session = Session(lambda module, name: _Built)
+        self.requests = 0
+
+    def request(self, frame: bytes, timeout: float) -> tuple[dict, list[np.ndarray]]:
+        self.requests += 1
+        data, arrays = protocol.read_frame(io.BytesIO(frame).read)
+        reply = self.session.handle(data, arrays, 0)
+        return protocol.read_frame(io.BytesIO(reply).read)
+
+
+def test_a_reused_build_is_answered_once_and_keeps_a_forward_error_apart() -> None:
+    """With reuse, is the same seeded request answered once for the submission (another seed or
+    input asks again), and does an exception in forward leave the parameters readable, with
+    the student's exception in forward_error; without reuse, does it fail the whole request?"""
+    channel = _Counting()
+    student = Student(channel, lambda exercise: ("m", "Built"))
+    ok, wide = torch.ones(1, 3), torch.ones(1, 4)
+    _Built.built = 0
+    first = student.module("Built", inputs=(ok,), seed=5, reuse=True, digests=True)
+    again = student.module("Built", inputs=(ok,), seed=5, reuse=True, digests=True)
+    assert channel.requests == 1 and _Built.built == 1
+    assert first.shapes == again.shapes == {"linear.weight": (2, 3), "linear.bias": (2,)}
+    assert np.array_equal(first.parameters["linear.weight"], again.parameters["linear.weight"])
+    assert np.array_equal(first.outputs[0].array, again.outputs[0].array)
+    student.module("Built", inputs=(ok,), seed=6, reuse=True, digests=True)
+    assert channel.requests == 2
+    failed = student.module("Built", inputs=(wide,), seed=5, reuse=True, digests=True)
+    assert channel.requests == 3
+    assert failed.outputs == [] and failed.shapes["linear.weight"] == (2, 3)
+    assert failed.forward_error is not None and "too wide" in failed.forward_error.message
+    with pytest.raises(StudentError, match="too wide"):
+        student.module("Built", inputs=(wide,), seed=5, digests=True)
+    assert first.forward_error is None

@@ -10,6 +10,7 @@ functions run under pytest (`pytest autograder/hidden --submission DIR`) and, mu
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import inspect
@@ -77,7 +78,10 @@ class Inputs:
         digest = hashlib.sha256(f"{run_seed}:{name}".encode()).digest()
         self.seed_value = int.from_bytes(digest[:8], "little") >> 1
         self.gen = torch.Generator().manual_seed(self.seed_value)
-        self.rng = np.random.default_rng(self.seed_value)
+
+    @functools.cached_property
+    def rng(self) -> np.random.Generator:
+        return np.random.default_rng(self.seed_value)
 
     def tensor(
         self, *shape: int, dtype: torch.dtype = torch.float32, scale: float = 1.0
@@ -254,9 +258,16 @@ def validate(checks: list[Check], modules: Iterable[str] | None = None) -> list[
 
 
 def run_check(c: Check, student: Student, ref: Reference, run_seed: int) -> None:
-    args = {"student": student, "ref": ref, "inputs": Inputs(run_seed, c.name)}
-    params = inspect.signature(c.fn).parameters
-    c.fn(**{k: v for k, v in args.items() if k in params})
+    wanted = _parameters(c.fn)
+    args = {"student": student, "ref": ref}
+    if "inputs" in wanted:
+        args["inputs"] = Inputs(run_seed, c.name)
+    c.fn(**{k: v for k, v in args.items() if k in wanted})
+
+
+@functools.cache
+def _parameters(fn: Callable[..., None]) -> frozenset[str]:
+    return frozenset(inspect.signature(fn).parameters)
 
 
 def grade_exercise(

@@ -213,13 +213,19 @@ class Session:
             xs = backprop.through(leaves, range(len(xs)))
         outputs = []
         symptoms = backprop.Symptoms()
-        with symptoms if backward is not None else torch.no_grad():
-            for x in xs:
-                if data.get("forward_seed") is not None:
-                    seed_cpu(int(data["forward_seed"]))
-                outputs.append(model(x))
+        try:
+            with symptoms if backward is not None else torch.no_grad():
+                for x in xs:
+                    if data.get("forward_seed") is not None:
+                        seed_cpu(int(data["forward_seed"]))
+                    outputs.append(model(x))
+        except Exception as e:
+            if not data.get("reuse"):
+                raise
+            # the module was built: its parameters still stand, the outputs say what went wrong
+            reply["forward_error"], outputs = _describe(e), []
         reply["changed"] = backprop.changed(before, xs)
-        if isinstance(backward, list) and not reply["changed"]:
+        if isinstance(backward, list) and not reply["changed"] and "forward_error" not in reply:
             weights = [protocol.rebuild(n, arrays) for n in backward]
             reply["problem"] = backprop.weighted_backward(outputs, weights)
             reply["input_grads"] = [protocol.encode_value(backprop.grad_of(x), w) for x in leaves]

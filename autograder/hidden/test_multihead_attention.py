@@ -198,18 +198,20 @@ def _expect_built_as(
     own: str,
     own_args: tuple[Any, ...],
     *,
-    inputs: tuple[Tensor, ...] = (),
+    inputs: tuple[Tensor, ...],
     seed: int,
     train: bool = False,
+    outputs: bool = True,
     what: str,
 ) -> None:
     """`exercise(*args)` is the student's own class `own(*own_args)`: after the same seed, the
-    same submodules, parameter and buffer shapes and values (compared by checksum), and the same
-    outputs on `inputs`. The class is judged by the exercise's off-limits rule: its own checks
-    judge it by its own."""
+    same submodules, parameter and buffer shapes and values (compared by checksum), and (with
+    `outputs`) the same outputs on `inputs`. The class is judged by the exercise's off-limits
+    rule: its own checks judge it by its own. Checks of one exercise that ask for the same
+    builds share them (`reuse`): a check without `outputs` stands even if forward raises."""
     run = {"seed": seed, "inputs": inputs, "train": train, "forward_seed": seed if train else None}
-    got = student.module(exercise, *args, digests=True, **run)
-    want = student.module(own, *own_args, rule_of=exercise, digests=True, **run)
+    got = student.module(exercise, *args, digests=True, reuse=True, **run)
+    want = student.module(own, *own_args, rule_of=exercise, digests=True, reuse=True, **run)
     called = f"your {own}({', '.join(map(repr, own_args))})"
     if got.submodules != want.submodules:
         raise AssertionError(f"{what}: its layers are not those of {called}")
@@ -230,6 +232,11 @@ def _expect_built_as(
                     f"{what}: its {kind} {name} holds other values than that of {called} built "
                     "after the same torch.manual_seed"
                 )
+    if not outputs:
+        return
+    for failed in (got.forward_error, want.forward_error):
+        if failed is not None:
+            raise failed
     for x, mine_out, theirs_out in zip(inputs, got.outputs, want.outputs, strict=True):
         a, b = as_array(mine_out, what=what), as_array(theirs_out, what=called)
         problem = mismatch(a, b, atol=0.0)
@@ -287,7 +294,9 @@ def test_gpt2_small_attention_sizes(student: Student, inputs: Inputs) -> None:
         (),
         "MultiHeadAttention",
         GPT2_ARGS,
+        inputs=(GPT2_X,),  # the requests of the heads check: built once for both
         seed=GPT2_SEED,
+        outputs=False,
         what="gpt2_small_attention()",
     )
 
