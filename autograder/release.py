@@ -43,7 +43,8 @@ PACKAGES = ("learner", "autograder", "exercises", "solutions")  # the kit's own 
 MANIFEST = "exercises.toml"  # written for students: without the instructors' fields
 STUDENT_FIELDS = ("id", "module", "title", "points", "offlimits", "todo", "hints")
 FIXTURES = "learner/public/fixtures"
-INSTRUCTOR_KEYS = ("typed_from", "document")  # a fixture's provenance in the course documents
+# a fixture's provenance in the course documents, and the instructor's command that wrote it
+INSTRUCTOR_KEYS = ("typed_from", "document", "generated_by", "command")
 NOTEBOOKS = "notebooks"  # the bundle's folder of student notebooks, one per topic
 STUDENT_DEPENDENCIES = ("torch", "numpy", "pytest", "tomli")  # taken, pinned, from pyproject.toml
 STUDENT_EXTRAS = ("plot", "notebook")  # the kit's optional extras the student README mentions
@@ -269,7 +270,8 @@ def _toml(value: object) -> str:
 
 def student_fixture(data: bytes) -> bytes:
     """A public fixture without INSTRUCTOR_KEYS (which course document and cell a value was
-    typed from): its values and their sources as the student sees them in messages."""
+    typed from, which instructor command wrote it): its values and their sources (book section,
+    seed, torch version) as the student sees them in messages."""
 
     def strip(value: object) -> object:
         if isinstance(value, dict):

@@ -80,14 +80,20 @@ def load_entry(folder: Path) -> Entry:
 
 
 def corpus() -> list[Entry]:
-    """Every entry graded from its modules (an entry whose attack is on collection itself, a
-    notebook or a file name, is `through_collection`, and one whose points depend on the attack
-    batch's --timeout and --budget is `batch_only`: tests/test_attacks.py grades those)."""
+    """Every entry graded from its modules, but those tests/test_attacks.py alone grades (through
+    `attention-kit autograde` under its reaper, asserting their points there): an attack on
+    collection itself, a notebook or a file name (`through_collection`), one whose points depend
+    on the attack batch's --timeout and --budget (`batch_only`), and the exhaustion attacks
+    (time, memory, processes, output: what they try is the batch's limits)."""
     specs = {p.parent: tomllib.loads(p.read_text()) for p in sorted(CORPUS.glob("*/expected.toml"))}
     return [
         load_entry(folder)
         for folder, spec in specs.items()
-        if not (spec.get("through_collection") or spec.get("batch_only"))
+        if not (
+            spec.get("through_collection")
+            or spec.get("batch_only")
+            or (folder.name.startswith("attack_") and spec.get("family") == "exhaustion")
+        )
     ]
 
 

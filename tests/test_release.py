@@ -247,6 +247,7 @@ INSTRUCTOR_WORDS = {
     "the course documents' folder": r"shared/seeds",
     "the solutions folder": r"\bsolutions/",
     "an instructor's command": r"\bmake (exercises|class|release|autograde|gradescope|nbgrader)\b",
+    "an instructor's tool": r"\bpython -m autograder\b",
 }
 
 
@@ -271,8 +272,9 @@ def test_no_instructor_word_reaches_the_bundle(bundle: Path) -> None:
 
 
 def test_the_word_check_finds_a_planted_leak(tmp_path: Path) -> None:
-    """Would a document name in a fixture's string, a cell in a notebook, solutions/ in a stub
-    and `make exercises` in a module be caught, each in its file?"""
+    """Would a document name in a fixture's string, a cell in a notebook, solutions/ in a stub,
+    `make exercises` in a module and an instructor tool's command in a fixture be caught, each
+    in its file?"""
     planted = tmp_path / "planted"
     (planted / "exercises").mkdir(parents=True)
     (planted / "f.json").write_text(json.dumps({"v": {"source": "001_bbbf89231f1e3a78.txt"}}))
@@ -280,12 +282,14 @@ def test_the_word_check_finds_a_planted_leak(tmp_path: Path) -> None:
     (planted / "n.ipynb").write_text(json.dumps({"cells": [cell]}))
     (planted / "exercises" / "x.py").write_text("# Generated from solutions/x.py\n")
     (planted / "m.py").write_text('"""Run `make exercises` again."""\n')
+    (planted / "g.json").write_text(json.dumps({"generated_by": "python -m autograder.x"}))
     found = instructor_words(planted)
     for what, where in [
         ("a course document's file name", "f.json"),
         ("a course document's cell", "n.ipynb"),
         ("the solutions folder", "exercises/x.py"),
         ("an instructor's command", "m.py"),
+        ("an instructor's tool", "g.json"),
     ]:
         assert any(f.startswith(f"{what}: {where}: ") for f in found), (what, found)
     (planted / "clean.py").write_text('"""See book section 3.3.1 and notebooks/x.ipynb."""\n')

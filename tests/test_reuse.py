@@ -19,6 +19,7 @@ from autograder.grading.model import Submission
 from autograder.grading.student import Student, StudentError
 from autograder.grading.suite import Reference
 from autograder.grading.worker import Session
+from autograder.hidden import helpers
 from learner import manifest
 
 
@@ -171,3 +172,16 @@ def test_a_reused_build_is_answered_once_and_keeps_a_forward_error_apart() -> No
     with pytest.raises(StudentError, match="too wide"):
         student.module("Built", inputs=(wide,), seed=5, digests=True)
     assert first.forward_error is None
+
+
+def test_the_reference_modules_kept_are_bounded() -> None:
+    """Is the same seeded build of the reference handed out again (one object), and do builds for
+    more seeds than KEPT (a class of submissions, each with its own) keep only the last KEPT?"""
+    first = helpers.build(torch.nn.Linear, 3, 2, seed=1)
+    assert helpers.build(torch.nn.Linear, 3, 2, seed=1) is first
+    for seed in range(2, helpers.KEPT + 10):
+        helpers.build(torch.nn.Linear, 3, 2, seed=seed)
+        helpers.forward(helpers.build(torch.nn.Linear, 3, 2, seed=seed), [torch.ones(1, 3)])
+    assert len(helpers._BUILT) == len(helpers._OUTPUTS) == helpers.KEPT
+    again = helpers.build(torch.nn.Linear, 3, 2, seed=1)
+    assert again is not first and torch.equal(again.weight, first.weight)

@@ -3,6 +3,7 @@ that say what was checked without showing a hidden value."""
 
 from __future__ import annotations
 
+import collections
 import copy
 import inspect
 from collections.abc import Mapping, Sequence
@@ -158,10 +159,23 @@ def expect_raises(error: StudentError, types: Sequence[str], *, what: str) -> No
 # ---- modules ----------------------------------------------------------------------------------
 
 
-# Every student in a run gets the same inputs, so the reference's modules and outputs are built
-# once per grading process and reused (read-only) for the whole class.
-_BUILT: dict[tuple[Any, ...], nn.Module] = {}
-_OUTPUTS: dict[tuple[Any, ...], list[Tensor]] = {}
+# The reference's modules and outputs, kept for the checks of one submission that ask for the
+# same (a seed of the book's, or of the submission's inputs) and read-only; the most recent
+# KEPT of each, so that a lane grading a whole class holds a submission's worth, not a class's.
+KEPT = 64
+_BUILT: collections.OrderedDict[tuple[Any, ...], nn.Module] = collections.OrderedDict()
+_OUTPUTS: collections.OrderedDict[tuple[Any, ...], list[Tensor]] = collections.OrderedDict()
+
+
+def _kept(memo: collections.OrderedDict, key: tuple[Any, ...], make: Any) -> Any:
+    """memo[key], made by make() the first time; the least recently used go past KEPT."""
+    if key in memo:
+        memo.move_to_end(key)
+    else:
+        memo[key] = make()
+        while len(memo) > KEPT:
+            memo.popitem(last=False)
+    return memo[key]
 
 
 def build(
@@ -169,12 +183,13 @@ def build(
 ) -> nn.Module:
     """The reference module, built right after torch.manual_seed(seed), then converted with
     .to(torch.float64) if asked (cached; do not mutate)."""
-    key = (cls, args, tuple(sorted(kwargs.items())), seed, float64)
-    if key not in _BUILT:
+
+    def make() -> nn.Module:
         seed_cpu(seed)
         model = cls(*args, **kwargs)
-        _BUILT[key] = model.to(torch.float64) if float64 else model
-    return _BUILT[key]
+        return model.to(torch.float64) if float64 else model
+
+    return _kept(_BUILT, (cls, args, tuple(sorted(kwargs.items())), seed, float64), make)
 
 
 def state_of(model: nn.Module) -> dict[str, Tensor]:
@@ -196,7 +211,8 @@ def forward(
         forward_seed,
         tuple((x.dtype, tuple(x.shape), x.numpy().tobytes()) for x in inputs),
     )
-    if key not in _OUTPUTS:
+
+    def make() -> list[Tensor]:
         model.train(train)
         outputs = []
         with torch.no_grad():
@@ -204,8 +220,9 @@ def forward(
                 if forward_seed is not None:
                     seed_cpu(forward_seed)
                 outputs.append(model(x))
-        _OUTPUTS[key] = outputs
-    return list(_OUTPUTS[key])
+        return outputs
+
+    return list(_kept(_OUTPUTS, key, make))
 
 
 def expect_outputs(
