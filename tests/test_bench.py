@@ -50,3 +50,22 @@ def test_public_suite_benchmark_runs_on_the_reference() -> None:
     ]
     assert figure["value"] > 0 and figure["target"] == 0.5
     assert figure["met"] == (figure["value"] <= 0.5)
+
+
+@pytest.mark.slow
+def test_autograde_benchmark_grades_and_prints_its_floor() -> None:
+    """Does `python -m bench.autograde_throughput 2 --json` grade its batch and print the ratio
+    with its target, and the floor under it, each a positive number?"""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.autograde_throughput", "2", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    figures = json.loads(proc.stdout.splitlines()[-1])["figures"]
+    ratio = figures["autograde wall / (N x import torch / cores)"]
+    assert ratio["value"] > 0 and ratio["target"] == 0.05
+    floor = figures["floor: a submission's requests answered / import torch"]
+    assert floor["value"] > 0 and floor["target"] is None
