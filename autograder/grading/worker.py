@@ -381,8 +381,8 @@ def install_sources(root: str, sources: dict[str, str]) -> None:
 def serve(sock: Any, root: str, record: int | None = None) -> None:
     """Answer requests on `sock` until the grader closes it. The first request carries the
     sources, which are written under `root` (the worker's own writable folder), and the seal of
-    every reply. `record`: the
-    write end of the grader's pipe for the record of watched kernel calls (kernelwatch)."""
+    every reply. `record`: the write end of the grader's pipe for the record of watched kernel
+    calls (kernelwatch)."""
     rfile = sock.makefile("rb")
 
     def read_exact(n: int) -> bytes:
