@@ -59,21 +59,9 @@ def answering_seconds(rounds: int = 5) -> float:
     answered in this process (no sandbox, no grader side, the off-limits watch on); median of
     `rounds`. Grading costs at least this much CPU per submission, so this over import torch is
     a floor under the ratio."""
-    from autograder.grading import evidence, worker
-    from learner import kernelwatch, manifest
+    from .offlimits_watch import requests, timings
 
-    from .offlimits_watch import replay, requests
-
-    sent = requests()
-    sources = {m: (ROOT / "solutions" / f"{m}.py").read_text() for m in manifest.modules()}
-    times = []
-    with tempfile.TemporaryDirectory() as root:
-        worker.install_sources(root, sources)
-        session = worker.Session(worker.import_resolver(root))
-        with kernelwatch.scoped(), evidence.witnessed(os.urandom(16)) as record:
-            for _ in range(rounds + 1):  # the first imports and warms up
-                times.append(replay(session, sent, record))
-    return statistics.median(times[1:])
+    return timings(requests(), rounds)[1]
 
 
 def build(n: int, into: Path) -> None:

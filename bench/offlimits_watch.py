@@ -65,9 +65,9 @@ def replay(
     return time.perf_counter() - start
 
 
-def figures() -> list[Figure]:
-    sent = requests()
-    watched = sum(1 for data, _ in sent if data.get("offlimits"))
+def timings(sent: list[tuple[dict, list]], rounds: int = ROUNDS) -> tuple[float, float]:
+    """Median seconds a session on the solutions takes to answer `sent` without the watch and
+    with it, over `rounds` interleaved rounds (so that a change of load hits both)."""
     sources = {m: (ROOT / "solutions" / f"{m}.py").read_text() for m in manifest.modules()}
     bare_times: list[float] = []
     watched_times: list[float] = []
@@ -76,7 +76,7 @@ def figures() -> list[Figure]:
         session = worker.Session(worker.import_resolver(root))
         real_enforce = worker.enforce
         try:
-            for _ in range(ROUNDS + 1):  # interleaved, so that a change of load hits both
+            for _ in range(rounds + 1):
                 worker.enforce = _unwatched  # type: ignore[assignment]
                 bare_times.append(replay(session, sent))
                 worker.enforce = real_enforce
@@ -85,7 +85,13 @@ def figures() -> list[Figure]:
         finally:
             worker.enforce = real_enforce
     # the first round imports and warms up both paths
-    bare, full = statistics.median(bare_times[1:]), statistics.median(watched_times[1:])
+    return statistics.median(bare_times[1:]), statistics.median(watched_times[1:])
+
+
+def figures() -> list[Figure]:
+    sent = requests()
+    watched = sum(1 for data, _ in sent if data.get("offlimits"))
+    bare, full = timings(sent)
     cost = max(full - bare, 0.0)
     print(f"{len(sent)} requests, {watched} of them watched for off-limits calls")
     print(f"  unwatched {bare * 1e3:.1f} ms, watched {full * 1e3:.1f} ms per submission")
