@@ -161,6 +161,12 @@ def still_alive(seen: set[Proc]) -> set[Proc]:
     return alive
 
 
+def default_sigint() -> None:
+    """SIGINT as a terminal's process has it, even when this test run was started with it
+    ignored (a shell's background job): an ignored signal stays ignored across exec."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Run:
     """One autograde subprocess in a session of its own, its process tree tracked as it runs."""
 
@@ -169,7 +175,12 @@ class Run:
         self.stderr_path = logs / "stderr"
         with open(logs / "stdout", "w") as so, open(self.stderr_path, "w") as se:
             self.proc = subprocess.Popen(
-                cli(subs, out, *extra), cwd=ROOT, stdout=so, stderr=se, start_new_session=True
+                cli(subs, out, *extra),
+                cwd=ROOT,
+                stdout=so,
+                stderr=se,
+                start_new_session=True,
+                preexec_fn=default_sigint,
             )
         self.began = time.monotonic()
         self.seen: set[Proc] = set()

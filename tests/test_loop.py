@@ -89,6 +89,9 @@ class Terminal:
         if self.pid == 0:  # the child: a session of its own, the pty its controlling terminal
             try:
                 os.chdir(cwd)
+                # Ctrl-C must reach it even when this test run was started with SIGINT ignored
+                # (a shell's background job): ignored signals stay ignored across exec
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
                 os.execvpe(argv[0], argv, {**env(), **extra_env})
             finally:
                 os._exit(127)
@@ -150,7 +153,9 @@ class Terminal:
             except (ProcessLookupError, ChildProcessError):
                 pass
             self.status = -9
-        os.close(self.fd)
+        if self.fd >= 0:  # wait() may have killed it already
+            os.close(self.fd)
+            self.fd = -1
 
     def group_is_gone(self) -> bool:
         """Has every process of the command's session (its checks too) exited?"""
