@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 READY := $(VENV)/.ready
+# make test's pytest workers (pytest-xdist), each running one test file at a time
+JOBS ?= 2
 EX ?=
 PLOT ?=
 SUBMISSIONS ?= examples/submissions
@@ -59,12 +61,15 @@ test: $(READY)
 	$(PY) -m examples.build_class --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest
+	status=0; \
+	$(BIN)/pytest -n $(JOBS) --dist loadfile -m "not alone" || status=$$?; \
+	$(BIN)/pytest -m alone || status=$$?; \
+	exit $$status
 
 # The unit tests alone, in about a minute: no end-to-end batch (tests marked slow).
 test-fast: $(READY)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -n $(JOBS) --dist loadfile -m "not slow"
 
 demo: $(READY)
 	$(BIN)/attention-kit autograde --submissions examples/submissions --out build/demo \

@@ -36,6 +36,10 @@ from autograder.grading.isolate import FORGED
 from learner import manifest
 from tests import corpus_entries
 
+# it watches the whole machine around its batch (processes of the sandbox uids, /tmp, the kernel's
+# tables, the kit's tree): make test runs it after the others, with nothing beside it
+pytestmark = pytest.mark.alone
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
