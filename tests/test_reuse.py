@@ -16,7 +16,7 @@ import torch
 from autograder.grading import grader, protocol
 from autograder.grading.memo import Remembered, key_of
 from autograder.grading.model import Submission
-from autograder.grading.student import Student, StudentError
+from autograder.grading.student import ModuleRun, Student, StudentError
 from autograder.grading.suite import Reference
 from autograder.grading.worker import Session
 from autograder.hidden import helpers
@@ -157,21 +157,72 @@ def test_a_reused_build_is_answered_once_and_keeps_a_forward_error_apart() -> No
     student = Student(channel, lambda exercise: ("m", "Built"))
     ok, wide = torch.ones(1, 3), torch.ones(1, 4)
     _Built.built = 0
-    first = student.module("Built", inputs=(ok,), seed=5, reuse=True, digests=True)
-    again = student.module("Built", inputs=(ok,), seed=5, reuse=True, digests=True)
+    first = student.module("Built", inputs=(ok,), seed=5, reuse=True, shapes=True)
+    again = student.module("Built", inputs=(ok,), seed=5, reuse=True, shapes=True)
     assert channel.requests == 1 and _Built.built == 1
-    assert first.shapes == again.shapes == {"linear.weight": (2, 3), "linear.bias": (2,)}
-    assert np.array_equal(first.parameters["linear.weight"], again.parameters["linear.weight"])
+    assert first.parameter_shapes == again.parameter_shapes
+    assert first.parameter_shapes == {"linear.weight": (2, 3), "linear.bias": (2,)}
+    assert first.parameters == {} and first.buffer_shapes == {}  # shapes only: no values
     assert np.array_equal(first.outputs[0].array, again.outputs[0].array)
-    student.module("Built", inputs=(ok,), seed=6, reuse=True, digests=True)
+    student.module("Built", inputs=(ok,), seed=6, reuse=True, shapes=True)
     assert channel.requests == 2
-    failed = student.module("Built", inputs=(wide,), seed=5, reuse=True, digests=True)
+    failed = student.module("Built", inputs=(wide,), seed=5, reuse=True, shapes=True)
     assert channel.requests == 3
-    assert failed.outputs == [] and failed.shapes["linear.weight"] == (2, 3)
+    assert failed.outputs == [] and failed.parameter_shapes["linear.weight"] == (2, 3)
     assert failed.forward_error is not None and "too wide" in failed.forward_error.message
     with pytest.raises(StudentError, match="too wide"):
-        student.module("Built", inputs=(wide,), seed=5, digests=True)
+        student.module("Built", inputs=(wide,), seed=5, shapes=True)
     assert first.forward_error is None
+
+
+class _Reseeded(_Built):
+    """_Built after a seed of its own: other weights than _Built's after the request's seed."""
+
+    def __init__(self) -> None:
+        torch.manual_seed(1234)
+        super().__init__()
+
+
+class _Doubled(_Built):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 2 * super().forward(x)
+
+
+class _Wider(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(3, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)
+
+
+def _twin_of(name: str, like: str) -> ModuleRun:
+    classes = {"Built": _Built, "Reseeded": _Reseeded, "Doubled": _Doubled, "Wider": _Wider}
+    channel = _Counting()
+    channel.session = Session(lambda module, wanted: classes[wanted])
+    student = Student(channel, lambda exercise: ("m", exercise))
+    x = torch.rand(2, 3)
+    run = student.module(name, inputs=(x,), seed=5, shapes=True, like=(like, ()), reuse=True)
+    assert channel.requests == 1 and run.twin is not None
+    return run
+
+
+def test_a_twin_takes_the_modules_state_and_runs_the_same_way() -> None:
+    """With `like`, is the other class built in the same request, given the module's weights
+    (so a module seeded its own way matches it), and do other behaviour or other shapes show?"""
+    reseeded = _twin_of("Reseeded", "Built")
+    assert reseeded.twin is not None and reseeded.twin.load_error is None
+    assert reseeded.twin.parameter_shapes == reseeded.parameter_shapes
+    assert np.array_equal(reseeded.outputs[0].array, reseeded.twin.outputs[0].array)
+    doubled = _twin_of("Doubled", "Built")
+    assert doubled.twin is not None
+    assert np.allclose(doubled.outputs[0].array, 2 * doubled.twin.outputs[0].array)
+    wider = _twin_of("Wider", "Built")
+    assert wider.twin is not None and wider.twin.outputs == []
+    assert wider.twin.load_error is not None and "size mismatch" in wider.twin.load_error.message
+    assert wider.parameter_shapes["linear.weight"] == (4, 3)
+    assert wider.twin.parameter_shapes["linear.weight"] == (2, 3)
 
 
 def test_the_reference_modules_kept_are_bounded() -> None:

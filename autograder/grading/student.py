@@ -63,11 +63,14 @@ class ModuleRun:
     missing: list[str] = field(default_factory=list)  # state keys the module lacked
     unexpected: list[str] = field(default_factory=list)  # state keys it did not know
     state_keys: list[str] = field(default_factory=list)  # its state_dict's names
-    # with digests: name -> shape of each parameter and buffer (their arrays are then checksums)
-    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # with shapes: name -> shape of each parameter and buffer (which then come without values)
+    parameter_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    buffer_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     changed: list[int] = field(default_factory=list)  # the inputs forward changed, by position
     grads: Gradients | None = None  # when run with backward
     forward_error: StudentError | None = None  # with reuse: what forward raised (no outputs)
+    twin: ModuleRun | None = None  # with like: the other class, given this module's state
+    load_error: StudentError | None = None  # a twin's: why it could not load that state
 
     @property
     def output(self) -> Value:
@@ -133,7 +136,8 @@ class Student:
         backward: list[Any] | None = None,
         float64: bool = False,
         rule_of: str | None = None,
-        digests: bool = False,
+        shapes: bool = False,
+        like: tuple[str, tuple[Any, ...]] | None = None,
         reuse: bool = False,
         **kwargs: Any,
     ) -> ModuleRun:
@@ -143,12 +147,15 @@ class Student:
         torch.manual_seed(forward_seed) when given); with `backward` (one weight per input), the
         inputs require a gradient and sum_i (output_i * backward[i]).sum() is backpropagated.
         `rule_of`: the exercise whose off-limits rule the call is judged by (default: this one),
-        when a check of one exercise builds another's class to compare with. `digests`: each
-        parameter and buffer comes back as its shape and a CRC-32 of its values (a module of
-        millions of parameters, compared for equality). `reuse`: a seeded build that several
-        checks compare: the reply is kept for this submission and answers the same request
-        again, and an exception in forward comes back in `forward_error` (no outputs), so a
-        check that reads only the parameters still stands."""
+        when a check of one exercise builds another's class to compare with. `shapes`: each
+        parameter and buffer comes back as its shape only (a module of millions of parameters,
+        compared by its structure). `like` = (name, args): the class `name` of the same module
+        is built with `args` after the same seed, loads this module's state_dict (strict) and
+        runs the same way; its run is `twin` (is this module that class built with those
+        arguments, whatever its weights?). `reuse`: a seeded build that several checks
+        compare: the reply is kept for this submission and answers the same request again, and
+        an exception in forward comes back in `forward_error` (no outputs), so a check that
+        reads only the structure still stands."""
         w = protocol.writer()
         extra = {
             "seed": seed,
@@ -161,30 +168,21 @@ class Student:
             extra["dtype"] = "float64"
         if backward is not None:
             extra["backward"] = [protocol.encode_arg(x, w) for x in backward]
-        if digests:
-            extra["digests"] = True
+        if shapes:
+            extra["shapes"] = True
+        if like is not None:
+            name, like_args = like
+            extra["like"] = {"name": name, "args": [protocol.encode_arg(a, w) for a in like_args]}
         if reuse:
             extra["reuse"] = True
         data, arrays = self._send("module", exercise, args, kwargs, extra, w, rule_of)
-        failed = data.get("forward_error") if reuse else None
-        return ModuleRun(
-            outputs=[_decode(v, arrays) for v in _list(data.get("outputs"))],
-            parameters=_arrays(data.get("parameters"), arrays),
-            buffers=_arrays(data.get("buffers"), arrays),
-            submodules={
-                str(k)[:200]: str(v)[:120] for k, v in _dict(data.get("submodules")).items()
-            },
-            missing=[str(k)[:200] for k in _list(data.get("missing"))],
-            unexpected=[str(k)[:200] for k in _list(data.get("unexpected"))],
-            state_keys=[str(k)[:200] for k in _list(data.get("state_keys"))],
-            changed=_ints(data.get("changed")),
-            grads=None if backward is None else _gradients(data, arrays, "input_grads"),
-            shapes={
-                **_shapes(data.get("parameters_shapes")),
-                **_shapes(data.get("buffers_shapes")),
-            },
-            forward_error=_error(failed) if isinstance(failed, dict) else None,
-        )
+        run = _module_run(data, arrays, backward is not None, reuse)
+        if like is not None:
+            twin = _dict(data.get("twin"))
+            run.twin = _module_run(twin, arrays, backward is not None, reuse)
+            failed = twin.get("load_error")
+            run.twin.load_error = _error(failed) if isinstance(failed, dict) else None
+        return run
 
     def _send(
         self,
@@ -274,6 +272,26 @@ _SPEED_HINT = (
     "Look for sleeps, waits or very slow loops in your code: each exercise should take "
     "well under a second."
 )
+
+
+def _module_run(
+    data: dict[str, Any], arrays: list[np.ndarray], backward: bool, reuse: bool
+) -> ModuleRun:
+    failed = data.get("forward_error") if reuse else None
+    return ModuleRun(
+        outputs=[_decode(v, arrays) for v in _list(data.get("outputs"))],
+        parameters=_arrays(data.get("parameters"), arrays),
+        buffers=_arrays(data.get("buffers"), arrays),
+        submodules={str(k)[:200]: str(v)[:120] for k, v in _dict(data.get("submodules")).items()},
+        missing=[str(k)[:200] for k in _list(data.get("missing"))],
+        unexpected=[str(k)[:200] for k in _list(data.get("unexpected"))],
+        state_keys=[str(k)[:200] for k in _list(data.get("state_keys"))],
+        changed=_ints(data.get("changed")),
+        grads=_gradients(data, arrays, "input_grads") if backward else None,
+        parameter_shapes=_shapes(data.get("parameters_shapes")),
+        buffer_shapes=_shapes(data.get("buffers_shapes")),
+        forward_error=_error(failed) if isinstance(failed, dict) else None,
+    )
 
 
 def _error(error: Any) -> StudentError:

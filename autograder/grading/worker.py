@@ -187,6 +187,29 @@ class Session:
         arrays: list[Any],
         w: Any,
     ) -> dict[str, Any]:
+        """Build `cls`, run it, describe it; with "like" (another class of the same module and
+        its arguments), build that one too after the same seed, load the first one's state into
+        it and run it the same way: its reply is the "twin" (see Student.module)."""
+        reply, model = self._built(cls, args, kwargs, data, arrays, w)
+        like = data.get("like")
+        if isinstance(like, dict):
+            twin_cls = self.resolve(str(data.get("module")), str(like.get("name")))
+            twin_args = [protocol.rebuild(a, arrays) for a in like.get("args", [])]
+            reply["twin"], _ = self._built(twin_cls, twin_args, {}, data, arrays, w, model)
+        return reply
+
+    def _built(
+        self,
+        cls: Any,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        data: dict[str, Any],
+        arrays: list[Any],
+        w: Any,
+        state_of: Any = None,
+    ) -> tuple[dict[str, Any], Any]:
+        """One module of a "module" request, built, run and described; `state_of`: a module
+        whose state_dict this one loads (strict) before it runs."""
         import torch
 
         reply: dict[str, Any] = {"missing": [], "unexpected": []}
@@ -201,6 +224,11 @@ class Session:
             own = dict(model.named_parameters())
             reply["missing"] = [k for k in result.missing_keys if k in own]
             reply["unexpected"] = list(result.unexpected_keys)
+        if state_of is not None:
+            try:
+                model.load_state_dict(state_of.state_dict())
+            except Exception as e:  # other names or shapes: the structure says why
+                reply["load_error"] = _describe(e)
         if data.get("dtype") == "float64":
             model = model.to(torch.float64)
         model.train(bool(data.get("train")))
@@ -215,7 +243,7 @@ class Session:
         symptoms = backprop.Symptoms()
         try:
             with symptoms if backward is not None else torch.no_grad():
-                for x in xs:
+                for x in xs if "load_error" not in reply else []:
                     if data.get("forward_seed") is not None:
                         seed_cpu(int(data["forward_seed"]))
                     outputs.append(model(x))
@@ -240,28 +268,14 @@ class Session:
             "buffers": list(model.named_buffers())[:48],
         }
         for part, named in tensors.items():
-            if data.get("digests"):  # a large module: each tensor's shape and checksum only
-                reply[part] = protocol.encode_value({k: _digest(v) for k, v in named}, w)
+            if data.get("shapes"):  # a large module compared by its structure: shapes only
                 reply[f"{part}_shapes"] = {k: [int(n) for n in v.shape] for k, v in named}
             else:
                 reply[part] = protocol.encode_value({k: v.detach() for k, v in named}, w)
         reply["submodules"] = {
             k: type(m).__name__ for k, m in list(model.named_modules())[:64] if k
         }
-        return reply
-
-
-def _digest(t: Any) -> Any:
-    """CRC-32 of a tensor's dtype, shape and values, as 4 uint8: replies of the same worker are
-    compared for equality (a factory's module against the student's own class), so a checksum
-    that tells different values apart is enough, and it runs at memory speed."""
-    import zlib
-
-    import numpy as np
-
-    a = t.detach().cpu().contiguous().numpy()
-    crc = zlib.crc32(a.reshape(-1).view(np.uint8), zlib.crc32(f"{a.dtype}{a.shape}".encode()))
-    return np.frombuffer(crc.to_bytes(4, "little"), dtype=np.uint8).copy()
+        return reply, model
 
 
 def _describe(e: BaseException) -> dict[str, Any]:
