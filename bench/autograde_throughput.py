@@ -2,9 +2,10 @@
 
 Builds N submissions by cycling through the sample class (reference, partial, typical mistakes,
 hostile), grades them into a fresh OUT, and reports, from the same run: submissions per second,
-the ratio wall / (N x t(import torch) / cores) (target <= 0.05), and peak memory; and the floor
-under that ratio: the worker's own work on one correct submission (its requests answered in
-process, no sandbox, no grader side) over import torch.
+the ratio wall / (N x t(import torch) / cores) (target <= 0.05), the CPU per submission of the
+main process, the grading lanes and the sandboxes (each over import torch), and peak memory; and
+the floor under that ratio: the worker's own work on one correct submission (its requests
+answered in process, no sandbox, no grader side) over import torch.
 Usage: python -m bench.autograde_throughput [N] [--json]   (default 1000)
 """
 
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from autograder import ROOT
 
+from . import process_cpu
 from .figures import Figure, report
 
 CLASS = ROOT / "examples" / "submissions"
@@ -82,7 +84,7 @@ def figures(n: int = 1000) -> list[Figure]:
         mode, fork_ms = worker_cost_ms()
         answering = answering_seconds()
         start = time.perf_counter()
-        proc = subprocess.run(
+        proc, split = process_cpu.measure(
             [
                 sys.executable,
                 "-m",
@@ -93,9 +95,7 @@ def figures(n: int = 1000) -> list[Figure]:
                 str(subs),
                 "--out",
                 str(out),
-            ],
-            capture_output=True,
-            text=True,
+            ]
         )
         wall = time.perf_counter() - start
         if proc.returncode != 0:
@@ -105,10 +105,25 @@ def figures(n: int = 1000) -> list[Figure]:
     print(f"  {cores} cores, sandbox mode {mode}, import torch {t_import:.2f} s (median of 3)")
     print(f"  wall {wall:.1f} s ({n / wall:.1f} submissions/s), peak RSS {peak_mb:.0f} MB")
     print(f"  one correct submission's requests answered in-process: {answering * 1e3:.0f} ms")
+    # CPU per submission over import torch, by process: on a busy machine these add up to the
+    # ratio above (times the share of the cores the run kept busy)
+    shares = (
+        [
+            Figure(f"CPU per submission / import torch: {label}", split[role] / n / t_import)
+            for role, label in (
+                ("main", "main process"),
+                ("lanes", "grading lanes"),
+                ("sandboxes", "sandboxes"),
+            )
+        ]
+        if split is not None
+        else []
+    )
     return [
         Figure(
             "autograde wall / (N x import torch / cores)", wall / (n * t_import / cores), TARGET
         ),
+        *shares,
         Figure("floor: a submission's requests answered / import torch", answering / t_import),
         Figure("one sandboxed worker (fork, confine, load, ping, kill)", fork_ms, unit="ms"),
         Figure("one sandboxed worker / import torch", fork_ms / 1000 / t_import),

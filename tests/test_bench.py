@@ -55,7 +55,7 @@ def test_public_suite_benchmark_runs_on_the_reference() -> None:
 @pytest.mark.slow
 def test_autograde_benchmark_grades_and_prints_its_floor() -> None:
     """Does `python -m bench.autograde_throughput 2 --json` grade its batch and print the ratio
-    with its target, and the floor under it, each a positive number?"""
+    with its target, the CPU each kind of process spent and the floor, each a positive number?"""
     proc = subprocess.run(
         [sys.executable, "-m", "bench.autograde_throughput", "2", "--json"],
         cwd=ROOT,
@@ -69,3 +69,7 @@ def test_autograde_benchmark_grades_and_prints_its_floor() -> None:
     assert ratio["value"] > 0 and ratio["target"] == 0.05
     floor = figures["floor: a submission's requests answered / import torch"]
     assert floor["value"] > 0 and floor["target"] is None
+    if sys.platform.startswith("linux"):  # read from /proc: each role spent some CPU
+        for role in ("main process", "grading lanes", "sandboxes"):
+            share = figures[f"CPU per submission / import torch: {role}"]
+            assert share["value"] > 0 and share["target"] is None, role
