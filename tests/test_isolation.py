@@ -560,6 +560,27 @@ def test_the_worker_leads_its_own_process_group(zygote: Zygote) -> None:
     assert [v.scalar for v in value.items] == [1.0, 1.0, 1.0, 0.0]
 
 
+@needs_namespaces
+def test_as_root_the_zygote_forks_each_worker_straight_into_its_namespace(zygote: Zygote) -> None:
+    """As root, is each worker the zygote's own child (no intermediate process), PID 1 of a
+    namespace of its own, with the zygote's later children back in the zygote's namespace?"""
+    student, channel = student_for(
+        zygote, "import os\ndef pid(x):\n    return float(os.getpid())\n"
+    )
+    other, second = student_for(zygote, "import os\ndef pid(x):\n    return float(os.getpid())\n")
+    try:
+        assert student.call("pid", 0.0).scalar == other.call("pid", 0.0).scalar == 1.0
+        for worker in (channel.pid, second.pid):
+            status = Path(f"/proc/{worker}/status").read_text()
+            assert f"PPid:\t{zygote.proc.pid}\n" in status
+            assert len(status.split("NSpid:")[1].split("\n")[0].split()) == 2  # host's, then 1
+        ns = Path(f"/proc/{zygote.proc.pid}/ns")
+        assert os.readlink(ns / "pid_for_children") == os.readlink(ns / "pid")
+    finally:
+        channel.stop()
+        second.stop()
+
+
 USERNS_KILL_PROBE = """
 import sys
 sys.path.insert(0, sys.argv[1])

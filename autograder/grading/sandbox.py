@@ -121,13 +121,48 @@ def _write(path: str, text: str) -> None:
         f.write(text)
 
 
-def enter_worker_namespaces(mode: str) -> None:
-    """In the intermediate child: new mount, PID and IPC namespaces (its next child is PID 1).
-    The IPC namespace is the worker's alone, and whatever SysV object is in it dies with it."""
+def enter_worker_namespaces(mode: str, pid: bool = True) -> None:
+    """New mount and IPC namespaces, and with `pid` a PID namespace (the next child is its
+    PID 1): in the worker, or in the intermediate that forks it. The IPC namespace is the
+    worker's alone, and whatever SysV object is in it dies with it."""
     if mode != "basic":
-        unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC)
+        unshare(CLONE_NEWNS | CLONE_NEWIPC | (CLONE_NEWPID if pid else 0))
     else:
         os.setsid()
+
+
+def own_pid_namespace() -> int | None:
+    """A descriptor of this process's PID namespace when it may fork each child straight into
+    a new one (`fork_alone`: unshare, fork, setns back), else None. Root may; in a user
+    namespace, the PID namespace belongs to the host's and setns back is refused."""
+    if LIBC is None:
+        return None
+    try:
+        fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        unshare(CLONE_NEWPID)
+        _check(LIBC.setns(fd, CLONE_NEWPID), "setns")
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def fork_alone(own: int) -> int:
+    """fork(), the child as PID 1 of a PID namespace of its own; this process's later children
+    are in its own namespace again (`own`: from own_pid_namespace)."""
+    assert LIBC is not None
+    unshare(CLONE_NEWPID)
+    try:
+        pid = os.fork()
+    except BaseException:
+        _check(LIBC.setns(own, CLONE_NEWPID), "setns")
+        raise
+    if pid:
+        _check(LIBC.setns(own, CLONE_NEWPID), "setns")
+    return pid
 
 
 # The environment the zygote starts with: nothing of the grader's but these names, so that no

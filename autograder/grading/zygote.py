@@ -80,6 +80,7 @@ class Setup:
     mountpoint: str  # an empty folder: each worker mounts its own tmpfs root on it
     limits: sandbox.Limits
     view: sandbox.View
+    own_pid_ns: int | None = None  # the zygote's PID namespace, when workers need no intermediate
 
 
 def main(fd: int) -> None:
@@ -100,6 +101,7 @@ def main(fd: int) -> None:
         mountpoint,
         sandbox.Limits(),
         sandbox.python_view([str(ROOT / "solutions"), str(ROOT / "autograder" / "hidden")]),
+        sandbox.own_pid_namespace() if mode == "root" else None,
     )
     gc.freeze()  # workers share these pages and their collections skip them
     _send(control, {"ready": True, "mode": mode})
@@ -158,8 +160,22 @@ def _mountpoint() -> str:
 def _spawn(
     setup: Setup, lane: int, fds: list[int], control: socket.socket, worker: Any
 ) -> tuple[int, int]:
-    """Fork the intermediate (which forks the worker); returns (intermediate pid, worker pid).
-    `fds`: the worker's socket and the write end of its record's pipe (see kernelwatch)."""
+    """Fork the worker, as PID 1 of a PID namespace of its own: straight away when the zygote
+    may (root), else through an intermediate that forks it. Returns (the zygote's child's pid,
+    the worker's pid). `fds`: the worker's socket and the write end of its record's pipe (see
+    kernelwatch)."""
+    if setup.own_pid_ns is not None:
+        pid = sandbox.fork_alone(setup.own_pid_ns)
+        if pid == 0:
+            try:
+                sandbox.die_with_parent()
+                control.close()
+                sandbox.enter_worker_namespaces(setup.mode, pid=False)
+                os.setsid()  # a process group of its own, as below
+                _run_worker(setup, lane, fds, worker)
+            finally:
+                os._exit(70)
+        return pid, pid
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid:
@@ -236,8 +252,9 @@ def _quiet_std_fds(root: str) -> None:
 
 
 def _kill(mode: str, pid: int, worker_pid: int) -> None:
-    """Kill the worker, then reap the intermediate: in a PID namespace the worker is its PID 1,
-    and the intermediate's wait returns only once every process of the namespace is gone."""
+    """Kill the worker, then reap the zygote's child (the worker, or its intermediate): in a PID
+    namespace the worker is its PID 1, and its end is reaped only once every process of the
+    namespace is gone."""
     try:
         if mode == "basic":
             os.killpg(worker_pid, signal.SIGKILL)
