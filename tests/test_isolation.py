@@ -581,6 +581,39 @@ def test_as_root_the_zygote_forks_each_worker_straight_into_its_namespace(zygote
         second.stop()
 
 
+FORK_ALONE_PROBE = """
+import os, sys
+sys.path.insert(0, sys.argv[1])
+from autograder.grading import sandbox
+ns = os.readlink("/proc/self/ns/pid")
+own = sandbox.own_pid_namespace()
+assert own is not None and os.readlink("/proc/self/ns/pid_for_children") == ns
+for _ in range(3):  # each child PID 1 of a namespace of its own, the next fork possible again
+    pid = sandbox.fork_alone(own)
+    if pid == 0:
+        os._exit(0 if os.getpid() == 1 and os.readlink("/proc/self/ns/pid") != ns else 1)
+    assert os.waitpid(pid, 0)[1] == 0
+    assert os.readlink("/proc/self/ns/pid_for_children") == ns
+print("ok")
+"""
+
+
+@needs_namespaces
+def test_fork_alone_leaves_the_parents_namespace_for_its_other_children() -> None:
+    """As root, does own_pid_namespace leave the caller's namespaces as they were, and does
+    fork_alone, called again and again, put each child alone in a new PID namespace?"""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", FORK_ALONE_PROBE, str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
 USERNS_KILL_PROBE = """
 import sys
 sys.path.insert(0, sys.argv[1])

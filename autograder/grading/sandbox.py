@@ -141,10 +141,16 @@ def own_pid_namespace() -> int | None:
         fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
-    try:
-        unshare(CLONE_NEWPID)
-        _check(LIBC.setns(fd, CLONE_NEWPID), "setns")
-    except OSError:
+    pid = os.fork()  # tried in a throwaway child: a refusal half-way leaves ours as it was
+    if pid == 0:
+        try:
+            unshare(CLONE_NEWPID)
+            _check(LIBC.setns(fd, CLONE_NEWPID), "setns")
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
         os.close(fd)
         return None
     return fd
