@@ -215,8 +215,7 @@ class Session:
         reply: dict[str, Any] = {"missing": [], "unexpected": []}
         if data.get("seed") is not None:
             seed_cpu(int(data["seed"]))
-        with _no_random_init() if state_of is not None else contextlib.nullcontext():
-            model = cls(*args, **kwargs)
+        model = cls(*args, **kwargs)
         if not isinstance(model, torch.nn.Module):
             raise TypeError(f"{type(model).__name__} is not a torch.nn.Module")
         if data.get("state") is not None:
@@ -277,35 +276,6 @@ class Session:
             k: type(m).__name__ for k, m in list(model.named_modules())[:64] if k
         }
         return reply, model
-
-
-RANDOM_INITS = (
-    "uniform_",
-    "normal_",
-    "trunc_normal_",
-    "kaiming_uniform_",
-    "kaiming_normal_",
-    "xavier_uniform_",
-    "xavier_normal_",
-    "orthogonal_",
-)
-
-
-@contextlib.contextmanager
-def _no_random_init() -> Iterator[None]:
-    """torch.nn.init's random fills leave their tensor as it is: a module about to load another
-    one's state_dict skips the initialisation it would throw away (GPT-2 small's 2.4 million
-    parameters: most of a build's time)."""
-    from torch.nn import init
-
-    kept = {name: getattr(init, name) for name in RANDOM_INITS if hasattr(init, name)}
-    for name in kept:
-        setattr(init, name, lambda tensor, *args, **kwargs: tensor)
-    try:
-        yield
-    finally:
-        for name, fill in kept.items():
-            setattr(init, name, fill)
 
 
 def _describe(e: BaseException) -> dict[str, Any]:
