@@ -188,6 +188,15 @@ class _Doubled(_Built):
         return 2 * super().forward(x)
 
 
+class _Drifting(_Built):
+    """Changes its own weights each time it runs."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            self.linear.weight.add_(1.0)
+        return super().forward(x)
+
+
 class _Wider(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -198,7 +207,13 @@ class _Wider(torch.nn.Module):
 
 
 def _twin_of(name: str, like: str) -> ModuleRun:
-    classes = {"Built": _Built, "Reseeded": _Reseeded, "Doubled": _Doubled, "Wider": _Wider}
+    classes = {
+        "Built": _Built,
+        "Reseeded": _Reseeded,
+        "Doubled": _Doubled,
+        "Drifting": _Drifting,
+        "Wider": _Wider,
+    }
     channel = _Counting()
     channel.session = Session(lambda module, wanted: classes[wanted])
     student = Student(channel, lambda exercise: ("m", exercise))
@@ -209,8 +224,9 @@ def _twin_of(name: str, like: str) -> ModuleRun:
 
 
 def test_a_twin_takes_the_modules_state_and_runs_the_same_way() -> None:
-    """With `like`, is the other class built in the same request, given the module's weights
-    (so a module seeded its own way matches it), and do other behaviour or other shapes show?"""
+    """With `like`, is the other class built in the same request, given the module's weights as
+    they were before it ran (so a module seeded its own way matches it), and do other behaviour
+    or other shapes show?"""
     reseeded = _twin_of("Reseeded", "Built")
     assert reseeded.twin is not None and reseeded.twin.load_error is None
     assert reseeded.twin.parameter_shapes == reseeded.parameter_shapes
@@ -218,6 +234,9 @@ def test_a_twin_takes_the_modules_state_and_runs_the_same_way() -> None:
     doubled = _twin_of("Doubled", "Built")
     assert doubled.twin is not None
     assert np.allclose(doubled.outputs[0].array, 2 * doubled.twin.outputs[0].array)
+    drifting = _twin_of("Drifting", "Drifting")  # the twin starts from the state before forward
+    assert drifting.twin is not None
+    assert np.array_equal(drifting.outputs[0].array, drifting.twin.outputs[0].array)
     wider = _twin_of("Wider", "Built")
     assert wider.twin is not None and wider.twin.outputs == []
     assert wider.twin.load_error is not None and "size mismatch" in wider.twin.load_error.message

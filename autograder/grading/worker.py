@@ -188,15 +188,17 @@ class Session:
         w: Any,
     ) -> dict[str, Any]:
         """Build `cls`, run it, describe it; with "like" (another class of the same module and
-        its arguments), build that one too after the same seed, load the first one's state into
-        it and run it the same way: its reply is the "twin" (see Student.module)."""
-        reply, model = self._built(cls, args, kwargs, data, arrays, w)
+        its arguments), build that one too after the same seed, load into it the state the first
+        one had before it ran, and run it the same way: its reply is the "twin" (see
+        Student.module)."""
+        reply, model = self._built(cls, args, kwargs, data, arrays)
         like = data.get("like")
         if isinstance(like, dict):
             twin_cls = self.resolve(str(data.get("module")), str(like.get("name")))
             twin_args = [protocol.rebuild(a, arrays) for a in like.get("args", [])]
-            reply["twin"], _ = self._built(twin_cls, twin_args, {}, data, arrays, w, model)
-        return reply
+            twin_reply, twin = self._built(twin_cls, twin_args, {}, data, arrays, model)
+            reply["twin"] = self._ran(twin, twin_reply, data, arrays, w)
+        return self._ran(model, reply, data, arrays, w)
 
     def _built(
         self,
@@ -205,11 +207,10 @@ class Session:
         kwargs: dict[str, Any],
         data: dict[str, Any],
         arrays: list[Any],
-        w: Any,
         state_of: Any = None,
     ) -> tuple[dict[str, Any], Any]:
-        """One module of a "module" request, built, run and described; `state_of`: a module
-        whose state_dict this one loads (strict) before it runs."""
+        """One module of a "module" request, built (and given the request's state, or with
+        `state_of` the state_dict of that module, strict); its reply so far."""
         import torch
 
         reply: dict[str, Any] = {"missing": [], "unexpected": []}
@@ -229,6 +230,14 @@ class Session:
                 model.load_state_dict(state_of.state_dict())
             except Exception as e:  # other names or shapes: the structure says why
                 reply["load_error"] = _describe(e)
+        return reply, model
+
+    def _ran(
+        self, model: Any, reply: dict[str, Any], data: dict[str, Any], arrays: list[Any], w: Any
+    ) -> dict[str, Any]:
+        """`reply` completed: the module run on the request's inputs, and described."""
+        import torch
+
         if data.get("dtype") == "float64":
             model = model.to(torch.float64)
         model.train(bool(data.get("train")))
@@ -275,7 +284,7 @@ class Session:
         reply["submodules"] = {
             k: type(m).__name__ for k, m in list(model.named_modules())[:64] if k
         }
-        return reply, model
+        return reply
 
 
 def _describe(e: BaseException) -> dict[str, Any]:
