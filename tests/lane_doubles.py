@@ -40,3 +40,13 @@ def never_starts(
 ) -> None:
     """A lane that dies before it is ready, every time."""
     os._exit(5)
+
+
+def slow_start(
+    n: int, run_seed: int, timeout: float, budget: float | None, conn: Connection
+) -> None:
+    """A lane still starting (importing, self-testing) for a minute."""
+    import time
+
+    time.sleep(60)
+    conn.send(("mode", "root"))

@@ -76,3 +76,27 @@ def test_a_lane_that_never_starts_stops_the_batch(tmp_path: Path) -> None:
     todo = submissions(tmp_path, "ada")
     with pytest.raises(batch.LaneFailed, match=f"{batch.LANE_STARTS} times before grading anyone"):
         grade(tmp_path, todo, lane_doubles.never_starts, lanes=1)
+
+
+def test_lanes_started_before_the_class_is_read_grade_it_then_all_stop(tmp_path: Path) -> None:
+    """Lanes started ahead (as autograde starts them while it reads the submissions), more of
+    them than students: is everyone saved once, and is every lane process gone afterwards?"""
+    todo = submissions(tmp_path, "ada", "bob")
+    pool = {n: batch._start_lane(n, SEED, 10.0, None, lane_doubles.lane) for n in range(4)}
+    procs = [lane.proc for lane in pool.values()]
+    book = record.Gradebook(tmp_path / "out" / "gradebook.sqlite")
+    try:
+        batch._grade_all(todo, book, SEED, 10.0, None, 4, False, pool=pool)
+        assert sorted(g.student for g in book.latest()) == ["ada", "bob"]
+    finally:
+        book.close()
+    assert pool == {} and not any(p.is_alive() for p in procs)
+    assert all(p.exitcode is not None for p in procs)
+
+
+def test_lanes_started_for_a_class_with_nothing_to_grade_are_stopped() -> None:
+    """When nothing is left to grade, are lanes started ahead stopped (killed mid-start)?"""
+    pool = {n: batch._start_lane(n, SEED, 10.0, None, lane_doubles.slow_start) for n in range(2)}
+    procs = [lane.proc for lane in pool.values()]
+    batch._stop_lanes(pool)
+    assert pool == {} and [p.exitcode for p in procs] == [-9, -9]

@@ -68,12 +68,17 @@ def autograde(
 ) -> BatchSummary:
     """Grade every submission in `submissions` into `out`; returns what was done."""
     report.ensure_writable(out)
-    subs = collect.collect(submissions)
     book = record.Gradebook(out / "gradebook.sqlite")
+    pool: dict[int, _Lane] = {}
     try:
         if seed is not None:
             book.set_seed(seed)
         run_seed = book.seed(secrets.randbits(31))
+        # The lanes start (import torch, start a zygote, pass the self-test) while the
+        # submissions are read: both take seconds, on different cores.
+        wanted = max(1, lanes or os.cpu_count() or 1)
+        pool = {n: _start_lane(n, run_seed, timeout, budget) for n in range(wanted)}
+        subs = collect.collect(submissions)
         try:
             book.set_collected(s.student for s in subs)  # who is gone from SUBMISSIONS: marked
             book.set_submitted(course.submission_times(subs))  # timestamp.txt, else file times
@@ -84,9 +89,9 @@ def autograde(
             ) from None
         todo = [s for s in subs if regrade or not book.is_current(s.student, s.digest)]
         mode = "-"
-        if todo:
-            lanes = max(1, min(lanes or os.cpu_count() or 1, len(todo)))
-            mode = _grade_all(todo, book, run_seed, timeout, budget, lanes, progress)
+        if todo:  # lanes beyond len(todo) are told to stop when there is nothing to hand out
+            mode = _grade_all(todo, book, run_seed, timeout, budget, wanted, progress, pool=pool)
+        _stop_lanes(pool)  # none was needed
         try:
             similarity.write(((s.student, s.sources) for s in subs), out)  # for report.html
             report.write_all(book, out)
@@ -96,6 +101,7 @@ def autograde(
                 "the gradebook: free some space and run again to write them"
             ) from None
     finally:
+        _stop_lanes(pool)
         book.close()
     return BatchSummary(len(subs), len(todo), len(subs) - len(todo), mode, run_seed)
 
@@ -143,6 +149,42 @@ class _Lane:
     starts: int = 1  # consecutive starts without a submission graded
 
 
+LaneTarget = Callable[[int, int, float, float | None, Connection], None]
+
+
+def _start_lane(
+    n: int,
+    run_seed: int,
+    timeout: float,
+    budget: float | None,
+    target: LaneTarget = _lane,
+    starts: int = 1,
+) -> _Lane:
+    ctx = multiprocessing.get_context("spawn")  # lanes start clean: no torch state forked
+    ours, theirs = ctx.Pipe()
+    proc = ctx.Process(target=target, args=(n, run_seed, timeout, budget, theirs), daemon=True)
+    proc.start()
+    theirs.close()
+    return _Lane(n, proc, ours, starts=starts)
+
+
+def _stop_lanes(pool: dict[int, _Lane], done: bool = False) -> None:
+    """End every lane of `pool` and empty it: `done` (every student saved): an idle lane is
+    asked to close its grader and exit; any other is killed."""
+    for lane in pool.values():
+        if done and lane.ready and lane.held is None:
+            try:
+                lane.conn.send(None)  # done: it closes its grader and exits
+                lane.proc.join(timeout=30)
+            except OSError:
+                pass
+        if lane.proc.is_alive():
+            lane.proc.kill()
+        lane.proc.join()
+        lane.conn.close()
+    pool.clear()
+
+
 def _grade_all(
     todo: list[Submission],
     book: record.Gradebook,
@@ -151,7 +193,8 @@ def _grade_all(
     budget: float | None,
     lanes: int,
     show: bool,
-    target: Callable[[int, int, float, float | None, Connection], None] = _lane,
+    target: LaneTarget = _lane,
+    pool: dict[int, _Lane] | None = None,
 ) -> str:
     """Grade `todo` in `lanes` processes, saving each student as it comes back; returns the mode.
 
@@ -160,19 +203,16 @@ def _grade_all(
     whose grading raised is replaced by a fresh one, and its submission is graded again once,
     then saved with one error line. Only a lane that cannot start (the reference self-test
     fails, or it dies LANE_STARTS times in a row before grading anyone) stops the batch.
-    `target` is what each lane process runs (the kit's own tests use stand-ins)."""
-    ctx = multiprocessing.get_context("spawn")  # lanes start clean: no torch state forked
+    `target` is what each lane process runs (the kit's own tests use stand-ins). `pool`: lanes
+    started already (of `target`), used instead of starting `lanes` of them; it is emptied."""
     queue: deque[Submission] = deque(todo)
     attempts: dict[str, int] = {}
 
     def start(n: int, starts: int = 1) -> _Lane:
-        ours, theirs = ctx.Pipe()
-        proc = ctx.Process(target=target, args=(n, run_seed, timeout, budget, theirs), daemon=True)
-        proc.start()
-        theirs.close()
-        return _Lane(n, proc, ours, starts=starts)
+        return _start_lane(n, run_seed, timeout, budget, target, starts)
 
-    pool = {n: start(n) for n in range(lanes)}
+    if pool is None:
+        pool = {n: start(n) for n in range(lanes)}
     bar = report.Progress(len(todo), enabled=show)
     mode, saved = "-", 0
 
@@ -257,17 +297,7 @@ def _grade_all(
                     raise LaneFailed(item)
     finally:
         bar.close()
-        for lane in pool.values():
-            if saved == len(todo) and lane.ready and lane.held is None:
-                try:
-                    lane.conn.send(None)  # done: it closes its grader and exits
-                    lane.proc.join(timeout=30)
-                except OSError:
-                    pass
-            if lane.proc.is_alive():
-                lane.proc.kill()
-            lane.proc.join()
-            lane.conn.close()
+        _stop_lanes(pool, done=saved == len(todo))
     return mode
 
 
