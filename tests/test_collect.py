@@ -786,3 +786,16 @@ def test_control_characters_in_a_name_stay_on_one_line(tmp_path: Path) -> None:
         "in the submission"
     )
     assert_clean(got["bob"])
+
+
+def test_entries_bounds_the_submissions_collect_finds(tmp_path: Path) -> None:
+    """Does entries() count what collect() looks at (not dotfiles or __MACOSX), so that it is at
+    least the number of submissions found (autograde starts no more lanes than that)?"""
+    shutil.copytree(ROOT / "solutions", tmp_path / "ada" / "exercises")
+    shutil.copytree(ROOT / "solutions", tmp_path / "bob" / "exercises")
+    (tmp_path / "notes.txt").write_text("not a submission")
+    (tmp_path / ".DS_Store").write_text("")
+    (tmp_path / "__MACOSX").mkdir()
+    assert collect_mod.entries(tmp_path) == 3
+    assert len(collect(tmp_path)) == 2
+    assert collect_mod.entries(tmp_path / "missing") == 0

@@ -76,7 +76,7 @@ def autograde(
         run_seed = book.seed(secrets.randbits(31))
         # The lanes start (import torch, start a zygote, pass the self-test) while the
         # submissions are read: both take seconds, on different cores.
-        wanted = max(1, lanes or os.cpu_count() or 1)
+        wanted = max(1, min(lanes or os.cpu_count() or 1, collect.entries(submissions)))
         pool = {n: _start_lane(n, run_seed, timeout, budget) for n in range(wanted)}
         subs = collect.collect(submissions)
         try:

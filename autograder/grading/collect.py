@@ -72,6 +72,14 @@ def collect(submissions_dir: Path) -> list[Submission]:
     return _merge_duplicates(found)
 
 
+def entries(submissions_dir: Path) -> int:
+    """How many entries collect() will look at: at least as many as the submissions it finds."""
+    try:
+        return sum(1 for e in os.scandir(submissions_dir) if not _ignored(e.name))
+    except OSError:
+        return 0
+
+
 def _collect_entry(entry: Path) -> Submission | None:
     """One submission from a folder, a zip or a misplaced file; None for unrelated files."""
     name = entry.name
