@@ -50,3 +50,12 @@ def slow_start(
 
     time.sleep(60)
     conn.send(("mode", "root"))
+
+
+def says_sigint(
+    n: int, run_seed: int, timeout: float, budget: float | None, conn: Connection
+) -> None:
+    """Says how it found SIGINT when it started, before anything of the lane's own code."""
+    import signal
+
+    conn.send(("sigint", signal.getsignal(signal.SIGINT) == signal.SIG_IGN))

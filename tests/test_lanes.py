@@ -100,3 +100,17 @@ def test_lanes_started_for_a_class_with_nothing_to_grade_are_stopped() -> None:
     procs = [lane.proc for lane in pool.values()]
     batch._stop_lanes(pool)
     assert pool == {} and [p.exitcode for p in procs] == [-9, -9]
+
+
+def test_a_lane_starts_with_ctrl_c_left_to_the_main_process() -> None:
+    """Does a lane process start with SIGINT ignored (a Ctrl-C while it imports prints nothing
+    of its own), and does the main process keep its own handler?"""
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    pool = {0: batch._start_lane(0, SEED, 10.0, None, lane_doubles.says_sigint)}
+    try:
+        assert pool[0].conn.recv() == ("sigint", True)
+        assert signal.getsignal(signal.SIGINT) == before
+    finally:
+        batch._stop_lanes(pool)

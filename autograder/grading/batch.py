@@ -16,6 +16,7 @@ import secrets
 import signal
 import sqlite3
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -163,7 +164,17 @@ def _start_lane(
     ctx = multiprocessing.get_context("spawn")  # lanes start clean: no torch state forked
     ours, theirs = ctx.Pipe()
     proc = ctx.Process(target=target, args=(n, run_seed, timeout, budget, theirs), daemon=True)
-    proc.start()
+    # Ctrl-C is the main process's to handle: a lane starts with SIGINT ignored, so that one
+    # still importing when it comes prints no KeyboardInterrupt of its own
+    main = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGINT) if main else None  # None: not Python's to set
+    if handler is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        proc.start()
+    finally:
+        if handler is not None:
+            signal.signal(signal.SIGINT, handler)
     theirs.close()
     return _Lane(n, proc, ours, starts=starts)
 
