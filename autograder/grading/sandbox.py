@@ -27,6 +27,7 @@ import os
 import resource
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import seccomp  # imported now: a chrooted worker cannot import it later
@@ -88,19 +89,29 @@ def detect_mode() -> str:
     """The strongest mode this machine allows, tried in a throwaway child."""
     if LIBC is None or os.environ.get("ATTENTION_KIT_SANDBOX") == "basic":
         return "basic"
+
+    def zygote_and_worker(mode: str) -> None:
+        enter_zygote(mode)
+        unshare(CLONE_NEWNS | CLONE_NEWPID)
+
     for mode in ("root", "userns") if os.geteuid() == 0 else ("userns",):
-        pid = os.fork()
-        if pid == 0:
-            try:
-                enter_zygote(mode)
-                unshare(CLONE_NEWNS | CLONE_NEWPID)
-                os._exit(0)
-            except BaseException:
-                os._exit(1)
-        _, status = os.waitpid(pid, 0)
-        if status == 0:
+        if _works_in_child(lambda m=mode: zygote_and_worker(m)):
             return mode
     return "basic"
+
+
+def _works_in_child(attempt: Callable[[], None]) -> bool:
+    """Whether `attempt()` runs without raising in a throwaway child: what it changes of the
+    process (namespaces, ids) never touches this one, whether it succeeds or fails half-way."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            attempt()
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    return status == 0
 
 
 def enter_zygote(mode: str) -> None:
@@ -141,16 +152,13 @@ def own_pid_namespace() -> int | None:
         fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
-    pid = os.fork()  # tried in a throwaway child: a refusal half-way leaves ours as it was
-    if pid == 0:
-        try:
-            unshare(CLONE_NEWPID)
-            _check(LIBC.setns(fd, CLONE_NEWPID), "setns")
-            os._exit(0)
-        except BaseException:
-            os._exit(1)
-    _, status = os.waitpid(pid, 0)
-    if status != 0:
+
+    def out_and_back() -> None:
+        assert LIBC is not None
+        unshare(CLONE_NEWPID)
+        _check(LIBC.setns(fd, CLONE_NEWPID), "setns")
+
+    if not _works_in_child(out_and_back):
         os.close(fd)
         return None
     return fd

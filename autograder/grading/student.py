@@ -178,10 +178,7 @@ class Student:
         data, arrays = self._send("module", exercise, args, kwargs, extra, w, rule_of)
         run = _module_run(data, arrays, backward is not None, reuse)
         if like is not None:
-            twin = _dict(data.get("twin"))
-            run.twin = _module_run(twin, arrays, backward is not None, reuse)
-            failed = twin.get("load_error")
-            run.twin.load_error = _error(failed) if isinstance(failed, dict) else None
+            run.twin = _module_run(_dict(data.get("twin")), arrays, backward is not None, reuse)
         return run
 
     def _send(
@@ -278,6 +275,7 @@ def _module_run(
     data: dict[str, Any], arrays: list[np.ndarray], backward: bool, reuse: bool
 ) -> ModuleRun:
     failed = data.get("forward_error") if reuse else None
+    unloaded = data.get("load_error")
     return ModuleRun(
         outputs=[_decode(v, arrays) for v in _list(data.get("outputs"))],
         parameters=_arrays(data.get("parameters"), arrays),
@@ -291,6 +289,7 @@ def _module_run(
         parameter_shapes=_shapes(data.get("parameters_shapes")),
         buffer_shapes=_shapes(data.get("buffers_shapes")),
         forward_error=_error(failed) if isinstance(failed, dict) else None,
+        load_error=_error(unloaded) if isinstance(unloaded, dict) else None,
     )
 
 
