@@ -244,6 +244,41 @@ def test_a_twin_takes_the_modules_state_and_runs_the_same_way() -> None:
     assert wider.twin.parameter_shapes["linear.weight"] == (2, 3)
 
 
+class _Garbled:
+    """A channel whose reply's twin and load error are not what the worker sends."""
+
+    def __init__(self, twin: object) -> None:
+        self.twin = twin
+
+    def request(self, frame: bytes, timeout: float) -> tuple[dict, list[np.ndarray]]:
+        return {"outputs": [], "twin": self.twin}, []
+
+
+@pytest.mark.parametrize(
+    "twin",
+    [
+        "a string",
+        12,
+        None,
+        {"load_error": 5, "parameters_shapes": "x", "outputs": {"a": 1}},
+        {"load_error": {"kind": "made up", "message": 7}, "submodules": [1]},
+    ],
+)
+def test_a_garbled_twin_reads_as_an_empty_module(twin: object) -> None:
+    """Does a reply whose twin has the wrong types read as a twin with no layers, shapes or
+    outputs; is a load error that is not a dict no error (as a forward error), and one of an
+    unknown kind a protocol error?"""
+    student = Student(_Garbled(twin), lambda exercise: ("m", exercise))
+    run = student.module("Built", shapes=True, like=("Other", ()), reuse=True)
+    assert run.twin is not None
+    assert run.twin.outputs == [] and run.twin.submodules == {}
+    assert run.twin.parameter_shapes == {} and run.twin.buffer_shapes == {}
+    if isinstance(twin, dict) and isinstance(twin["load_error"], dict):
+        assert run.twin.load_error is not None and run.twin.load_error.kind == "protocol"
+    else:
+        assert run.twin.load_error is None
+
+
 def test_the_reference_modules_kept_are_bounded() -> None:
     """Is the same seeded build of the reference handed out again (one object), and do builds for
     more seeds than KEPT (a class of submissions, each with its own) keep only the last KEPT?"""
