@@ -54,8 +54,9 @@ def test_public_suite_benchmark_runs_on_the_reference() -> None:
 
 @pytest.mark.slow
 def test_autograde_benchmark_grades_and_prints_its_floor() -> None:
-    """Does `python -m bench.autograde_throughput 2 --json` grade its batch and print the ratio
-    with its target, the CPU each kind of process spent and the floor, each a positive number?"""
+    """Does `python -m bench.autograde_throughput 2 --json` grade its batch and print its ratio
+    to the floor with target 3, that ratio's two parts (the floor over import torch, the wall
+    over import torch) in agreement with it, and the CPU each kind of process spent?"""
     proc = subprocess.run(
         [sys.executable, "-m", "bench.autograde_throughput", "2", "--json"],
         cwd=ROOT,
@@ -65,11 +66,16 @@ def test_autograde_benchmark_grades_and_prints_its_floor() -> None:
     )
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
     figures = json.loads(proc.stdout.splitlines()[-1])["figures"]
-    ratio = figures["autograde wall / (N x import torch / cores)"]
-    assert ratio["value"] > 0 and ratio["target"] == 0.05
-    floor = figures["floor: a submission's requests answered / import torch"]
-    assert floor["value"] > 0 and floor["target"] is None
+    ratio = figures["autograde wall / (N x floor / cores)"]
+    assert ratio["value"] > 0 and ratio["target"] == 3.0
+    assert ratio["met"] == (ratio["value"] <= 3.0)
+    floor = figures["floor / import torch"]
+    by_import = figures["autograde wall / (N x import torch / cores)"]
+    assert floor["value"] > 0 and floor["target"] is None and by_import["target"] is None
+    # wall / (N x floor / cores) = [wall / (N x import / cores)] / [floor / import]
+    assert ratio["value"] == pytest.approx(by_import["value"] / floor["value"], rel=1e-6)
+    assert figures["floor: a submission's requests answered"]["value"] > 0
     if sys.platform.startswith("linux"):  # read from /proc: each role spent some CPU
         for role in ("main process", "grading lanes", "sandboxes"):
-            share = figures[f"CPU per submission / import torch: {role}"]
+            share = figures[f"CPU per submission / floor: {role}"]
             assert share["value"] > 0 and share["target"] is None, role
