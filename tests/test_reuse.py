@@ -206,6 +206,31 @@ class _Wider(torch.nn.Module):
         return self.linear(x)
 
 
+class _Listed(torch.nn.Module):
+    """Weights load_state_dict does not see: layers in a plain list, a tensor in a dict in a
+    plain attribute; and a list holding the module itself."""
+
+    def __init__(self, heads: int = 2) -> None:
+        super().__init__()
+        self.heads = [torch.nn.Linear(3, 2) for _ in range(heads)]
+        self.extra = {"scale": torch.rand(2)}
+        self.me = [self]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return sum(h(x) for h in self.heads) * self.extra["scale"]
+
+
+class _ListedReseeded(_Listed):
+    def __init__(self) -> None:
+        torch.manual_seed(1234)
+        super().__init__()
+
+
+class _ListedLonger(_Listed):
+    def __init__(self) -> None:
+        super().__init__(heads=3)
+
+
 def _twin_of(name: str, like: str) -> ModuleRun:
     classes = {
         "Built": _Built,
@@ -213,6 +238,9 @@ def _twin_of(name: str, like: str) -> ModuleRun:
         "Doubled": _Doubled,
         "Drifting": _Drifting,
         "Wider": _Wider,
+        "Listed": _Listed,
+        "ListedReseeded": _ListedReseeded,
+        "ListedLonger": _ListedLonger,
     }
     channel = _Counting()
     channel.session = Session(lambda module, wanted: classes[wanted])
@@ -242,6 +270,20 @@ def test_a_twin_takes_the_modules_state_and_runs_the_same_way() -> None:
     assert wider.twin.load_error is not None and "size mismatch" in wider.twin.load_error.message
     assert wider.parameter_shapes["linear.weight"] == (4, 3)
     assert wider.twin.parameter_shapes["linear.weight"] == (2, 3)
+
+
+def test_a_twin_takes_the_weights_its_state_dict_leaves_out() -> None:
+    """Are layers in a plain list and tensors in plain attributes copied into the twin too (a
+    factory that seeds torch itself, building a class that keeps its heads in a plain list,
+    builds the right thing), with a module that holds itself copied once, and nothing copied
+    where the two hold lists of other lengths?"""
+    listed = _twin_of("ListedReseeded", "Listed")
+    assert listed.twin is not None and listed.twin.load_error is None
+    assert np.array_equal(listed.outputs[0].array, listed.twin.outputs[0].array)
+    longer = _twin_of("ListedLonger", "Listed")
+    assert longer.twin is not None and longer.twin.load_error is None
+    assert longer.outputs[0].array.shape == longer.twin.outputs[0].array.shape
+    assert not np.allclose(longer.outputs[0].array, longer.twin.outputs[0].array)
 
 
 class _Garbled:

@@ -228,6 +228,7 @@ class Session:
         if state_of is not None:
             try:
                 model.load_state_dict(state_of.state_dict())
+                copy_unregistered(state_of, model)
             except Exception as e:  # other names or shapes: the structure says why
                 reply["load_error"] = _describe(e)
         return reply, model
@@ -285,6 +286,56 @@ class Session:
             k: type(m).__name__ for k, m in list(model.named_modules())[:64] if k
         }
         return reply
+
+
+UNREGISTERED_DEPTH = 3  # list in a dict in a list
+UNREGISTERED_ITEMS = 64  # per list, tuple or dict
+
+
+def copy_unregistered(src: Any, dst: Any) -> None:
+    """What load_state_dict leaves out, copied from `src` into `dst` where both hold it: tensors
+    and modules kept in plain attributes, lists, tuples or dicts (heads in a plain list), so
+    that `dst` holds all of `src`'s weights however they were seeded. Where the two differ (other
+    lengths, types or shapes) nothing is copied: their outputs show it."""
+    import torch
+
+    internals = set(vars(torch.nn.Module()))  # _parameters, _modules, hooks...: not the student's
+    seen: set[int] = set()  # modules already copied: a module may hold itself, or its parent
+
+    def module(a: Any, b: Any) -> None:
+        if id(a) in seen:
+            return
+        seen.add(id(a))
+        theirs = dict(b.named_modules())
+        for name, mine in a.named_modules():
+            other = theirs.get(name)
+            if other is None:
+                continue
+            seen.add(id(mine))
+            for attr, value in vars(mine).items():
+                if attr not in internals and attr in vars(other):
+                    copy(value, vars(other)[attr], 0)
+
+    def copy(a: Any, b: Any, depth: int) -> None:
+        if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+            if a.shape == b.shape and a.dtype == b.dtype:
+                with torch.no_grad():
+                    b.copy_(a)
+        elif isinstance(a, torch.nn.Module) and type(b) is type(a):
+            if id(a) not in seen:
+                b.load_state_dict(a.state_dict())
+                module(a, b)
+        elif depth >= UNREGISTERED_DEPTH:
+            return
+        elif isinstance(a, (list, tuple)) and type(b) is type(a) and len(a) == len(b):
+            for i in range(min(len(a), UNREGISTERED_ITEMS)):
+                copy(a[i], b[i], depth + 1)
+        elif isinstance(a, dict) and isinstance(b, dict):
+            for key in list(a)[:UNREGISTERED_ITEMS]:
+                if key in b:
+                    copy(a[key], b[key], depth + 1)
+
+    module(src, dst)
 
 
 def _describe(e: BaseException) -> dict[str, Any]:
