@@ -231,15 +231,11 @@ def _store_course(path: Path, out: Path) -> bool:
 COURSE_COMMANDS = {"export": _export, "handback": _handback}
 
 
-def _suites_ok() -> bool:
-    """False (each problem said on stderr, with its file and line) when the hidden suites do not
-    match exercises.toml, before any submission is graded."""
+def _suite_problems() -> list[str]:
+    """Where the hidden suites do not match exercises.toml, each with its file and line."""
     from .grading import suite
 
-    problems = suite.validate(suite.discover())
-    for problem in problems:
-        print(f"error: {problem}", file=sys.stderr)
-    return not problems
+    return suite.validate(suite.discover())
 
 
 def _autograde(args: argparse.Namespace) -> int:
@@ -249,8 +245,6 @@ def _autograde(args: argparse.Namespace) -> int:
         print(f"error: {args.submissions} is not a folder of submissions", file=sys.stderr)
         return 2
     if args.course is not None and not _store_course(args.course, args.out):
-        return 2
-    if not _suites_ok():
         return 2
     try:
         result = batch.autograde(
@@ -262,7 +256,12 @@ def _autograde(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             budget=args.budget,
             progress=not args.quiet,
+            suite_problems=_suite_problems,  # looked at while the lanes start
         )
+    except batch.SuitesBroken as e:
+        for problem in e.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
     except report.OutNotWritable as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -56,6 +56,14 @@ class LaneFailed(RuntimeError):
     """A grading lane stopped: the grader itself (not a student) failed."""
 
 
+class SuitesBroken(RuntimeError):
+    """The hidden suites do not match exercises.toml: nothing was graded."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
 def autograde(
     submissions: Path,
     out: Path,
@@ -66,8 +74,11 @@ def autograde(
     timeout: float = 10.0,
     budget: float | None = BUDGET,
     progress: bool = True,
+    suite_problems: Callable[[], list[str]] | None = None,
 ) -> BatchSummary:
-    """Grade every submission in `submissions` into `out`; returns what was done."""
+    """Grade every submission in `submissions` into `out`; returns what was done.
+    `suite_problems`: looked at while the lanes start; any problem raises SuitesBroken before
+    a submission is read."""
     report.ensure_writable(out)
     book = record.Gradebook(out / "gradebook.sqlite")
     pool: dict[int, _Lane] = {}
@@ -79,6 +90,9 @@ def autograde(
         # submissions are read: both take seconds, on different cores.
         wanted = max(1, min(lanes or os.cpu_count() or 1, collect.entries(submissions)))
         pool = {n: _start_lane(n, run_seed, timeout, budget) for n in range(wanted)}
+        problems = suite_problems() if suite_problems is not None else []
+        if problems:
+            raise SuitesBroken(problems)
         subs = collect.collect(submissions)
         try:
             book.set_collected(s.student for s in subs)  # who is gone from SUBMISSIONS: marked
@@ -114,17 +128,25 @@ def _lane(n: int, run_seed: int, timeout: float, budget: float | None, conn: Con
     ("graded", Graded), or ("error", line) when grading it raised, after which it stops (its
     zygote may be the broken part; a fresh lane takes over). ("failed", line): the grader itself
     could not start, and the batch stops."""
-    from ..notebooks.extract import relabel_graded
-    from .grader import Grader
+    from .isolate import Zygote  # neither imports torch
     from .sandbox import die_with_parent
 
     die_with_parent()  # a batch killed with -9 takes its lanes (and their zygotes) along
     # Ctrl-C is the main process's to handle (it stops the lanes): the lane, and the zygote and
     # workers that inherit this, ignore it rather than each print a KeyboardInterrupt
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    zygote = None
     try:
-        grader = Grader(run_seed, timeout=timeout, budget=budget)
+        # the zygote imports torch in its process while this one imports the suites and the
+        # reference: two starts side by side, not one after the other
+        zygote = Zygote(wait=False)
+        from ..notebooks.extract import relabel_graded
+        from .grader import Grader
+
+        grader = Grader(run_seed, timeout=timeout, budget=budget, zygote=zygote)
     except BaseException as e:
+        if zygote is not None:
+            zygote.close()
         conn.send(("failed", f"lane {n}: {type(e).__name__}: {e}"))
         return
     with grader:

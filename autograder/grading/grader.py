@@ -24,9 +24,16 @@ from .student import BUDGET, Student
 class Grader:
     """Loads the suites and the reference once, then grades one submission per call."""
 
-    def __init__(self, run_seed: int, timeout: float = 10.0, budget: float | None = BUDGET) -> None:
+    def __init__(
+        self,
+        run_seed: int,
+        timeout: float = 10.0,
+        budget: float | None = BUDGET,
+        zygote: Zygote | None = None,
+    ) -> None:
         """`timeout`: seconds for one call into a submission's code; `budget`: seconds for a
-        whole submission, after which its remaining checks score 0 (None: no limit)."""
+        whole submission, after which its remaining checks score 0 (None: no limit); `zygote`:
+        one started already (it is this grader's to close), else one is started here."""
         import torch
 
         # The checks' tensors are tiny: a thread pool only adds wake-up latency, and with the
@@ -40,7 +47,7 @@ class Grader:
         self.exercises = manifest.by_id()
         self.ref = suite.Reference()
         self.scans = StaticScans()
-        self.zygote = Zygote()
+        self.zygote = zygote if zygote is not None else Zygote()
         gc.freeze()  # torch's many long-lived objects: keep full collections from walking them
         self.requests = self._self_test()  # what the reference was sent (bench.offlimits_watch)
 

@@ -36,7 +36,9 @@ LOAD_TIMEOUT = 30.0  # a fresh worker takes the sources (no student code runs ye
 class Zygote:
     """A pre-imported interpreter that forks sandboxed workers on request."""
 
-    def __init__(self) -> None:
+    def __init__(self, wait: bool = True) -> None:
+        """Start the zygote; with `wait`, until it is ready (else the first spawn, or `ready`,
+        waits: the caller does its own start-up meanwhile, while the zygote imports torch)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         from .. import ROOT
         from .sandbox import minimal_environment
@@ -51,10 +53,23 @@ class Zygote:
         theirs.close()
         self.control = ours
         self.lock = threading.Lock()
-        self.control.settimeout(START_TIMEOUT)
-        ready = self._recv()
-        self.control.settimeout(30.0)
-        self.mode: str = ready.get("mode", "basic")
+        self._mode: str | None = None
+        if wait:
+            self.ready()
+
+    def ready(self) -> str:
+        """The sandbox mode, once the zygote has imported torch and is ready to fork workers."""
+        with self.lock:
+            if self._mode is None:
+                self.control.settimeout(START_TIMEOUT)
+                ready = self._recv()
+                self.control.settimeout(30.0)
+                self._mode = str(ready.get("mode", "basic"))
+            return self._mode
+
+    @property
+    def mode(self) -> str:
+        return self.ready()
 
     def _recv(self) -> dict[str, Any]:
         msg = self.control.recv(65536)
@@ -65,6 +80,7 @@ class Zygote:
     def spawn(self, lane: int) -> tuple[int, socket.socket, int]:
         """A fresh worker: its pid (for kill), our end of its socket, and the read end of the
         pipe its record of watched kernel calls goes to (kernelwatch)."""
+        self.ready()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         record, record_w = os.pipe()
         try:
