@@ -433,7 +433,10 @@ def test_autograde_refuses_mismatched_suites_before_grading(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Does `attention-kit autograde` stop with the specific problem, naming the check's file
-    and line, before it grades (or writes) anything, and without suggesting a resume?"""
+    and line, before it grades (or writes) anything, and without suggesting a resume? (It
+    looks while the lanes start: none is left running.)"""
+    import multiprocessing
+
     from autograder import cli
 
     def test_orphan() -> None: ...
@@ -453,3 +456,4 @@ def test_autograde_refuses_mismatched_suites_before_grading(
     ) in err
     assert "resume" not in err
     assert not (out / "grades.csv").exists() and not (out / "gradebook.sqlite").exists()
+    assert multiprocessing.active_children() == []  # the lanes started meanwhile are gone

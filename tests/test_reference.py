@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import numpy as np
 import pytest
@@ -106,6 +107,29 @@ def test_chapter_fixture_agrees_with_the_book(name: str) -> None:
 def test_chapter_fixture_is_current() -> None:
     """Does `python -m autograder.make_fixtures --check` find the file up to date?"""
     assert make_fixtures.main(["--check"]) == 0
+
+
+def test_a_fixture_off_in_its_last_decimal_is_current_and_one_off_in_the_fifth_is_stale() -> None:
+    """Is chapter_seeded.json current when another CPU rounds a value's 7th decimal the other
+    way, and stale when a value, a seed or a key differs?"""
+    text = (FIXTURES / "chapter_seeded.json").read_text()
+    data = json.loads(text)
+
+    def changed(edit: Any) -> dict:
+        copy = json.loads(text)
+        edit(copy["values"]["CausalAttention"])
+        return copy
+
+    def nudge(by: float) -> Any:
+        return lambda entry: entry["value"][0][0].__setitem__(0, entry["value"][0][0][0] + by)
+
+    assert make_fixtures.is_current(text, data)
+    assert make_fixtures.is_current(text, changed(nudge(1e-7)))
+    assert not make_fixtures.is_current(text, changed(nudge(1e-5)))
+    assert not make_fixtures.is_current(text, changed(lambda e: e.__setitem__("seed", 124)))
+    assert not make_fixtures.is_current(text, changed(lambda e: e.__setitem__("extra", 1)))
+    assert not make_fixtures.is_current(text, changed(lambda e: e["value"].pop()))
+    assert not make_fixtures.is_current("not json", data)
 
 
 def test_chapter_fixture_says_how_it_was_made() -> None:

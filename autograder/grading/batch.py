@@ -80,19 +80,23 @@ def autograde(
     `suite_problems`: looked at while the lanes start; any problem raises SuitesBroken before
     a submission is read."""
     report.ensure_writable(out)
-    book = record.Gradebook(out / "gradebook.sqlite")
+    path = out / "gradebook.sqlite"
+    book = record.Gradebook(path) if path.exists() else None  # none written before the suites pass
     pool: dict[int, _Lane] = {}
     try:
-        if seed is not None:
-            book.set_seed(seed)
-        run_seed = book.seed(secrets.randbits(31))
-        # The lanes start (import torch, start a zygote, pass the self-test) while the
-        # submissions are read: both take seconds, on different cores.
+        run_seed = seed if seed is not None else book.stored_seed() if book is not None else None
+        if run_seed is None:
+            run_seed = secrets.randbits(31)
+        # The lanes start (import torch, start a zygote, pass the self-test) while the suites
+        # are looked at and the submissions read: each takes seconds, on different cores.
         wanted = max(1, min(lanes or os.cpu_count() or 1, collect.entries(submissions)))
         pool = {n: _start_lane(n, run_seed, timeout, budget) for n in range(wanted)}
         problems = suite_problems() if suite_problems is not None else []
         if problems:
             raise SuitesBroken(problems)
+        if book is None:
+            book = record.Gradebook(path)
+        book.set_seed(run_seed)
         subs = collect.collect(submissions)
         try:
             book.set_collected(s.student for s in subs)  # who is gone from SUBMISSIONS: marked
@@ -117,7 +121,8 @@ def autograde(
             ) from None
     finally:
         _stop_lanes(pool)
-        book.close()
+        if book is not None:
+            book.close()
     return BatchSummary(len(subs), len(todo), len(subs) - len(todo), mode, run_seed)
 
 
