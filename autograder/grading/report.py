@@ -12,12 +12,12 @@ import errno
 import io
 import json
 import os
+import re
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-import unicodedata
 from collections.abc import Callable
 from contextlib import suppress
 from datetime import datetime, timedelta
@@ -260,22 +260,21 @@ def write_results(
 # ---- feedback/<student>.md -----------------------------------------------------------------
 
 
+# Unicode's control characters (category Cc: U+0000-U+001F, U+007F-U+009F) but newline and tab
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_BACKTICKS = re.compile("`+")
+
+
 def _printable(text: str) -> str:
     """Control characters (terminal escapes, carriage returns) shown as \\x.. escapes, so that
     reading a feedback file in a terminal shows what was printed instead of obeying it."""
-    return "".join(
-        ch if ch in "\n\t" or unicodedata.category(ch) != "Cc" else f"\\x{ord(ch):02x}"
-        for ch in text
-    )
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _fenced(text: str, info: str = "text") -> str:
     """`text` in a code fence longer than any backtick run inside it, control characters shown."""
     text = _printable(text)
-    longest, run = 0, 0
-    for ch in text:
-        run = run + 1 if ch == "`" else 0
-        longest = max(longest, run)
+    longest = max((len(run) for run in _BACKTICKS.findall(text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}{info}\n{text.rstrip()}\n{fence}"
 
