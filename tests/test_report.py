@@ -375,3 +375,63 @@ def test_feedback_shows_control_characters_instead_of_obeying_them() -> None:
     text = report.feedback_md(g)
     assert "\x1b" not in text and "\r" not in text
     assert "before\\x1b[2J\\x0dafter" in text
+
+
+# ---- each student's files, side by side --------------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="side_by_side forks")
+def test_side_by_side_writes_every_part_once_and_says_a_helpers_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Split three ways (one part here, two in forked helpers), is every item written once,
+    does a helper's full disk come back as that OSError and any other failure as an error?"""
+    monkeypatch.setattr(report, "SIDE_BY_SIDE", 1)
+    monkeypatch.setattr(report.sys, "platform", "linux")
+    monkeypatch.setattr(report.os, "cpu_count", lambda: 3)
+    items = [full_marks(f"s{i}") for i in range(10)]
+
+    def write(part: list[Graded]) -> None:
+        for g in part:
+            with open(tmp_path / g.student, "x") as f:  # "x": written twice would fail
+                f.write(str(os.getpid()))
+
+    report.side_by_side(write, items)
+    writers = [(tmp_path / g.student).read_text() for g in items]
+    assert len(set(writers)) == 3 and writers[0] == str(os.getpid())
+
+    def full(part: list[Graded]) -> None:
+        if items[1] in part:  # a helper's part
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError) as raised:
+        report.side_by_side(full, items)
+    assert raised.value.errno == errno.ENOSPC
+
+    def broken(part: list[Graded]) -> None:
+        if items[2] in part:
+            raise ValueError("a bug")
+
+    with pytest.raises(RuntimeError, match="status 200"):
+        report.side_by_side(broken, items)
+
+
+def test_a_large_class_gets_the_same_files_side_by_side(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Are results/, feedback/ (.md and .html) byte for byte the same when written in parts by
+    forked helpers as when written by one process?"""
+    graded = [losing(f"s{i}", {"softmax_stable": f"off by {i}"}) for i in range(6)]
+    trees = {}
+    for ways in (1, 3):
+        monkeypatch.setattr(report, "SIDE_BY_SIDE", 1 if ways > 1 else 10**6)
+        monkeypatch.setattr(report.os, "cpu_count", lambda ways=ways: ways)
+        root = tmp_path / f"ways{ways}"
+        with book_with(root, *graded) as book:
+            report.write_all(book, root / "out")
+        trees[ways] = {
+            p.relative_to(root).as_posix(): p.read_bytes()
+            for folder in ("results", "feedback")
+            for p in sorted((root / "out" / folder).iterdir())
+        }
+    assert len(trees[1]) == 18 and trees[1] == trees[3]

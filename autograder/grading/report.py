@@ -73,12 +73,56 @@ def write_all(book: Gradebook, out: Path, *, hidden_visibility: str = "after_pub
     _remove_stale_temps(Path(out))
     write_grades_json(graded, out, late)
     write_grades_csv(graded, out, when, seed=book.stored_seed(), late=late)
-    write_results(graded, out, hidden_visibility=hidden_visibility)
-    feedback = write_feedback(graded, out, when, late)
-    from .report_html import write_html  # report_html builds on this module
+    from .report_html import write_feedback_pages, write_html  # it builds on this module
 
+    def students(part: list[Graded]) -> None:
+        write_results(part, out, hidden_visibility=hidden_visibility)
+        write_feedback_pages(part, out, write_feedback(part, out, when, late))
+
+    side_by_side(students, graded)
     attempts = {g.student: book.attempts(g.student) for g in graded}
-    write_html(graded, out, when, feedback=feedback, late=late, attempts=attempts)
+    write_html(graded, out, late=late, attempts=attempts)
+
+
+SIDE_BY_SIDE = 200  # students per process, at least, for each student's files to be split
+HELPER_FAILED = 200  # a helper's exit status when it raised anything but an OSError
+
+
+def side_by_side(write: Callable[[list[Graded]], None], graded: list[Graded]) -> None:
+    """write(part) for every part of `graded`: with a large class on Linux, parts in forked
+    processes beside this one, one per core. For files of one student each, which no two
+    parts share. An OSError in a helper is raised here with its errno (a full disk)."""
+    ways = min(os.cpu_count() or 1, len(graded) // SIDE_BY_SIDE)
+    if ways <= 1 or not sys.platform.startswith("linux"):
+        write(graded)
+        return
+    parts = [graded[i::ways] for i in range(ways)]
+    helpers = []
+    try:
+        for part in parts[1:]:
+            pid = os.fork()
+            if pid == 0:  # the helper: its part, then out without any of the parent's cleanup
+                code = HELPER_FAILED
+                try:
+                    write(part)
+                    code = 0
+                except OSError as e:
+                    code = e.errno if e.errno and 0 < e.errno < HELPER_FAILED else HELPER_FAILED
+                except BaseException:
+                    import traceback
+
+                    traceback.print_exc()
+                finally:
+                    os._exit(code)
+            helpers.append(pid)
+        write(parts[0])
+    finally:
+        codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in helpers]
+    for code in codes:
+        if 0 < code < HELPER_FAILED:
+            raise OSError(code, os.strerror(code))
+        if code:
+            raise RuntimeError(f"a process writing students' reports ended with status {code}")
 
 
 # ---- grades.json and grades.csv ------------------------------------------------------------

@@ -75,18 +75,14 @@ def stats(graded: list[Graded]) -> ClassStats:
 def write_html(
     graded: list[Graded],
     out: Path,
-    when: dict[str, str] | None = None,
     *,
-    feedback: dict[str, str] | None = None,
     late: dict[str, Lateness] | None = None,
     attempts: dict[str, list[dict[str, Any]]] | None = None,
 ) -> None:
-    """OUT/report.html, OUT/charts/*.png (when matplotlib is installed), feedback/*.html from
-    each student's Markdown feedback (`feedback`, as write_feedback returned it, or made here).
-    `late` (course.lateness_of) and `attempts` (Gradebook.attempts per student) add a section
-    with each student's lateness and graded versions, newest first."""
+    """OUT/report.html and OUT/charts/*.png (when matplotlib is installed). `late`
+    (course.lateness_of) and `attempts` (Gradebook.attempts per student) add a section with each
+    student's lateness and graded versions, newest first."""
     out = Path(out)
-    when = when or {}
     for stale in (out / CHARTS).glob(".*.tmp"):
         with suppress(FileNotFoundError):
             stale.unlink()
@@ -94,11 +90,14 @@ def write_html(
     pngs = write_png_charts(s, out)
     page = report_page(s, pngs, similar=similarity.load(out), history=(late, attempts or {}))
     report._atomic_write(out / "report.html", page)
-    feedback = feedback or {}
+
+
+def write_feedback_pages(graded: list[Graded], out: Path, feedback: dict[str, str]) -> None:
+    """OUT/feedback/<student>.html from each student's Markdown feedback (as write_feedback
+    returned it)."""
     for g in graded:
-        md = feedback.get(g.student) or report.feedback_md(g, when.get(g.student, ""))
-        path = report._student_file(out, "feedback", g.student, ".html")
-        report._atomic_write(path, feedback_page(g.student, md), durable=False)
+        path = report._student_file(Path(out), "feedback", g.student, ".html")
+        report._atomic_write(path, feedback_page(g.student, feedback[g.student]), durable=False)
 
 
 # ---- pages -----------------------------------------------------------------------------------
