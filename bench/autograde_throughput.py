@@ -3,7 +3,7 @@
 Builds N submissions by cycling through the sample class (reference, partial, typical mistakes,
 hostile), grades them into a fresh OUT, and reports, from the same run: the floor (the worker's
 own work on one correct submission: the requests the hidden suites send, answered in process,
-no sandbox, no grader side), the ratio wall / (N x floor / cores) (target <= 3), the CPU per
+no sandbox, no grader side; measured before the run and after it), the ratio wall / (N x floor / cores) (target <= 3), the CPU per
 submission of the main process, the grading lanes and the sandboxes (each over the floor),
 submissions per second, peak memory, and the same wall time over N x import torch / cores.
 
@@ -87,7 +87,7 @@ def figures(n: int = 1000) -> list[Figure]:
         build(n, subs)
         t_import = import_torch_seconds()
         mode, fork_ms = worker_cost_ms()
-        answering = answering_seconds()
+        before = answering_seconds()
         start = time.perf_counter()
         proc, split = process_cpu.measure(
             [
@@ -105,11 +105,18 @@ def figures(n: int = 1000) -> list[Figure]:
         wall = time.perf_counter() - start
         if proc.returncode != 0:
             raise RuntimeError(f"autograde failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        # measured again after the run, the mean of both: a machine whose speed drifts during
+        # the run (a shared host) moves both sides of the ratio alike
+        after = answering_seconds()
+        answering = (before + after) / 2
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"autograde: {n} submissions cycling {len(list(CLASS.iterdir()))} sample students, ")
     print(f"  {cores} cores, sandbox mode {mode}, import torch {t_import:.2f} s (median of 3)")
     print(f"  wall {wall:.1f} s ({n / wall:.1f} submissions/s), peak RSS {peak_mb:.0f} MB")
-    print(f"  one correct submission's requests answered in-process: {answering * 1e3:.0f} ms")
+    print(
+        f"  one correct submission's requests answered in-process: {answering * 1e3:.0f} ms "
+        f"(the mean of {before * 1e3:.0f} ms before the run and {after * 1e3:.0f} ms after)"
+    )
     # CPU per submission over the floor, by process: on a busy machine these add up to the
     # ratio above (times the share of the cores the run kept busy)
     shares = (
