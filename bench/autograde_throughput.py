@@ -3,9 +3,10 @@
 Builds N submissions by cycling through the sample class (reference, partial, typical mistakes,
 hostile), grades them into a fresh OUT, and reports, from the same run: the floor (the worker's
 own work on one correct submission: the requests the hidden suites send, answered in process,
-no sandbox, no grader side; measured before the run and after it), the ratio wall / (N x floor / cores) (target <= 3), the CPU per
-submission of the main process, the grading lanes and the sandboxes (each over the floor),
-submissions per second, peak memory, and the same wall time over N x import torch / cores.
+no sandbox, no grader side; measured before the run and after it), the ratio
+wall / (N x floor / cores) (target <= 3), the CPU per submission of the main process, the
+grading lanes and the sandboxes (each over the floor), submissions per second, peak memory,
+and the same wall time over N x import torch / cores.
 
 The yardstick is the floor, not import torch: no grading with these checks can cost less than
 the student's code answering them, and import torch is disk-bound (0.9 to 1.6 s on one machine,

@@ -385,7 +385,8 @@ def test_side_by_side_writes_every_part_once_and_says_a_helpers_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Split three ways (one part here, two in forked helpers), is every item written once,
-    does a helper's full disk come back as that OSError and any other failure as an error?"""
+    does a helper's full disk come back as that OSError, its Ctrl-C as KeyboardInterrupt and any
+    other failure as an error; and with no process to fork, is everything written here?"""
     monkeypatch.setattr(report, "SIDE_BY_SIDE", 1)
     monkeypatch.setattr(report.sys, "platform", "linux")
     monkeypatch.setattr(report.os, "cpu_count", lambda: 3)
@@ -414,6 +415,21 @@ def test_side_by_side_writes_every_part_once_and_says_a_helpers_error(
 
     with pytest.raises(RuntimeError, match="status 200"):
         report.side_by_side(broken, items)
+
+    def interrupted(part: list[Graded]) -> None:
+        if items[2] in part:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C in a helper is Ctrl-C here
+        report.side_by_side(interrupted, items)
+
+    def no_fork() -> int:
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(report.os, "fork", no_fork)
+    written: list[str] = []
+    report.side_by_side(lambda part: written.extend(g.student for g in part), items)
+    assert sorted(written) == sorted(g.student for g in items)  # all here, when fork fails
 
 
 def test_a_large_class_gets_the_same_files_side_by_side(

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -100,7 +101,11 @@ def side_by_side(write: Callable[[list[Graded]], None], graded: list[Graded]) ->
     helpers = []
     try:
         for part in parts[1:]:
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:  # no process to spare: this one writes the part too
+                write(part)
+                continue
             if pid == 0:  # the helper: its part, then out without any of the parent's cleanup
                 code = HELPER_FAILED
                 try:
@@ -108,6 +113,8 @@ def side_by_side(write: Callable[[list[Graded]], None], graded: list[Graded]) ->
                     code = 0
                 except OSError as e:
                     code = e.errno if e.errno and 0 < e.errno < HELPER_FAILED else HELPER_FAILED
+                except KeyboardInterrupt:  # Ctrl-C: the main process says so, once
+                    code = 128 + signal.SIGINT
                 except BaseException:
                     import traceback
 
@@ -119,6 +126,8 @@ def side_by_side(write: Callable[[list[Graded]], None], graded: list[Graded]) ->
     finally:
         codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in helpers]
     for code in codes:
+        if code == 128 + signal.SIGINT:
+            raise KeyboardInterrupt
         if 0 < code < HELPER_FAILED:
             raise OSError(code, os.strerror(code))
         if code:

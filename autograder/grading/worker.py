@@ -296,7 +296,8 @@ def copy_unregistered(src: Any, dst: Any) -> None:
     """What load_state_dict leaves out, copied from `src` into `dst` where both hold it: tensors
     and modules kept in plain attributes, lists, tuples or dicts (heads in a plain list), so
     that `dst` holds all of `src`'s weights however they were seeded. Where the two differ (other
-    lengths, types or shapes) nothing is copied: their outputs show it."""
+    lengths, types or shapes) a tensor is left as it is, for the outputs to show; a module that
+    does not load raises, as load_state_dict does."""
     import torch
 
     internals = set(vars(torch.nn.Module()))  # _parameters, _modules, hooks...: not the student's
